@@ -1,0 +1,414 @@
+//! `POST /ai/webhook` and `POST /webhooks/{source}/events`: the ingestion pipeline in DESIGN §1
+//! order — rate limit → `Content-Length` cap → `Content-Encoding` → bounded read → signature
+//! headers and MAC over the raw bytes → timestamp tolerance → replay → parse → durable store
+//! with its audit event in the same commit.
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi, Tags};
+
+use super::problem::{ApiResult, Problem, RawBody};
+use super::{AppState, ReqCtx, ctx};
+use crate::identity::{DEFAULT_TENANT, valid_tenant_id};
+use crate::ingest::body::{BodyError, read_capped};
+use crate::ingest::signature::{SignatureError, VerifyInput, verify};
+use crate::ingest::{
+    EventRecord, InsightRecord, InsightStatus, JobRecord, Provider, SourceRecord, ai,
+    is_json_content_type, random_id, replay_key, sha256_hex,
+};
+use crate::ratelimit::RateDecision;
+use crate::store::{IngestOutcome, NewEvent};
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Signed webhook ingestion.
+    Ingestion,
+}
+
+/// Acknowledgement of a stored (or duplicate) delivery.
+#[derive(Object, Debug)]
+pub struct IngestAck {
+    /// Always `true`.
+    pub ok: bool,
+    /// The event id (for a duplicate: the original's).
+    pub event_id: String,
+    /// Insights created (ML webhooks; 0 for duplicates and provider webhooks).
+    pub insights: u64,
+    /// Whether this delivery was seen before and nothing was processed.
+    pub duplicate: bool,
+}
+
+/// Ingestion endpoints.
+pub struct IngestApi;
+
+#[OpenApi]
+impl IngestApi {
+    /// ML model output (`X-IntelGraph-Signature` or Standard Webhooks headers; `X-Tenant-Id`
+    /// selects the tenant, default `default`). Cap 512 KiB.
+    #[oai(path = "/ai/webhook", method = "post", tag = "ApiTags::Ingestion")]
+    async fn ai_webhook(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        body: RawBody,
+    ) -> ApiResult<Json<IngestAck>> {
+        let ctx = ctx(req);
+        ctx.set_action("webhook.ingest");
+        let tenant = match req.headers().get_all("x-tenant-id").iter().count() {
+            0 => DEFAULT_TENANT.to_string(),
+            1 => req
+                .headers()
+                .get("x-tenant-id")
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            _ => {
+                return Err(Problem::bad_request(
+                    "TENANT_HEADER_INVALID",
+                    "X-Tenant-Id appears more than once",
+                ));
+            }
+        };
+        let no_secret = || {
+            ctx.set_signature("not_checked");
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "SIGNATURE_INVALID",
+                "no ML webhook secret is configured for this tenant",
+            )
+        };
+        if !valid_tenant_id(&tenant) {
+            return Err(no_secret());
+        }
+        let source = state.store.ml_source(&tenant)?.ok_or_else(no_secret)?;
+        pipeline(&state, &ctx, req, source, body, "/ai/webhook").await
+    }
+
+    /// Provider webhooks for a source created with `POST /api/tenants/{tenant}/webhook-sources`.
+    #[oai(
+        path = "/webhooks/:source/events",
+        method = "post",
+        tag = "ApiTags::Ingestion"
+    )]
+    async fn provider_webhook(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        source: Path<String>,
+        body: RawBody,
+    ) -> ApiResult<Json<IngestAck>> {
+        let ctx = ctx(req);
+        ctx.set_action("webhook.ingest");
+        let record = state
+            .store
+            .get_source(&source)?
+            .ok_or_else(|| Problem::not_found("webhook source"))?;
+        pipeline(&state, &ctx, req, record, body, "/webhooks/{source}/events").await
+    }
+}
+
+fn rate_limited(d: &RateDecision) -> Option<Problem> {
+    let RateDecision::Limited {
+        retry_after_secs,
+        penalised,
+        ..
+    } = d
+    else {
+        return None;
+    };
+    let detail = if *penalised {
+        "this source is throttled after repeated signature failures".to_string()
+    } else {
+        "this source's request quota is spent".to_string()
+    };
+    let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", detail)
+        .with_header("Retry-After", retry_after_secs.to_string());
+    for (name, value) in d.headers() {
+        p = p.with_header(name, value);
+    }
+    Some(p)
+}
+
+async fn pipeline(
+    state: &AppState,
+    ctx: &ReqCtx,
+    req: &Request,
+    source: SourceRecord,
+    body: RawBody,
+    route: &'static str,
+) -> ApiResult<Json<IngestAck>> {
+    ctx.set_tenant(&source.tenant);
+    ctx.set_actor(format!("source:{}", source.id));
+    ctx.set_resource(&source.id);
+    let provider = source.provider.as_str();
+
+    // 1. rate limit
+    let decision = state
+        .ratelimits
+        .check(&source.id, source.rate_per_second, source.rate_burst);
+    if let Some(p) = rate_limited(&decision) {
+        return Err(p);
+    }
+
+    // 2. Content-Length above the cap: refuse before reading.
+    let cap = source.max_payload_bytes;
+    let headers = req.headers();
+    let declared = match headers.get(poem::http::header::CONTENT_LENGTH) {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| Problem::bad_request("BAD_REQUEST", "invalid Content-Length"))?,
+        ),
+        None => None,
+    };
+    if declared.is_some_and(|n| n > cap) {
+        return Err(too_large(cap));
+    }
+
+    // 3. No decompression of unauthenticated data.
+    for v in headers.get_all(poem::http::header::CONTENT_ENCODING).iter() {
+        let ok = v
+            .to_str()
+            .map(|s| {
+                s.split(',')
+                    .all(|e| e.trim().eq_ignore_ascii_case("identity"))
+            })
+            .unwrap_or(false);
+        if !ok {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_CONTENT_ENCODING",
+                "compressed bodies are not accepted; send Content-Encoding: identity",
+            ));
+        }
+    }
+
+    // Bounded read, within the global buffered-body budget.
+    let (bytes, _permit) =
+        match read_capped(body.0.into_bytes_stream(), cap, declared, &state.budget).await {
+            Ok(b) => b,
+            Err(BodyError::TooLarge { cap }) => return Err(too_large(cap)),
+            Err(BodyError::BudgetExhausted) => {
+                return Err(Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "BODY_BUDGET_EXHAUSTED",
+                    "too many request bodies are being received; retry shortly",
+                )
+                .with_header("Retry-After", "1"));
+            }
+            Err(BodyError::Io(e)) => {
+                return Err(Problem::bad_request(
+                    "BODY_READ_ERROR",
+                    format!("the request body could not be read: {e}"),
+                ));
+            }
+        };
+
+    // 4–6. Signature headers, MAC over the raw bytes, timestamp.
+    let now = state.now();
+    let mut secrets = source.active_secrets(now);
+    if source.uses_appliance_secret {
+        secrets.push(String::from_utf8_lossy(&state.secrets.ml_webhook).into_owned());
+    }
+    if secrets.is_empty() {
+        ctx.set_signature("not_checked");
+        return Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "SIGNATURE_INVALID",
+            "this source has no valid secret",
+        ));
+    }
+    let verified = verify(&VerifyInput {
+        provider: source.provider,
+        generic: source.generic.as_ref(),
+        secrets: &secrets,
+        headers,
+        body: &bytes,
+        now,
+        tolerance: state.config.ingest.timestamp_tolerance_secs,
+    });
+    let verified = match verified {
+        Ok(v) => {
+            ctx.set_signature("valid");
+            state.ratelimits.record_outcome(&source.id, false);
+            v
+        }
+        Err(e) => {
+            let failed_mac = !matches!(e, SignatureError::TimestampOutOfTolerance);
+            ctx.set_signature(match e {
+                SignatureError::HeaderInvalid(_) => "missing",
+                SignatureError::Invalid => "invalid",
+                SignatureError::TimestampOutOfTolerance => "valid_stale",
+            });
+            state.metrics.observe_signature_failure(provider);
+            if state.ratelimits.record_outcome(&source.id, failed_mac) {
+                let mut rec = ctx.record(route, 429, Some("RATE_LIMIT_PENALTY"), now);
+                rec.action = "ratelimit.penalty".into();
+                rec.detail = Some(format!(
+                    "at least half of the last {} requests failed signature checks; limited to 1 request/s for {} s",
+                    crate::ratelimit::FAILURE_WINDOW,
+                    crate::ratelimit::PENALTY_SECS
+                ));
+                state.store.append_audit(vec![rec]).await?;
+            }
+            return Err(match e {
+                SignatureError::HeaderInvalid(msg) => {
+                    Problem::bad_request("SIGNATURE_HEADER_INVALID", msg)
+                }
+                SignatureError::Invalid => Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "SIGNATURE_INVALID",
+                    "the signature does not match the body",
+                ),
+                SignatureError::TimestampOutOfTolerance => Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "TIMESTAMP_OUT_OF_TOLERANCE",
+                    format!(
+                        "the signed timestamp is more than {} s from the appliance clock",
+                        state.config.ingest.timestamp_tolerance_secs
+                    ),
+                ),
+            });
+        }
+    };
+
+    // 7. Replay.
+    let digest = sha256_hex(&bytes);
+    let key = replay_key(verified.delivery_id.as_deref(), &digest);
+    let window = state
+        .config
+        .ingest
+        .body_retention_days
+        .saturating_mul(86_400);
+    let since = now.saturating_sub(window);
+    if let Some(original) = state.store.find_delivery(&source.id, &key, since)? {
+        ctx.set_resource(&original);
+        ctx.set_detail("duplicate delivery".into());
+        return Ok(Json(IngestAck {
+            ok: true,
+            event_id: original,
+            insights: 0,
+            duplicate: true,
+        }));
+    }
+
+    // 8. Only now parse.
+    let content_type = headers
+        .get(poem::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    let must_be_json = source.provider == Provider::Ml || is_json_content_type(&content_type);
+    let parsed = if must_be_json {
+        Some(
+            serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
+                Problem::bad_request("INVALID_JSON", format!("the body is not valid JSON: {e}"))
+            })?,
+        )
+    } else {
+        None
+    };
+    let event_id = random_id("evt_");
+    let job = match (&parsed, source.provider) {
+        (Some(value), Provider::Ml) => {
+            let payload =
+                ai::extract(value).map_err(|e| Problem::unprocessable("SCHEMA_INVALID", e.0))?;
+            let insights: Vec<InsightRecord> = payload
+                .insights
+                .into_iter()
+                .map(|p| InsightRecord {
+                    id: random_id("ins_"),
+                    seq: 0,
+                    tenant: source.tenant.clone(),
+                    job_id: payload.job_id.clone(),
+                    kind: payload.kind.clone(),
+                    event_id: event_id.clone(),
+                    payload: p,
+                    status: InsightStatus::Pending,
+                    decision: None,
+                    created_at: now,
+                })
+                .collect();
+            Some((
+                JobRecord {
+                    tenant: source.tenant.clone(),
+                    job_id: payload.job_id,
+                    kind: payload.kind,
+                    status: "SUCCESS".into(),
+                    event_id: event_id.clone(),
+                    updated_at: now,
+                },
+                insights,
+            ))
+        }
+        _ => None,
+    };
+    let insight_count = job.as_ref().map_or(0, |(_, i)| i.len() as u64);
+    let size = bytes.len() as u64;
+    let record = EventRecord {
+        id: event_id.clone(),
+        seq: 0,
+        tenant: source.tenant.clone(),
+        source: source.id.clone(),
+        provider: source.provider,
+        scheme: verified.scheme.to_string(),
+        delivery_id: verified.delivery_id.clone(),
+        signed_timestamp: verified.timestamp,
+        sha256: digest,
+        size,
+        content_type,
+        received_at: now,
+        outcome: "accepted".into(),
+        job_id: job.as_ref().map(|(j, _)| j.job_id.clone()),
+        insights: insight_count,
+        body_expires_at: now.saturating_add(window),
+        body_purged: false,
+    };
+    ctx.set_resource(&event_id);
+    let audit = vec![ctx.record(route, 200, None, now)];
+    let outcome = state
+        .store
+        .ingest_event(
+            NewEvent {
+                record,
+                body: bytes,
+                replay_key: key,
+                replay_since: since,
+                job,
+            },
+            audit,
+        )
+        .await?;
+    ctx.mark_audited();
+    Ok(Json(match outcome {
+        IngestOutcome::Stored(rec) => {
+            state.metrics.observe_ingest(provider, size);
+            IngestAck {
+                ok: true,
+                event_id: rec.id,
+                insights: insight_count,
+                duplicate: false,
+            }
+        }
+        IngestOutcome::Duplicate(original) => IngestAck {
+            ok: true,
+            event_id: original,
+            insights: 0,
+            duplicate: true,
+        },
+    }))
+}
+
+fn too_large(cap: u64) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        format!("the body exceeds this source's limit of {cap} bytes"),
+    )
+}

@@ -1,0 +1,430 @@
+//! HTTP layer: poem-openapi handlers and DTOs, RFC 9457 problems, authentication, and the edge
+//! middleware that gives every request an id, maps every error to a problem document, counts it
+//! in the metrics, and commits its audit event before the response leaves.
+//!
+//! Handlers stay thin: they authenticate, call `ingest`/`identity` functions and `store`
+//! operations, and map results to DTOs.
+
+pub mod auth;
+pub mod events;
+pub mod ingest;
+pub mod problem;
+pub mod sources;
+pub mod tenants;
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use poem::endpoint::{BoxEndpoint, make_sync};
+use poem::http::{HeaderValue, StatusCode};
+use poem::web::Data;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
+use poem_openapi::OpenApiService;
+
+use crate::audit::{APPLIANCE_SCOPE, AggDecision, Aggregator, AuditRecord};
+use crate::clock::{SharedClock, rfc3339};
+use crate::config::{Config, Secrets};
+use crate::ingest::body::BodyBudget;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
+use crate::store::Store;
+use problem::{Problem, ProblemCode, problem_from_error};
+
+/// Everything handlers share.
+pub struct AppState {
+    /// Effective configuration.
+    pub config: Config,
+    /// Appliance secrets.
+    pub secrets: Secrets,
+    /// The database.
+    pub store: Store,
+    /// Time source.
+    pub clock: SharedClock,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Per-source limiters.
+    pub ratelimits: RateLimits,
+    /// Global buffered-body budget.
+    pub budget: BodyBudget,
+    /// Audit aggregation of repeated failures.
+    pub aggregator: Aggregator,
+    /// Parsed `server.trusted_proxies`.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(
+        config: Config,
+        secrets: Secrets,
+        store: Store,
+        clock: SharedClock,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let trusted_proxies = config
+            .server
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        Self {
+            budget: BodyBudget::new(config.ingest.inflight_body_budget_bytes),
+            ratelimits: RateLimits::new(clock.clone()),
+            aggregator: Aggregator::default(),
+            trusted_proxies,
+            config,
+            secrets,
+            store,
+            clock,
+            metrics,
+        }
+    }
+
+    /// Unix seconds now.
+    pub fn now(&self) -> i64 {
+        self.clock.now_unix()
+    }
+}
+
+#[derive(Debug, Default)]
+struct AuditInfo {
+    tenant: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    resource: Option<String>,
+    signature: Option<String>,
+    detail: Option<String>,
+    audited: bool,
+}
+
+/// Per-request context: id, peer, and what the handler learnt for the audit event.
+#[derive(Debug)]
+pub struct ReqCtx {
+    /// Request id (also the `X-Request-Id` response header).
+    pub request_id: String,
+    /// Client address (socket peer, or the client named by a trusted proxy).
+    pub peer: String,
+    /// HTTP method.
+    pub method: String,
+    info: Mutex<AuditInfo>,
+}
+
+impl ReqCtx {
+    fn with<R>(&self, f: impl FnOnce(&mut AuditInfo) -> R) -> R {
+        match self.info.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// Sets the tenant the request concerns.
+    pub fn set_tenant(&self, tenant: &str) {
+        self.with(|i| i.tenant = Some(tenant.to_string()));
+    }
+
+    /// Sets the actor (`token:…`, `source:…`).
+    pub fn set_actor(&self, actor: String) {
+        self.with(|i| i.actor = Some(actor));
+    }
+
+    /// Sets the action name.
+    pub fn set_action(&self, action: &str) {
+        self.with(|i| i.action = Some(action.to_string()));
+    }
+
+    /// Sets the resource acted on.
+    pub fn set_resource(&self, resource: &str) {
+        self.with(|i| i.resource = Some(resource.to_string()));
+    }
+
+    /// Sets the signature verdict.
+    pub fn set_signature(&self, verdict: &str) {
+        self.with(|i| i.signature = Some(verdict.to_string()));
+    }
+
+    /// Sets a detail line.
+    pub fn set_detail(&self, detail: String) {
+        self.with(|i| i.detail = Some(detail));
+    }
+
+    /// Declares the audit event written by the handler (in its data commit).
+    pub fn mark_audited(&self) {
+        self.with(|i| i.audited = true);
+    }
+
+    fn audited(&self) -> bool {
+        self.with(|i| i.audited)
+    }
+
+    /// The audit record of this request as known now.
+    pub fn record(&self, route: &str, status: u16, code: Option<&str>, now: i64) -> AuditRecord {
+        self.with(|i| AuditRecord {
+            index: 0,
+            time: rfc3339(now),
+            tenant: i.tenant.clone().unwrap_or_else(|| APPLIANCE_SCOPE.into()),
+            actor: i.actor.clone().unwrap_or_else(|| "anonymous".into()),
+            action: i
+                .action
+                .clone()
+                .unwrap_or_else(|| format!("{} {route}", self.method)),
+            method: self.method.clone(),
+            route: route.to_string(),
+            status,
+            code: code.map(str::to_string),
+            peer: self.peer.clone(),
+            request_id: self.request_id.clone(),
+            signature: i.signature.clone(),
+            resource: i.resource.clone(),
+            detail: i.detail.clone(),
+            count: None,
+        })
+    }
+}
+
+/// The peer address: the socket address, unless it is a trusted proxy, in which case the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+pub fn client_addr(req: &Request, trusted: &[IpAddr]) -> String {
+    let socket_ip = req.remote_addr().as_socket_addr().map(|a| a.ip());
+    let Some(ip) = socket_ip else {
+        return req.remote_addr().to_string();
+    };
+    if !trusted.contains(&ip) {
+        return ip.to_string();
+    }
+    let forwarded: Vec<IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|a| !trusted.contains(a))
+        .copied()
+        .unwrap_or(ip)
+        .to_string()
+}
+
+/// The path templates of the OpenAPI document (`/api/tenants/{tenant}`), computed once.
+fn spec_templates() -> &'static [String] {
+    static TEMPLATES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    TEMPLATES.get_or_init(|| {
+        serde_json::from_str::<serde_json::Value>(&openapi_json())
+            .ok()
+            .and_then(|v| {
+                v.get("paths")
+                    .and_then(|p| p.as_object())
+                    .map(|m| m.keys().cloned().collect())
+            })
+            .unwrap_or_default()
+    })
+}
+
+/// Turns a matched poem pattern (`/webhooks/:param0/events`) into the route template of the
+/// OpenAPI document (`/webhooks/{source}/events`); other patterns keep their literal segments.
+fn template(pattern: &str) -> String {
+    let segs: Vec<&str> = pattern.split('/').collect();
+    let matches = |t: &&String| {
+        let tsegs: Vec<&str> = t.split('/').collect();
+        tsegs.len() == segs.len()
+            && tsegs
+                .iter()
+                .zip(&segs)
+                .all(|(t, p)| (t.starts_with('{') && p.starts_with(':')) || t == p)
+    };
+    if let Some(t) = spec_templates().iter().find(matches) {
+        return t.clone();
+    }
+    segs.iter()
+        .map(|seg| match seg.strip_prefix(':') {
+            Some(name) => format!("{{{name}}}"),
+            None => seg.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn is_audited_path(path: &str) -> bool {
+    ["/api/", "/ai/", "/webhooks/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+        || path == "/api"
+}
+
+async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem::Result<Response> {
+    let state = req
+        .data::<Arc<AppState>>()
+        .cloned()
+        .ok_or_else(|| poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR))?;
+    let ctx = Arc::new(ReqCtx {
+        request_id: crate::ingest::random_id("req_"),
+        peer: client_addr(&req, &state.trusted_proxies),
+        method: req.method().to_string(),
+        info: Mutex::new(AuditInfo::default()),
+    });
+    req.extensions_mut().insert(ctx.clone());
+    let path = req.uri().path().to_string();
+    let method = req.method().to_string();
+
+    let mut resp = match ep.call(req).await {
+        Ok(r) => r,
+        Err(err) => {
+            let pattern = err.data::<poem::PathPattern>().cloned();
+            let mut r = problem_from_error(&err).to_response();
+            if let Some(p) = pattern {
+                r.set_data(p);
+            }
+            r
+        }
+    };
+    let route = resp
+        .data::<poem::PathPattern>()
+        .map(|p| template(&p.0))
+        .unwrap_or_else(|| "unmatched".to_string());
+    let status = resp.status().as_u16();
+
+    if is_audited_path(&path) && !ctx.audited() {
+        let code = resp.data::<ProblemCode>().map(|c| c.0);
+        let now = state.now();
+        let record = ctx.record(&route, status, code, now);
+        let aggregate = status == 429
+            || (status >= 400 && (path.starts_with("/webhooks/") || path.starts_with("/ai/")));
+        let write = !aggregate || state.aggregator.observe(&record, now) == AggDecision::Write;
+        if write && let Err(e) = state.store.append_audit(vec![record]).await {
+            tracing::error!(error = %e, "audit write failed");
+            if resp.status().is_success() {
+                // Nothing is answered that was not recorded.
+                resp = Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "AUDIT_UNAVAILABLE",
+                    "the audit event could not be recorded; the request was not answered",
+                )
+                .to_response();
+            }
+        }
+    }
+    state
+        .metrics
+        .observe_request(&method, &route, resp.status().as_u16());
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    Ok(resp)
+}
+
+#[handler]
+fn healthz() -> poem::web::Json<serde_json::Value> {
+    poem::web::Json(serde_json::json!({"status": "ok"}))
+}
+
+#[handler]
+fn readyz(state: Data<&Arc<AppState>>) -> Response {
+    let problem = if state.store.is_low_disk() {
+        Some("the data volume is below its free-space floor")
+    } else if state.store.meta("schema_version").is_err() {
+        Some("the database cannot be read")
+    } else {
+        None
+    };
+    match problem {
+        Some(detail) => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "NOT_READY", detail).to_response()
+        }
+        None => poem::web::Json(serde_json::json!({"status": "ready"})).into_response(),
+    }
+}
+
+#[handler]
+fn metrics_text(state: Data<&Arc<AppState>>) -> Response {
+    Response::builder()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.render())
+}
+
+/// The OpenAPI service (all documented operations).
+pub fn openapi_service() -> OpenApiService<
+    (
+        tenants::TenantsApi,
+        sources::SourcesApi,
+        ingest::IngestApi,
+        events::EventsApi,
+    ),
+    (),
+> {
+    OpenApiService::new(
+        (
+            tenants::TenantsApi,
+            sources::SourcesApi,
+            ingest::IngestApi,
+            events::EventsApi,
+        ),
+        "Evidentia",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Signed webhook ingestion, provenance evidence and tamper-evident audit. Errors are \
+         RFC 9457 problem documents with a stable `code`.",
+    )
+}
+
+/// The generated OpenAPI document (JSON, pretty-printed), as written to `openapi/evidentia.json`.
+pub fn openapi_json() -> String {
+    openapi_service().spec()
+}
+
+/// The whole HTTP application for `state`.
+pub fn app(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
+    let service = openapi_service();
+    let spec = service.spec();
+    let docs = service.swagger_ui();
+    let api = SharedEndpoint(Arc::new(service.boxed()));
+    let spec_ep = make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json")
+            .body(spec.clone())
+    });
+    Route::new()
+        .at("/healthz", get(healthz))
+        .at("/readyz", get(readyz))
+        .at("/metrics", get(metrics_text))
+        .at("/openapi.json", spec_ep)
+        .nest("/docs", docs)
+        .nest("/console", crate::console::endpoint())
+        .at("/", crate::console::index())
+        .nest_no_strip("/api", api.clone())
+        .nest_no_strip("/ai", api.clone())
+        .nest_no_strip("/webhooks", api)
+        .boxed()
+        .around(edge)
+        .data(state)
+}
+
+/// One endpoint mounted under several prefixes.
+#[derive(Clone)]
+struct SharedEndpoint(Arc<BoxEndpoint<'static, Response>>);
+
+impl Endpoint for SharedEndpoint {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        self.0.call(req).await
+    }
+}
+
+/// Shortcut to the request context extension.
+pub fn ctx(req: &Request) -> Arc<ReqCtx> {
+    req.extensions()
+        .get::<Arc<ReqCtx>>()
+        .cloned()
+        .unwrap_or_else(|| {
+            Arc::new(ReqCtx {
+                request_id: String::new(),
+                peer: String::new(),
+                method: req.method().to_string(),
+                info: Mutex::new(AuditInfo::default()),
+            })
+        })
+}

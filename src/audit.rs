@@ -1,0 +1,182 @@
+//! Audit events.
+//!
+//! Every request to `/api/*`, `/ai/*` and `/webhooks/*` leaves an [`AuditRecord`], failures
+//! included, committed before the response is sent. Records are JSON objects with a stable field
+//! set so that a later version can append their RFC 8785 canonical bytes to the tenant's `audit`
+//! transparency log unchanged.
+//!
+//! Floods must not become disk floods: [`Aggregator`] writes the first of a run of identical
+//! failures (same tenant, route, peer, status and code within one UTC minute) at once and counts
+//! the rest, which are written as one summary record (`count`) when the minute ends.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// Tenant key under which appliance-scope events (no tenant known) are kept.
+pub const APPLIANCE_SCOPE: &str = "_appliance";
+
+/// One audit event.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct AuditRecord {
+    /// Position in the tenant's audit trail (assigned at commit).
+    pub index: u64,
+    /// RFC 3339 UTC time.
+    pub time: String,
+    /// Tenant id, or `_appliance`.
+    pub tenant: String,
+    /// `token:tok_…`, `source:src_…`, or `anonymous`.
+    pub actor: String,
+    /// Operation (`webhook.ingest`, `tenant.create`, `events.read`, …).
+    pub action: String,
+    /// HTTP method.
+    pub method: String,
+    /// Matched route template (`/webhooks/{source}/events`).
+    pub route: String,
+    /// HTTP status answered.
+    pub status: u16,
+    /// Problem `code` when the answer was an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Socket peer address (or the trusted proxy's client).
+    pub peer: String,
+    /// Request id (`X-Request-Id` of the response).
+    pub request_id: String,
+    /// Signature verdict for ingestion: `valid`, `invalid`, `missing`, `not_checked`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// The resource acted on (`evt_…`, `src_…`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// Free-form detail (never secrets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// For aggregated records: how many identical events this record stands for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct AggKey {
+    tenant: String,
+    route: String,
+    peer: String,
+    status: u16,
+    code: Option<String>,
+    minute: i64,
+}
+
+#[derive(Debug)]
+struct AggEntry {
+    template: AuditRecord,
+    suppressed: u64,
+}
+
+/// Collapses repeated identical failures into one record per key and minute.
+#[derive(Debug, Default)]
+pub struct Aggregator {
+    entries: Mutex<HashMap<AggKey, AggEntry>>,
+}
+
+/// What to do with a failure record.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AggDecision {
+    /// First of its kind this minute: write it now.
+    Write,
+    /// Counted; a summary will be written when the minute ends.
+    Suppressed,
+}
+
+impl Aggregator {
+    /// Registers `record` (a failure) seen at `now_unix`.
+    pub fn observe(&self, record: &AuditRecord, now_unix: i64) -> AggDecision {
+        let key = AggKey {
+            tenant: record.tenant.clone(),
+            route: record.route.clone(),
+            peer: record.peer.clone(),
+            status: record.status,
+            code: record.code.clone(),
+            minute: now_unix.div_euclid(60),
+        };
+        let mut map = match self.entries.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match map.get_mut(&key) {
+            Some(entry) => {
+                entry.suppressed += 1;
+                AggDecision::Suppressed
+            }
+            None => {
+                map.insert(
+                    key,
+                    AggEntry {
+                        template: record.clone(),
+                        suppressed: 0,
+                    },
+                );
+                AggDecision::Write
+            }
+        }
+    }
+
+    /// Takes the summaries of minutes that ended before `now_unix` (all of them when `all`):
+    /// one record per key with `count` = the number of suppressed events.
+    pub fn drain(&self, now_unix: i64, all: bool) -> Vec<AuditRecord> {
+        let minute = now_unix.div_euclid(60);
+        let mut map = match self.entries.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let done: Vec<AggKey> = map
+            .keys()
+            .filter(|k| all || k.minute < minute)
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for key in done {
+            if let Some(entry) = map.remove(&key)
+                && entry.suppressed > 0
+            {
+                let mut rec = entry.template;
+                rec.count = Some(entry.suppressed);
+                rec.detail = Some(format!(
+                    "{} further identical events in minute starting {}",
+                    entry.suppressed,
+                    crate::clock::rfc3339(key.minute * 60)
+                ));
+                rec.request_id = String::new();
+                out.push(rec);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregates_per_key_and_minute() {
+        let agg = Aggregator::default();
+        let rec = AuditRecord {
+            tenant: "acme".into(),
+            route: "/webhooks/{source}/events".into(),
+            peer: "127.0.0.1".into(),
+            status: 429,
+            code: Some("RATE_LIMITED".into()),
+            ..Default::default()
+        };
+        assert_eq!(agg.observe(&rec, 120), AggDecision::Write);
+        for _ in 0..5 {
+            assert_eq!(agg.observe(&rec, 125), AggDecision::Suppressed);
+        }
+        assert!(agg.drain(130, false).is_empty());
+        let out = agg.drain(180, false);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].count, Some(5));
+        assert_eq!(agg.observe(&rec, 181), AggDecision::Write);
+    }
+}

@@ -1,0 +1,123 @@
+//! Command line: `serve`, `check-config`, `openapi`, `admin new-token`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{CliOverrides, Config, Secrets, process_env};
+
+/// Evidentia: signed webhook ingestion, provenance evidence and tamper-evident audit.
+#[derive(Debug, Parser)]
+#[command(name = "evidentia", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the appliance.
+    Serve(ServeArgs),
+    /// Validate the configuration and secrets without starting.
+    CheckConfig(ServeArgs),
+    /// Print the OpenAPI document (or write it to --output).
+    Openapi {
+        /// File to write instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Administrative helpers.
+    Admin {
+        /// The helper.
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+/// Options shared by `serve` and `check-config`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "EVIDENTIA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (overrides the config file).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Listen address, e.g. 127.0.0.1:8080 (overrides the config file).
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+/// `admin` helpers.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Print a freshly generated, well-formed API token (for EVIDENTIA_ADMIN_TOKEN provisioning).
+    NewToken,
+}
+
+fn load(args: &ServeArgs) -> anyhow::Result<(Config, Vec<(String, String)>)> {
+    let env = process_env();
+    let config = Config::load(
+        args.config.as_deref(),
+        &env,
+        &CliOverrides {
+            data_dir: args.data_dir.clone(),
+            listen: args.listen.clone(),
+        },
+    )?;
+    Ok((config, env))
+}
+
+/// Runs the command line.
+///
+/// # Errors
+/// Anything that stops the command; printed by `main` with a non-zero exit.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let (config, env) = load(&args)?;
+            let (secrets, origins) = Secrets::resolve(&config.server.data_dir, &env, true)?;
+            for (name, origin) in origins {
+                tracing::info!(secret = %name, origin = ?origin, "secret loaded");
+            }
+            crate::server::serve(config, secrets).await
+        }
+        Command::CheckConfig(args) => {
+            let (config, env) = load(&args)?;
+            let (_, origins) = Secrets::resolve(&config.server.data_dir, &env, false)?;
+            if config.tls.enabled && !config.tls.self_signed {
+                for f in [&config.tls.cert_file, &config.tls.key_file] {
+                    anyhow::ensure!(
+                        std::path::Path::new(f).is_file(),
+                        "tls file {f} does not exist"
+                    );
+                }
+            }
+            println!(
+                "configuration OK (listen {}, data dir {})",
+                config.server.listen,
+                config.server.data_dir.display()
+            );
+            for (name, origin) in origins {
+                println!("  {name}: {origin:?}");
+            }
+            Ok(())
+        }
+        Command::Openapi { output } => {
+            let spec = crate::api::openapi_json();
+            match output {
+                Some(path) => std::fs::write(&path, spec + "\n")?,
+                None => println!("{spec}"),
+            }
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::NewToken,
+        } => {
+            println!("{}", crate::identity::generate_token_string());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,664 @@
+//! Configuration: TOML file < `EVIDENTIA_<SECTION>_<KEY>` environment < command line, and the
+//! appliance secrets.
+//!
+//! Secrets (`ML_WEBHOOK_SECRET`, `EVIDENCE_SIGNING_SECRET`, `APPLIANCE_SIGNING_KEY`) are read,
+//! in order, from the environment variable itself, from the file named by `<NAME>_FILE`, from
+//! `$CREDENTIALS_DIRECTORY/<NAME>` (systemd credentials), and finally from
+//! `<data_dir>/secrets/<NAME>`; a secret found nowhere is generated once with the OS CSPRNG and
+//! written there with mode 0600. A secret shorter than 32 bytes or containing whitespace is
+//! refused with an error naming the variable.
+
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+/// Highest config file `version` this build understands.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// Minimum length of an appliance secret, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Errors loading configuration or secrets. Each message names the file or variable at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The named config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An `EVIDENTIA_*` override has a value of the wrong type.
+    #[error("invalid value in environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A semantic check failed.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// A secret is present but unacceptable.
+    #[error("secret {name} refused: {reason}")]
+    Secret {
+        /// The variable name (`ML_WEBHOOK_SECRET`, …).
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Reading or writing a secret file failed.
+    #[error("secret {name}: {path}: {source}")]
+    SecretIo {
+        /// The variable name.
+        name: String,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The whole configuration (`evidentia.toml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Schema version of the file; must be ≤ [`CONFIG_VERSION`].
+    pub version: u32,
+    /// Listener, data directory, appliance name, proxies.
+    pub server: ServerConfig,
+    /// HTTPS listener settings.
+    pub tls: TlsConfig,
+    /// Webhook ingestion defaults.
+    pub ingest: IngestConfig,
+    /// Default per-source rate limit.
+    pub ratelimit: RateLimitConfig,
+    /// Storage safety limits.
+    pub storage: StorageConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            version: CONFIG_VERSION,
+            server: ServerConfig::default(),
+            tls: TlsConfig::default(),
+            ingest: IngestConfig::default(),
+            ratelimit: RateLimitConfig::default(),
+            storage: StorageConfig::default(),
+        }
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Socket address to listen on (`127.0.0.1:8080`).
+    pub listen: String,
+    /// Directory of the database and generated secrets (`./evidentia-data`).
+    pub data_dir: PathBuf,
+    /// Appliance name: the origin prefix of its transparency logs.
+    pub name: String,
+    /// Peers (IP addresses) whose `X-Forwarded-For` is believed. Empty: none.
+    pub trusted_proxies: Vec<String>,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./evidentia-data"),
+            name: "evidentia".into(),
+            trusted_proxies: Vec::new(),
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Serve HTTPS instead of HTTP.
+    pub enabled: bool,
+    /// Generate (once, kept in the data dir) a self-signed certificate.
+    pub self_signed: bool,
+    /// PEM certificate chain.
+    pub cert_file: String,
+    /// PEM private key.
+    pub key_file: String,
+}
+
+/// `[ingest]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Accepted clock skew of signed timestamps, seconds (±).
+    pub timestamp_tolerance_secs: i64,
+    /// Days raw event bodies are kept; also the replay window.
+    pub body_retention_days: i64,
+    /// Bytes of request bodies that may be buffered at once across all requests (503 beyond).
+    pub inflight_body_budget_bytes: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            timestamp_tolerance_secs: 300,
+            body_retention_days: 30,
+            inflight_body_budget_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[ratelimit]`: default GCRA quota of a webhook source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second.
+    pub per_second: u32,
+    /// Burst size (requests).
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_second: 50,
+            burst: 100,
+        }
+    }
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Below this many free bytes on the data volume, writes answer 507 and `/readyz` fails.
+    pub min_free_bytes: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            min_free_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+/// Command-line overrides (highest precedence).
+#[derive(Debug, Clone, Default)]
+pub struct CliOverrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<String>,
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` (if given: it must exist and parse), then
+    /// `EVIDENTIA_<SECTION>_<KEY>` variables from `env`, then `cli`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file or variable at fault.
+    pub fn load(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        cli: &CliOverrides,
+    ) -> Result<Self, ConfigError> {
+        let mut value = toml::Value::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let parsed: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            value =
+                toml::Value::try_from(parsed).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
+        apply_env(&mut value, env)?;
+        let mut config: Config = value
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        if let Some(dir) = &cli.data_dir {
+            config.server.data_dir = dir.clone();
+        }
+        if let Some(listen) = &cli.listen {
+            config.server.listen = listen.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Semantic checks beyond the TOML schema.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] describing the first problem.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.version == 0 || self.version > CONFIG_VERSION {
+            return Err(ConfigError::Invalid(format!(
+                "version = {} is not supported (this build reads version {CONFIG_VERSION})",
+                self.version
+            )));
+        }
+        self.server
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| {
+                ConfigError::Invalid(format!("server.listen = {:?}: {e}", self.server.listen))
+            })?;
+        for proxy in &self.server.trusted_proxies {
+            proxy.parse::<std::net::IpAddr>().map_err(|e| {
+                ConfigError::Invalid(format!("server.trusted_proxies entry {proxy:?}: {e}"))
+            })?;
+        }
+        let name_ok = !self.server.name.is_empty()
+            && self
+                .server
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/'));
+        if !name_ok {
+            return Err(ConfigError::Invalid(
+                "server.name must be non-empty ASCII letters, digits, '.', '-', '_', '/'".into(),
+            ));
+        }
+        if self.ratelimit.per_second == 0 || self.ratelimit.burst == 0 {
+            return Err(ConfigError::Invalid(
+                "ratelimit.per_second and ratelimit.burst must be at least 1".into(),
+            ));
+        }
+        if self.ingest.timestamp_tolerance_secs <= 0 || self.ingest.body_retention_days <= 0 {
+            return Err(ConfigError::Invalid(
+                "ingest.timestamp_tolerance_secs and ingest.body_retention_days must be positive"
+                    .into(),
+            ));
+        }
+        if self.ingest.inflight_body_budget_bytes < 1024 * 1024 {
+            return Err(ConfigError::Invalid(
+                "ingest.inflight_body_budget_bytes must be at least 1048576".into(),
+            ));
+        }
+        if self.tls.enabled
+            && !self.tls.self_signed
+            && (self.tls.cert_file.is_empty() || self.tls.key_file.is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "tls.enabled needs tls.cert_file and tls.key_file, or tls.self_signed = true"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Applies `EVIDENTIA_<SECTION>_<KEY>` overrides onto a config value. Only keys that exist in
+/// the schema are considered; the value is parsed as the key's type (arrays: comma-separated).
+fn apply_env(value: &mut toml::Value, env: &[(String, String)]) -> Result<(), ConfigError> {
+    let Some(root) = value.as_table_mut() else {
+        return Ok(());
+    };
+    if let Some((var, raw)) = env.iter().find(|(k, _)| k == "EVIDENTIA_VERSION") {
+        let v: i64 = raw.trim().parse().map_err(|_| ConfigError::Env {
+            var: var.clone(),
+            message: "expected an integer".into(),
+        })?;
+        root.insert("version".into(), toml::Value::Integer(v));
+    }
+    for (section_name, section) in root.iter_mut() {
+        let Some(table) = section.as_table_mut() else {
+            continue;
+        };
+        for (key, slot) in table.iter_mut() {
+            let var = format!(
+                "EVIDENTIA_{}_{}",
+                section_name.to_ascii_uppercase(),
+                key.to_ascii_uppercase()
+            );
+            let Some((_, raw)) = env.iter().find(|(k, _)| *k == var) else {
+                continue;
+            };
+            let bad = |message: &str| ConfigError::Env {
+                var: var.clone(),
+                message: message.into(),
+            };
+            *slot = match slot {
+                toml::Value::String(_) => toml::Value::String(raw.clone()),
+                toml::Value::Integer(_) => toml::Value::Integer(
+                    raw.trim().parse().map_err(|_| bad("expected an integer"))?,
+                ),
+                toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    _ => return Err(bad("expected true or false")),
+                }),
+                toml::Value::Array(_) => toml::Value::Array(
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| toml::Value::String(s.to_string()))
+                        .collect(),
+                ),
+                _ => return Err(bad("this key cannot be set from the environment")),
+            };
+        }
+    }
+    Ok(())
+}
+
+/// The appliance secrets, resolved and validated.
+#[derive(Clone)]
+pub struct Secrets {
+    /// HMAC key of the default tenant's ML webhook (`ML_WEBHOOK_SECRET`).
+    pub ml_webhook: Vec<u8>,
+    /// HMAC key for HS256 provenance receipts (`EVIDENCE_SIGNING_SECRET`).
+    pub evidence_signing: Vec<u8>,
+    /// Ed25519 seed (32 bytes) of the appliance signing key (`APPLIANCE_SIGNING_KEY`, hex).
+    pub appliance_signing_seed: [u8; 32],
+    /// Bootstrap appliance-admin token (`EVIDENTIA_ADMIN_TOKEN`), used only at first start.
+    pub bootstrap_admin_token: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(<redacted>)")
+    }
+}
+
+/// Where a secret was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretOrigin {
+    /// The environment variable itself.
+    Env,
+    /// `<NAME>_FILE`.
+    File,
+    /// `$CREDENTIALS_DIRECTORY/<NAME>`.
+    Credential,
+    /// Previously generated into the data dir.
+    DataDir,
+    /// Generated now.
+    Generated,
+}
+
+impl Secrets {
+    /// Resolves every secret (see module docs). With `generate = false` a missing secret is
+    /// reported as absent-but-generatable rather than created (used by `check-config`).
+    ///
+    /// # Errors
+    /// [`ConfigError::Secret`] naming the variable for a short or whitespace-containing secret,
+    /// [`ConfigError::SecretIo`] for unreadable or unwritable files.
+    pub fn resolve(
+        data_dir: &Path,
+        env: &[(String, String)],
+        generate: bool,
+    ) -> Result<(Self, Vec<(String, SecretOrigin)>), ConfigError> {
+        let mut origins = Vec::new();
+        let mut get = |name: &str, make: fn() -> String| -> Result<String, ConfigError> {
+            let (v, o) = resolve_one(name, data_dir, env, generate, make)?;
+            origins.push((name.to_string(), o));
+            Ok(v)
+        };
+        let ml = get("ML_WEBHOOK_SECRET", random_hex_secret)?;
+        let ev = get("EVIDENCE_SIGNING_SECRET", random_hex_secret)?;
+        let key_hex = get("APPLIANCE_SIGNING_KEY", random_hex_secret)?;
+        let seed_vec = hex::decode(&key_hex).map_err(|_| ConfigError::Secret {
+            name: "APPLIANCE_SIGNING_KEY".into(),
+            reason: "must be 64 hexadecimal characters (an Ed25519 seed)".into(),
+        })?;
+        let seed: [u8; 32] = seed_vec.try_into().map_err(|_| ConfigError::Secret {
+            name: "APPLIANCE_SIGNING_KEY".into(),
+            reason: "must be 64 hexadecimal characters (an Ed25519 seed)".into(),
+        })?;
+        let admin = env
+            .iter()
+            .find(|(k, _)| k == "EVIDENTIA_ADMIN_TOKEN")
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty());
+        Ok((
+            Self {
+                ml_webhook: ml.into_bytes(),
+                evidence_signing: ev.into_bytes(),
+                appliance_signing_seed: seed,
+                bootstrap_admin_token: admin,
+            },
+            origins,
+        ))
+    }
+}
+
+fn random_hex_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Checks the appliance-secret rules: at least [`MIN_SECRET_BYTES`] bytes, no whitespace.
+///
+/// # Errors
+/// [`ConfigError::Secret`] naming `name`.
+pub fn check_secret(name: &str, value: &str) -> Result<(), ConfigError> {
+    if value.len() < MIN_SECRET_BYTES {
+        return Err(ConfigError::Secret {
+            name: name.into(),
+            reason: format!(
+                "it is {} bytes long; at least {MIN_SECRET_BYTES} bytes are required",
+                value.len()
+            ),
+        });
+    }
+    if value.chars().any(char::is_whitespace) {
+        return Err(ConfigError::Secret {
+            name: name.into(),
+            reason: "it contains whitespace".into(),
+        });
+    }
+    Ok(())
+}
+
+fn read_secret_file(name: &str, path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::SecretIo {
+        name: name.into(),
+        path: path.to_path_buf(),
+        source,
+    })?;
+    // One trailing newline, as `echo` writes it, is not part of the secret.
+    let text = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    Ok(text.to_string())
+}
+
+fn resolve_one(
+    name: &str,
+    data_dir: &Path,
+    env: &[(String, String)],
+    generate: bool,
+    make: fn() -> String,
+) -> Result<(String, SecretOrigin), ConfigError> {
+    let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let (value, origin) = if let Some(v) = lookup(name) {
+        (v, SecretOrigin::Env)
+    } else if let Some(file) = lookup(&format!("{name}_FILE")) {
+        (
+            read_secret_file(name, Path::new(&file))?,
+            SecretOrigin::File,
+        )
+    } else if let Some(dir) = lookup("CREDENTIALS_DIRECTORY")
+        .map(PathBuf::from)
+        .filter(|d| d.join(name).is_file())
+    {
+        (
+            read_secret_file(name, &dir.join(name))?,
+            SecretOrigin::Credential,
+        )
+    } else {
+        let path = data_dir.join("secrets").join(name);
+        if path.is_file() {
+            (read_secret_file(name, &path)?, SecretOrigin::DataDir)
+        } else if generate {
+            let value = make();
+            write_private_file(&path, value.as_bytes()).map_err(|source| {
+                ConfigError::SecretIo {
+                    name: name.into(),
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            (value, SecretOrigin::Generated)
+        } else {
+            // check-config: it would be generated at first start.
+            (make(), SecretOrigin::Generated)
+        }
+    };
+    check_secret(name, &value)?;
+    Ok((value, origin))
+}
+
+/// Writes `bytes` to `path` with mode 0600 (parent created 0700), atomically via a temp file.
+///
+/// # Errors
+/// Any I/O error.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(parent) = path.parent() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        builder.mode(0o700);
+        builder.create(parent)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// The process environment as owned pairs (non-UTF-8 variables skipped).
+pub fn process_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layering_file_env_cli() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("e.toml");
+        std::fs::write(
+            &file,
+            "version = 1\n[server]\nlisten = \"127.0.0.1:9000\"\nname = \"lab\"\n[ratelimit]\nburst = 7\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            &env(&[
+                ("EVIDENTIA_RATELIMIT_BURST", "9"),
+                ("EVIDENTIA_SERVER_TRUSTED_PROXIES", "10.0.0.1, ::1"),
+            ]),
+            &CliOverrides {
+                listen: Some("127.0.0.1:9100".into()),
+                data_dir: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:9100");
+        assert_eq!(c.server.name, "lab");
+        assert_eq!(c.ratelimit.burst, 9);
+        assert_eq!(c.server.trusted_proxies, vec!["10.0.0.1", "::1"]);
+    }
+
+    #[test]
+    fn named_file_must_exist_and_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.toml");
+        assert!(matches!(
+            Config::load(Some(&missing), &[], &CliOverrides::default()),
+            Err(ConfigError::Read { .. })
+        ));
+        std::fs::write(&missing, "[server]\nlisten_typo = 1\n").unwrap();
+        assert!(matches!(
+            Config::load(Some(&missing), &[], &CliOverrides::default()),
+            Err(ConfigError::Parse { .. })
+        ));
+        let bad = env(&[("EVIDENTIA_RATELIMIT_BURST", "many")]);
+        let err = Config::load(None, &bad, &CliOverrides::default()).unwrap_err();
+        assert!(err.to_string().contains("EVIDENTIA_RATELIMIT_BURST"));
+    }
+
+    #[test]
+    fn secrets_are_generated_once_0600_and_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, origins) = Secrets::resolve(dir.path(), &[], true).unwrap();
+        assert!(origins.iter().all(|(_, o)| *o == SecretOrigin::Generated));
+        let (b, origins) = Secrets::resolve(dir.path(), &[], true).unwrap();
+        assert!(origins.iter().all(|(_, o)| *o == SecretOrigin::DataDir));
+        assert_eq!(a.ml_webhook, b.ml_webhook);
+        assert_ne!(a.ml_webhook, a.evidence_signing);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("secrets/ML_WEBHOOK_SECRET"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let err = Secrets::resolve(dir.path(), &env(&[("ML_WEBHOOK_SECRET", "short")]), true)
+            .unwrap_err();
+        assert!(err.to_string().contains("ML_WEBHOOK_SECRET"), "{err}");
+        let spaced = "a".repeat(20) + " " + &"b".repeat(20);
+        let err = Secrets::resolve(
+            dir.path(),
+            &env(&[("EVIDENCE_SIGNING_SECRET", &spaced)]),
+            true,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("EVIDENCE_SIGNING_SECRET"), "{err}");
+        let f = dir.path().join("ml.txt");
+        std::fs::write(&f, format!("{}\n", "k".repeat(40))).unwrap();
+        let (c, _) = Secrets::resolve(
+            dir.path(),
+            &env(&[("ML_WEBHOOK_SECRET_FILE", f.to_str().unwrap())]),
+            true,
+        )
+        .unwrap();
+        assert_eq!(c.ml_webhook, "k".repeat(40).into_bytes());
+    }
+}

@@ -1,0 +1,294 @@
+//! Tenants, roles and API tokens.
+//!
+//! API tokens have the form `evd_<16 hex id><48 hex secret><8 hex CRC-32>` (76 characters):
+//! the id locates the stored record, the secret carries 192 bits of CSPRNG entropy, and the
+//! CRC-32 (over everything before it) lets typos be rejected without a database read. Only the
+//! SHA-256 of the whole token is stored; presented tokens are compared with it in constant time.
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Prefix of every API token.
+pub const TOKEN_PREFIX: &str = "evd_";
+const TOKEN_ID_HEX: usize = 16;
+const TOKEN_SECRET_HEX: usize = 48;
+const TOKEN_CRC_HEX: usize = 8;
+/// Length of a well-formed token, in characters.
+pub const TOKEN_LEN: usize = TOKEN_PREFIX.len() + TOKEN_ID_HEX + TOKEN_SECRET_HEX + TOKEN_CRC_HEX;
+
+/// Id of the tenant that exists from first start.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// A tenant: the unit of isolation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Tenant {
+    /// `[a-z0-9-]{2,63}`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// Checks a tenant id: 2–63 characters of `a-z`, `0-9`, `-`.
+pub fn valid_tenant_id(id: &str) -> bool {
+    (2..=63).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A role a token can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Everything, every tenant.
+    ApplianceAdmin,
+    /// Manage tokens, sources; read everything of the tenant; decide insights.
+    TenantAdmin,
+    /// Machine token for pipelines (receipts, artifacts).
+    Ingest,
+    /// Read events and insights.
+    Viewer,
+}
+
+impl Role {
+    /// The role's wire name (`tenant-admin`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ApplianceAdmin => "appliance-admin",
+            Role::TenantAdmin => "tenant-admin",
+            Role::Ingest => "ingest",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "appliance-admin" => Role::ApplianceAdmin,
+            "tenant-admin" => Role::TenantAdmin,
+            "ingest" => Role::Ingest,
+            "viewer" => Role::Viewer,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored API token (the secret itself is never stored).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// `tok_<16 hex>`.
+    pub id: String,
+    /// Tenant the token acts in; `None` for appliance-admin tokens.
+    pub tenant: Option<String>,
+    /// Human label.
+    pub name: String,
+    /// Roles granted.
+    pub roles: Vec<Role>,
+    /// Lowercase hex SHA-256 of the whole token string.
+    pub sha256: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds; `None` = never.
+    pub expires_at: Option<i64>,
+    /// Unix seconds of revocation.
+    pub revoked_at: Option<i64>,
+}
+
+/// A freshly minted token: the record to store and the secret string to show once.
+pub struct NewToken {
+    /// What to store.
+    pub record: TokenRecord,
+    /// The token, shown once.
+    pub token: String,
+}
+
+/// Generates a well-formed token string.
+pub fn generate_token_string() -> String {
+    let mut id = [0u8; TOKEN_ID_HEX / 2];
+    let mut secret = [0u8; TOKEN_SECRET_HEX / 2];
+    rand::rng().fill_bytes(&mut id);
+    rand::rng().fill_bytes(&mut secret);
+    let body = format!("{TOKEN_PREFIX}{}{}", hex::encode(id), hex::encode(secret));
+    let crc = crc32fast::hash(body.as_bytes());
+    format!("{body}{crc:08x}")
+}
+
+/// Parses a token string; returns the record id (`tok_<hex>`) when its shape and CRC hold.
+pub fn parse_token(token: &str) -> Option<String> {
+    if token.len() != TOKEN_LEN || !token.starts_with(TOKEN_PREFIX) {
+        return None;
+    }
+    let rest = &token[TOKEN_PREFIX.len()..];
+    if !rest
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let (body, crc) = token.split_at(TOKEN_LEN - TOKEN_CRC_HEX);
+    let want = format!("{:08x}", crc32fast::hash(body.as_bytes()));
+    if want != crc {
+        return None;
+    }
+    Some(format!("tok_{}", &rest[..TOKEN_ID_HEX]))
+}
+
+/// Lowercase hex SHA-256 of a token string.
+pub fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Mints a token record for `tenant` (None = appliance scope).
+pub fn mint_token(
+    tenant: Option<&str>,
+    name: &str,
+    roles: Vec<Role>,
+    now: i64,
+    expires_at: Option<i64>,
+) -> NewToken {
+    let token = generate_token_string();
+    record_for_token(token, tenant, name, roles, now, expires_at)
+}
+
+/// Builds the record for a given (already well-formed) token string.
+pub fn record_for_token(
+    token: String,
+    tenant: Option<&str>,
+    name: &str,
+    roles: Vec<Role>,
+    now: i64,
+    expires_at: Option<i64>,
+) -> NewToken {
+    let id = parse_token(&token).unwrap_or_else(|| format!("tok_{}", &token_digest(&token)[..16]));
+    NewToken {
+        record: TokenRecord {
+            id,
+            tenant: tenant.map(str::to_string),
+            name: name.to_string(),
+            roles,
+            sha256: token_digest(&token),
+            created_at: now,
+            expires_at,
+            revoked_at: None,
+        },
+        token,
+    }
+}
+
+/// Why a presented token was refused (all answered 401 alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// Not of the `evd_` shape or bad checksum.
+    Malformed,
+    /// No such token, or digest mismatch.
+    Unknown,
+    /// Revoked.
+    Revoked,
+    /// Past `expires_at`.
+    Expired,
+}
+
+/// Checks a presented token against its stored record: digest compared in constant time,
+/// then revocation and expiry at `now` (Unix seconds).
+pub fn check_token(presented: &str, record: &TokenRecord, now: i64) -> Result<(), TokenRefusal> {
+    let digest = token_digest(presented);
+    if !bool::from(digest.as_bytes().ct_eq(record.sha256.as_bytes())) {
+        return Err(TokenRefusal::Unknown);
+    }
+    if record.revoked_at.is_some() {
+        return Err(TokenRefusal::Revoked);
+    }
+    if record.expires_at.is_some_and(|e| now >= e) {
+        return Err(TokenRefusal::Expired);
+    }
+    Ok(())
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// Token id.
+    pub token_id: String,
+    /// Tenant scope; `None` = appliance.
+    pub tenant: Option<String>,
+    /// Roles.
+    pub roles: Vec<Role>,
+}
+
+impl Principal {
+    /// Audit actor string (`token:tok_…`).
+    pub fn actor(&self) -> String {
+        format!("token:{}", self.token_id)
+    }
+
+    /// True for appliance administrators.
+    pub fn is_appliance_admin(&self) -> bool {
+        self.roles.contains(&Role::ApplianceAdmin)
+    }
+
+    /// Whether the principal may act in `tenant` at all (own tenant, or appliance admin).
+    pub fn in_tenant(&self, tenant: &str) -> bool {
+        self.is_appliance_admin() || self.tenant.as_deref() == Some(tenant)
+    }
+
+    /// Whether the principal holds any of `roles` (appliance admins hold every role).
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        self.is_appliance_admin() || self.roles.iter().any(|r| roles.contains(r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_shape_and_checksum() {
+        let t = generate_token_string();
+        assert_eq!(t.len(), TOKEN_LEN);
+        let id = parse_token(&t).unwrap();
+        assert!(id.starts_with("tok_"));
+        // Flip one character: the checksum catches it.
+        let mut bad = t.clone().into_bytes();
+        bad[10] = if bad[10] == b'a' { b'b' } else { b'a' };
+        assert_eq!(parse_token(std::str::from_utf8(&bad).unwrap()), None);
+        assert_eq!(parse_token("evd_short"), None);
+        assert_eq!(parse_token(&t.to_uppercase()), None);
+    }
+
+    #[test]
+    fn check_token_rules() {
+        let n = mint_token(Some("acme"), "ci", vec![Role::Ingest], 100, Some(200));
+        assert_eq!(check_token(&n.token, &n.record, 150), Ok(()));
+        assert_eq!(
+            check_token(&n.token, &n.record, 200),
+            Err(TokenRefusal::Expired)
+        );
+        let other = generate_token_string();
+        assert_eq!(
+            check_token(&other, &n.record, 150),
+            Err(TokenRefusal::Unknown)
+        );
+        let mut revoked = n.record.clone();
+        revoked.revoked_at = Some(120);
+        assert_eq!(
+            check_token(&n.token, &revoked, 150),
+            Err(TokenRefusal::Revoked)
+        );
+    }
+
+    #[test]
+    fn tenant_ids() {
+        assert!(valid_tenant_id("acme"));
+        assert!(valid_tenant_id("a-1"));
+        assert!(!valid_tenant_id("a"));
+        assert!(!valid_tenant_id("Acme"));
+        assert!(!valid_tenant_id("acme_corp"));
+        assert!(!valid_tenant_id(&"a".repeat(64)));
+    }
+}

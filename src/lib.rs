@@ -1,0 +1,18 @@
+//! Evidentia: an on-premises appliance that ingests signed webhooks, records provenance evidence
+//! in transparency logs, and serves tenant compliance views with a tamper-evident audit trail.
+//!
+//! Rooms (see DESIGN.md): [`config`], [`store`], [`api`], [`ingest`], [`identity`], [`audit`],
+//! [`ratelimit`], [`metrics`], [`console`], [`cli`], [`server`], [`clock`].
+
+pub mod api;
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod console;
+pub mod identity;
+pub mod ingest;
+pub mod metrics;
+pub mod ratelimit;
+pub mod server;
+pub mod store;

@@ -1,0 +1,131 @@
+//! Prometheus metrics (`GET /metrics`, OpenMetrics text): requests by route template and
+//! status, ingested bytes and signature failures by provider, commit latency and batch size.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: String,
+}
+
+/// The appliance's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    ingest_bytes: Family<ProviderLabels, Counter>,
+    signature_failures: Family<ProviderLabels, Counter>,
+    commit_seconds: Histogram,
+    commit_batch: Histogram,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("evidentia");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let ingest_bytes = Family::<ProviderLabels, Counter>::default();
+        let signature_failures = Family::<ProviderLabels, Counter>::default();
+        let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        let commit_batch = Histogram::new(exponential_buckets(1.0, 2.0, 11));
+        registry.register(
+            "http_requests",
+            "HTTP requests by route template and status",
+            requests.clone(),
+        );
+        registry.register(
+            "ingest_bytes",
+            "Bytes of accepted webhook bodies",
+            ingest_bytes.clone(),
+        );
+        registry.register(
+            "signature_failures",
+            "Webhook requests whose signature did not verify",
+            signature_failures.clone(),
+        );
+        registry.register(
+            "store_commit_seconds",
+            "Latency of group commits (seconds)",
+            commit_seconds.clone(),
+        );
+        registry.register(
+            "store_commit_batch_size",
+            "Operations per group commit",
+            commit_batch.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            ingest_bytes,
+            signature_failures,
+            commit_seconds,
+            commit_batch,
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn observe_request(&self, method: &str, route: &str, status: u16) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_string(),
+                route: route.to_string(),
+                status,
+            })
+            .inc();
+    }
+
+    /// Counts accepted body bytes.
+    pub fn observe_ingest(&self, provider: &str, bytes: u64) {
+        self.ingest_bytes
+            .get_or_create(&ProviderLabels {
+                provider: provider.to_string(),
+            })
+            .inc_by(bytes);
+    }
+
+    /// Counts a signature failure.
+    pub fn observe_signature_failure(&self, provider: &str) {
+        self.signature_failures
+            .get_or_create(&ProviderLabels {
+                provider: provider.to_string(),
+            })
+            .inc();
+    }
+
+    /// Records one group commit.
+    pub fn observe_commit(&self, seconds: f64, batch: usize) {
+        self.commit_seconds.observe(seconds);
+        self.commit_batch.observe(batch as f64);
+    }
+
+    /// OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,233 @@
+//! Appliance lifecycle: open the data directory and database, bootstrap the first start, run the
+//! background jobs, serve HTTP until SIGTERM/SIGINT, drain, and close the database cleanly.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::listener::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::AppState;
+use crate::audit::{APPLIANCE_SCOPE, AuditRecord};
+use crate::clock::{SharedClock, SystemClock, rfc3339};
+use crate::config::{Config, Secrets};
+use crate::identity::{self, DEFAULT_TENANT, Role, Tenant};
+use crate::ingest::{Provider, SourceRecord, random_id};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "evidentia.redb";
+
+/// Creates the data directory (0700) and opens the database in it.
+///
+/// # Errors
+/// When the directory cannot be created or redb cannot open the file.
+pub fn open_store(data_dir: &Path, metrics: Arc<Metrics>) -> anyhow::Result<Store> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    Store::open(&data_dir.join(DB_FILE), metrics)
+        .with_context(|| format!("cannot open database in {}", data_dir.display()))
+}
+
+/// Builds the shared state and runs the first-start bootstrap. Returns the bootstrap admin
+/// token when one was generated now (to be shown once).
+///
+/// # Errors
+/// Storage failures; an `EVIDENTIA_ADMIN_TOKEN` that is not a well-formed `evd_` token.
+pub async fn build_state(
+    config: Config,
+    secrets: Secrets,
+    clock: SharedClock,
+) -> anyhow::Result<(Arc<AppState>, Option<String>)> {
+    let metrics = Arc::new(Metrics::new());
+    let store = open_store(&config.server.data_dir, metrics.clone())?;
+    let state = Arc::new(AppState::new(config, secrets, store, clock, metrics));
+    let generated = bootstrap(&state).await?;
+    Ok((state, generated))
+}
+
+async fn bootstrap(state: &AppState) -> anyhow::Result<Option<String>> {
+    if state.store.meta("bootstrapped")?.is_some() {
+        return Ok(None);
+    }
+    let now = state.now();
+    let (token, generated) = match &state.secrets.bootstrap_admin_token {
+        Some(t) => {
+            anyhow::ensure!(
+                identity::parse_token(t).is_some(),
+                "EVIDENTIA_ADMIN_TOKEN is not a well-formed token; create one with `evidentia admin new-token`"
+            );
+            (t.clone(), false)
+        }
+        None => (identity::generate_token_string(), true),
+    };
+    let admin = identity::record_for_token(
+        token.clone(),
+        None,
+        "bootstrap",
+        vec![Role::ApplianceAdmin],
+        now,
+        None,
+    );
+    let tenant = Tenant {
+        id: DEFAULT_TENANT.into(),
+        name: "Default tenant".into(),
+        status: "active".into(),
+        created_at: now,
+    };
+    let ml = SourceRecord {
+        id: random_id("src_"),
+        tenant: DEFAULT_TENANT.into(),
+        provider: Provider::Ml,
+        secrets: Vec::new(),
+        uses_appliance_secret: true,
+        max_payload_bytes: Provider::Ml.default_cap(),
+        generic: None,
+        rate_per_second: state.config.ratelimit.per_second,
+        rate_burst: state.config.ratelimit.burst,
+        created_at: now,
+    };
+    let audit = vec![AuditRecord {
+        time: rfc3339(now),
+        tenant: APPLIANCE_SCOPE.into(),
+        actor: "system".into(),
+        action: "appliance.bootstrap".into(),
+        method: String::new(),
+        route: String::new(),
+        status: 0,
+        peer: String::new(),
+        request_id: String::new(),
+        resource: Some(admin.record.id.clone()),
+        detail: Some(
+            "default tenant, its ml source and the bootstrap appliance-admin token created".into(),
+        ),
+        ..Default::default()
+    }];
+    let ran = state
+        .store
+        .bootstrap(tenant, ml, admin.record, audit)
+        .await?;
+    Ok((ran && generated).then_some(token))
+}
+
+/// Starts the background jobs: free-space watch (10 s), audit aggregation flush (15 s), raw
+/// body retention purge (hourly). They stop when `stop` changes.
+pub fn spawn_background(
+    state: Arc<AppState>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut disk = tokio::time::interval(Duration::from_secs(10));
+        let mut flush = tokio::time::interval(Duration::from_secs(15));
+        let mut purge = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = disk.tick() => check_disk(&state),
+                _ = flush.tick() => flush_aggregates(&state, false).await,
+                _ = purge.tick() => {
+                    match state.store.purge_bodies(state.now()).await {
+                        Ok(n) if n > 0 => tracing::info!(purged = n, "raw event bodies past retention purged"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "body purge failed"),
+                    }
+                }
+            }
+        }
+        flush_aggregates(&state, true).await;
+    })
+}
+
+/// Sets the store's low-disk flag from the data volume's free space.
+pub fn check_disk(state: &AppState) {
+    match fs4::available_space(&state.config.server.data_dir) {
+        Ok(free) => {
+            let low = free < state.config.storage.min_free_bytes;
+            if low != state.store.is_low_disk() {
+                tracing::warn!(
+                    free,
+                    floor = state.config.storage.min_free_bytes,
+                    low,
+                    "free-space floor state changed"
+                );
+            }
+            state.store.set_low_disk(low);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read free space of the data volume"),
+    }
+}
+
+/// Writes the summary records of aggregated failures (all of them when `all`).
+pub async fn flush_aggregates(state: &AppState, all: bool) {
+    let records = state.aggregator.drain(state.now(), all);
+    if !records.is_empty()
+        && let Err(e) = state.store.append_audit(records).await
+    {
+        tracing::error!(error = %e, "cannot write aggregated audit records");
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
+}
+
+/// `evidentia serve`: runs until SIGTERM/SIGINT, then drains and closes the database.
+///
+/// # Errors
+/// Start-up failures (database, listener, bootstrap).
+pub async fn serve(config: Config, secrets: Secrets) -> anyhow::Result<()> {
+    let listen = config.server.listen.clone();
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let (state, generated) = build_state(config, secrets, Arc::new(SystemClock)).await?;
+    if let Some(token) = generated {
+        eprintln!(
+            "\nBootstrap appliance-admin API token (shown once, only its hash is stored):\n\n    {token}\n"
+        );
+    }
+    check_disk(&state);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let jobs = spawn_background(state.clone(), stop_rx);
+    let listener = TcpListener::bind(listen.clone());
+    let acceptor = poem::listener::Listener::into_acceptor(listener)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(listen = %listen, data_dir = %state.config.server.data_dir.display(), "evidentia listening");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    let app = crate::api::app(state.clone());
+    let result = poem::Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app, shutdown_signal(), Some(grace))
+        .await;
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = stop_tx.send(true);
+    let _ = jobs.await;
+    state.store.shutdown();
+    tracing::info!("database closed");
+    result.context("server error")
+}
