@@ -17,6 +17,7 @@ use crate::identity::{self, DEFAULT_TENANT, Role, Tenant};
 use crate::ingest::{Provider, SourceRecord, random_id};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::tlog::NoteSigner;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "evidentia.redb";
@@ -25,7 +26,11 @@ pub const DB_FILE: &str = "evidentia.redb";
 ///
 /// # Errors
 /// When the directory cannot be created or redb cannot open the file.
-pub fn open_store(data_dir: &Path, metrics: Arc<Metrics>) -> anyhow::Result<Store> {
+pub fn open_store(
+    data_dir: &Path,
+    metrics: Arc<Metrics>,
+    signer: Arc<NoteSigner>,
+) -> anyhow::Result<Store> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -33,7 +38,7 @@ pub fn open_store(data_dir: &Path, metrics: Arc<Metrics>) -> anyhow::Result<Stor
     builder
         .create(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-    Store::open(&data_dir.join(DB_FILE), metrics)
+    Store::open(&data_dir.join(DB_FILE), metrics, signer)
         .with_context(|| format!("cannot open database in {}", data_dir.display()))
 }
 
@@ -48,10 +53,26 @@ pub async fn build_state(
     clock: SharedClock,
 ) -> anyhow::Result<(Arc<AppState>, Option<String>)> {
     let metrics = Arc::new(Metrics::new());
-    let store = open_store(&config.server.data_dir, metrics.clone())?;
+    let signer = Arc::new(appliance_signer(&config, &secrets)?);
+    let store = open_store(&config.server.data_dir, metrics.clone(), signer.clone())?;
     let state = Arc::new(AppState::new(config, secrets, store, clock, metrics));
     let generated = bootstrap(&state).await?;
     Ok((state, generated))
+}
+
+/// The appliance's checkpoint signer: Ed25519 key from `APPLIANCE_SIGNING_KEY`, key name =
+/// the appliance name (the origin prefix of every log).
+///
+/// # Errors
+/// When the appliance name is not a valid signed-note key name.
+pub fn appliance_signer(config: &Config, secrets: &Secrets) -> anyhow::Result<NoteSigner> {
+    let key = ed25519_dalek::SigningKey::from_bytes(&secrets.appliance_signing_seed);
+    NoteSigner::new(&config.server.name, key).map_err(|e| {
+        anyhow::anyhow!(
+            "server.name {:?} cannot name a signing key: {e}",
+            config.server.name
+        )
+    })
 }
 
 async fn bootstrap(state: &AppState) -> anyhow::Result<Option<String>> {

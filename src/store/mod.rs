@@ -10,8 +10,10 @@
 //!
 //! Reads use their own read transactions (MVCC snapshots) and never wait for the writer.
 
+mod log;
 mod ops;
 
+pub use log::*;
 pub use ops::*;
 
 use std::path::Path;
@@ -25,6 +27,7 @@ use redb::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
+use crate::tlog::NoteSigner;
 
 /// Schema version written into a new database; opening a newer one is refused.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -50,6 +53,13 @@ pub(crate) const INSIGHTS: TableDefinition<&str, &[u8]> = TableDefinition::new("
 pub(crate) const TENANT_INSIGHTS: TableDefinition<(&str, u64), &str> =
     TableDefinition::new("tenant_insights");
 pub(crate) const AUDIT: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("audit");
+pub(crate) const LOG_SIZE: TableDefinition<&str, u64> = TableDefinition::new("log_size");
+pub(crate) const LOG_NODES: TableDefinition<(&str, u8, u64), &[u8]> =
+    TableDefinition::new("log_nodes");
+pub(crate) const LOG_ENTRIES: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("log_entries");
+pub(crate) const CHECKPOINTS: TableDefinition<&str, &str> = TableDefinition::new("checkpoints");
+pub(crate) const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 
 /// Storage failures (answered 500/503/507 by the API, never caused by client input).
 #[derive(Debug, thiserror::Error)]
@@ -103,13 +113,31 @@ db_err!(
 );
 
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&WriteTransaction) -> Result<Completion, StoreError> + Send>;
+type Job = Box<dyn FnOnce(&mut Batch<'_>) -> Result<Completion, StoreError> + Send>;
+
+/// One group commit: the write transaction and the transparency logs appended to in it (each
+/// gets one signed checkpoint for its final size before the commit).
+pub(crate) struct Batch<'t> {
+    txn: &'t WriteTransaction,
+    /// Origin prefix of every log (the appliance name).
+    pub(crate) prefix: &'t str,
+    pub(crate) touched_logs: std::collections::BTreeSet<String>,
+}
+
+impl std::ops::Deref for Batch<'_> {
+    type Target = WriteTransaction;
+
+    fn deref(&self) -> &WriteTransaction {
+        self.txn
+    }
+}
 
 struct Inner {
     db: Arc<Database>,
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     low_disk: AtomicBool,
+    origin_prefix: String,
 }
 
 impl Inner {
@@ -154,7 +182,11 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`] when redb cannot open the file (e.g. another process holds it),
     /// [`StoreError::SchemaTooNew`].
-    pub fn open(path: &Path, metrics: Arc<Metrics>) -> Result<Self, StoreError> {
+    pub fn open(
+        path: &Path,
+        metrics: Arc<Metrics>,
+        signer: Arc<NoteSigner>,
+    ) -> Result<Self, StoreError> {
         let db = Arc::new(Database::create(path)?);
         {
             let txn = db.begin_write()?;
@@ -194,14 +226,21 @@ impl Store {
                 txn.open_table(INSIGHTS)?;
                 txn.open_table(TENANT_INSIGHTS)?;
                 txn.open_table(AUDIT)?;
+                txn.open_table(LOG_SIZE)?;
+                txn.open_table(LOG_NODES)?;
+                txn.open_table(LOG_ENTRIES)?;
+                txn.open_table(CHECKPOINTS)?;
+                txn.open_table(KEYS)?;
             }
             txn.commit()?;
         }
         let (tx, rx) = mpsc::channel::<Job>(4096);
         let writer_db = db.clone();
+        let origin_prefix = signer.verifier_key().name().to_string();
+        register_key(&db, &signer)?;
         let handle = std::thread::Builder::new()
             .name("evidentia-store-writer".into())
-            .spawn(move || writer_loop(writer_db, rx, metrics))
+            .spawn(move || writer_loop(writer_db, rx, metrics, signer))
             .map_err(|e| StoreError::Db(format!("cannot start writer thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -209,6 +248,7 @@ impl Store {
                 sender: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
                 low_disk: AtomicBool::new(false),
+                origin_prefix,
             }),
         })
     }
@@ -229,6 +269,16 @@ impl Store {
         self.inner.low_disk.load(Ordering::SeqCst)
     }
 
+    /// The origin of a log: `<appliance name>/<tenant>/<log>`.
+    pub fn origin(&self, tenant: &str, log: &str) -> String {
+        format!("{}/{tenant}/{log}", self.inner.origin_prefix)
+    }
+
+    /// The origin of the appliance's `system` log.
+    pub fn system_origin(&self) -> String {
+        format!("{}/system", self.inner.origin_prefix)
+    }
+
     pub(crate) fn read(&self) -> Result<ReadTransaction, StoreError> {
         Ok(self.inner.db.begin_read()?)
     }
@@ -237,7 +287,7 @@ impl Store {
     pub(crate) async fn write<T, F>(&self, data: bool, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut Batch<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         if data && self.is_low_disk() {
             return Err(StoreError::InsufficientStorage);
@@ -263,7 +313,13 @@ impl Store {
     }
 }
 
-fn writer_loop(db: Arc<Database>, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
+fn writer_loop(
+    db: Arc<Database>,
+    mut rx: mpsc::Receiver<Job>,
+    metrics: Arc<Metrics>,
+    signer: Arc<NoteSigner>,
+) {
+    let prefix = signer.verifier_key().name().to_string();
     let mut pending: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
     loop {
         if pending.is_empty() {
@@ -291,8 +347,13 @@ fn writer_loop(db: Arc<Database>, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metr
         };
         let mut completions: Vec<Completion> = Vec::with_capacity(pending.len());
         let mut failure: Option<String> = None;
+        let mut batch = Batch {
+            txn: &txn,
+            prefix: &prefix,
+            touched_logs: Default::default(),
+        };
         while let Some(job) = pending.pop_front() {
-            match job(&txn) {
+            match job(&mut batch) {
                 Ok(c) => completions.push(c),
                 Err(e) => {
                     failure = Some(e.to_string());
@@ -300,6 +361,12 @@ fn writer_loop(db: Arc<Database>, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metr
                 }
             }
         }
+        if failure.is_none()
+            && let Err(e) = sign_checkpoints(&batch, &signer)
+        {
+            failure = Some(e.to_string());
+        }
+        drop(batch);
         let batch = completions.len();
         match failure {
             Some(msg) => {

@@ -3,6 +3,8 @@
 //! transaction as the data they describe.
 
 use redb::{ReadableTable, WriteTransaction};
+
+use super::log::log_append;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -33,15 +35,35 @@ fn next_seq(txn: &WriteTransaction, name: &str) -> Result<u64, StoreError> {
     Ok(current)
 }
 
-/// Appends audit records inside `txn`, assigning each its index in its tenant's trail.
-fn put_audit(txn: &WriteTransaction, records: &mut [AuditRecord]) -> Result<(), StoreError> {
+/// Appends audit records inside the batch. Each record is a leaf of its tenant's `audit`
+/// transparency log (the appliance scope's go to the `system` log): its `index` is its leaf
+/// index and the leaf is the record's RFC 8785 canonical JSON.
+fn put_audit(batch: &mut Batch<'_>, records: &mut [AuditRecord]) -> Result<(), StoreError> {
     for rec in records.iter_mut() {
-        rec.index = next_seq(txn, &format!("audit/{}", rec.tenant))?;
-        let bytes = enc(rec)?;
-        let mut t = txn.open_table(AUDIT)?;
-        t.insert((rec.tenant.as_str(), rec.index), bytes.as_slice())?;
+        let origin = audit_origin(batch.prefix, &rec.tenant);
+        rec.index = {
+            let sizes = batch.open_table(LOG_SIZE)?;
+            sizes.get(origin.as_str())?.map(|v| v.value()).unwrap_or(0)
+        };
+        let entry = serde_json_canonicalizer::to_vec(&*rec).map_err(|e| StoreError::Corrupt {
+            table: "audit",
+            message: e.to_string(),
+        })?;
+        let index = log_append(batch, &origin, &entry)?;
+        debug_assert_eq!(index, rec.index);
+        let mut t = batch.open_table(AUDIT)?;
+        t.insert((rec.tenant.as_str(), rec.index), entry.as_slice())?;
     }
     Ok(())
+}
+
+/// The log that holds a tenant's audit records.
+pub(crate) fn audit_origin(prefix: &str, tenant: &str) -> String {
+    if tenant == crate::audit::APPLIANCE_SCOPE {
+        format!("{prefix}/system")
+    } else {
+        format!("{prefix}/{tenant}/audit")
+    }
 }
 
 /// A page of results, newest first.

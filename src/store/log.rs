@@ -1,0 +1,393 @@
+//! Transparency logs in redb (RFC 9162 §2.1): leaves and the hashes of complete subtrees, so the
+//! root, inclusion proof and consistency proof for any past tree size take O(log n) reads; one
+//! C2SP signed checkpoint per log, re-signed for the log's final size at every group commit that
+//! appended to it, in the same transaction as the appends (a crash can never separate an append
+//! from its checkpoint, and a size is never signed with two different roots).
+
+use std::sync::Arc;
+
+use redb::{Database, ReadableTable};
+use serde::{Deserialize, Serialize};
+
+use super::{Batch, CHECKPOINTS, KEYS, LOG_ENTRIES, LOG_NODES, LOG_SIZE, Store, StoreError};
+use crate::tlog::merkle::{self, Hash, NodeReader, TreeError};
+use crate::tlog::note::{Checkpoint, NoteSigner};
+
+/// Reads complete-subtree hashes of one log from a redb table.
+struct TableNodes<'a, T> {
+    origin: &'a str,
+    size: u64,
+    table: &'a T,
+}
+
+impl<T> NodeReader for TableNodes<'_, T>
+where
+    T: ReadableTable<(&'static str, u8, u64), &'static [u8]>,
+{
+    type Error = StoreError;
+
+    fn tree_size(&self) -> Result<u64, StoreError> {
+        Ok(self.size)
+    }
+
+    fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
+        let missing = || StoreError::Corrupt {
+            table: "log_nodes",
+            message: format!("{}: node ({level}, {index}) missing", self.origin),
+        };
+        let v = self
+            .table
+            .get((self.origin, level, index))?
+            .ok_or_else(missing)?;
+        v.value().try_into().map_err(|_| missing())
+    }
+}
+
+fn tree_err(e: TreeError<StoreError>) -> StoreError {
+    match e {
+        TreeError::Store(s) => s,
+        other => StoreError::Corrupt {
+            table: "log_nodes",
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Appends `entry` to the log `origin` inside the batch; returns its leaf index.
+pub(crate) fn log_append(
+    batch: &mut Batch<'_>,
+    origin: &str,
+    entry: &[u8],
+) -> Result<u64, StoreError> {
+    let mut sizes = batch.open_table(LOG_SIZE)?;
+    let size = sizes.get(origin)?.map(|v| v.value()).unwrap_or(0);
+    let mut nodes = batch.open_table(LOG_NODES)?;
+    let writes = {
+        let reader = TableNodes {
+            origin,
+            size,
+            table: &nodes,
+        };
+        merkle::append_nodes(&reader, size, merkle::leaf_hash(entry)).map_err(tree_err)?
+    };
+    for (level, index, hash) in writes {
+        nodes.insert((origin, level, index), hash.as_slice())?;
+    }
+    batch
+        .open_table(LOG_ENTRIES)?
+        .insert((origin, size), entry)?;
+    sizes.insert(origin, size + 1)?;
+    drop(sizes);
+    drop(nodes);
+    batch.touched_logs.insert(origin.to_string());
+    Ok(size)
+}
+
+/// Signs one checkpoint for the final size of every log the batch appended to.
+pub(crate) fn sign_checkpoints(batch: &Batch<'_>, signer: &NoteSigner) -> Result<(), StoreError> {
+    if batch.touched_logs.is_empty() {
+        return Ok(());
+    }
+    let sizes = batch.open_table(LOG_SIZE)?;
+    let nodes = batch.open_table(LOG_NODES)?;
+    let mut checkpoints = batch.open_table(CHECKPOINTS)?;
+    for origin in &batch.touched_logs {
+        let size = sizes.get(origin.as_str())?.map(|v| v.value()).unwrap_or(0);
+        let reader = TableNodes {
+            origin,
+            size,
+            table: &nodes,
+        };
+        let root = merkle::root(&reader, size).map_err(tree_err)?;
+        let existing = checkpoints
+            .get(origin.as_str())?
+            .map(|v| v.value().to_string());
+        if let Some(prev) = existing {
+            let body = prev.split("\n\n").next().unwrap_or("").to_string() + "\n";
+            if let Ok(old) = Checkpoint::parse_body(&body) {
+                if old.size > size || (old.size == size && old.root != root) {
+                    return Err(StoreError::Corrupt {
+                        table: "checkpoints",
+                        message: format!(
+                            "{origin}: refusing to sign size {size}: checkpoint for size {} exists with a different history",
+                            old.size
+                        ),
+                    });
+                }
+                if old.size == size {
+                    continue;
+                }
+            }
+        }
+        let note = Checkpoint {
+            origin: origin.clone(),
+            size,
+            root,
+        }
+        .sign(signer)
+        .map_err(|e| StoreError::Corrupt {
+            table: "checkpoints",
+            message: e.to_string(),
+        })?;
+        checkpoints.insert(origin.as_str(), note.as_str())?;
+    }
+    Ok(())
+}
+
+/// A signing key the appliance has used (public part only).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// C2SP signed-note verifier key (`name+keyid+base64`).
+    pub verifier_key: String,
+    /// Key name (the origin prefix).
+    pub name: String,
+    /// Key id, 8 hex digits.
+    pub key_id: String,
+    /// Unix seconds it was first used.
+    pub first_used: i64,
+    /// Unix seconds it was replaced, if it was.
+    pub retired_at: Option<i64>,
+}
+
+/// Records the current signing key; earlier keys stay listed, marked retired.
+pub(crate) fn register_key(db: &Arc<Database>, signer: &NoteSigner) -> Result<(), StoreError> {
+    let vk = signer.verifier_key().to_string();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let txn = db.begin_write()?;
+    {
+        let mut keys = txn.open_table(KEYS)?;
+        if keys.get(vk.as_str())?.is_none() {
+            let mut others: Vec<(String, KeyRecord)> = Vec::new();
+            for item in keys.iter()? {
+                let (k, v) = item?;
+                let rec: KeyRecord =
+                    serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt {
+                        table: "keys",
+                        message: e.to_string(),
+                    })?;
+                others.push((k.value().to_string(), rec));
+            }
+            for (k, mut rec) in others {
+                if rec.retired_at.is_none() {
+                    rec.retired_at = Some(now);
+                    let bytes = serde_json::to_vec(&rec).unwrap_or_default();
+                    keys.insert(k.as_str(), bytes.as_slice())?;
+                }
+            }
+            let rec = KeyRecord {
+                verifier_key: vk.clone(),
+                name: signer.verifier_key().name().to_string(),
+                key_id: format!("{:08x}", signer.verifier_key().key_id()),
+                first_used: now,
+                retired_at: None,
+            };
+            let bytes = serde_json::to_vec(&rec).unwrap_or_default();
+            keys.insert(vk.as_str(), bytes.as_slice())?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// Why a proof or entry could not be served (client errors: 400/404).
+#[derive(Debug, thiserror::Error)]
+pub enum LogQueryError {
+    /// Index or sizes out of range for the log's current size.
+    #[error("{0}")]
+    Range(String),
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A log's latest signed checkpoint with its parsed size and root.
+#[derive(Debug, Clone)]
+pub struct SignedCheckpoint {
+    /// The C2SP signed note.
+    pub note: String,
+    /// Tree size.
+    pub size: u64,
+    /// Root hash.
+    pub root: Hash,
+}
+
+impl Store {
+    /// Public keys ever used to sign checkpoints, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let r = self.read()?;
+        let t = r.open_table(KEYS)?;
+        let mut out: Vec<KeyRecord> = Vec::new();
+        for item in t.iter()? {
+            let (_, v) = item?;
+            out.push(
+                serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt {
+                    table: "keys",
+                    message: e.to_string(),
+                })?,
+            );
+        }
+        out.sort_by_key(|k| k.first_used);
+        Ok(out)
+    }
+
+    /// Current size of a log (0 if it has no entries).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn log_size(&self, origin: &str) -> Result<u64, StoreError> {
+        let r = self.read()?;
+        let t = r.open_table(LOG_SIZE)?;
+        Ok(t.get(origin)?.map(|v| v.value()).unwrap_or(0))
+    }
+
+    /// The latest signed checkpoint of a log, if it has entries.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn checkpoint(&self, origin: &str) -> Result<Option<SignedCheckpoint>, StoreError> {
+        let r = self.read()?;
+        let t = r.open_table(CHECKPOINTS)?;
+        let Some(note) = t.get(origin)?.map(|v| v.value().to_string()) else {
+            return Ok(None);
+        };
+        let body = note.split("\n\n").next().unwrap_or("").to_string() + "\n";
+        let cp = Checkpoint::parse_body(&body).map_err(|e| StoreError::Corrupt {
+            table: "checkpoints",
+            message: e.to_string(),
+        })?;
+        Ok(Some(SignedCheckpoint {
+            note,
+            size: cp.size,
+            root: cp.root,
+        }))
+    }
+
+    /// Entry `index` of a log (its exact bytes).
+    ///
+    /// # Errors
+    /// [`LogQueryError::Range`] when `index` ≥ the log size.
+    pub fn log_entry(&self, origin: &str, index: u64) -> Result<Vec<u8>, LogQueryError> {
+        let r = self.read().map_err(LogQueryError::Store)?;
+        let t = r.open_table(LOG_ENTRIES).map_err(StoreError::from)?;
+        t.get((origin, index))
+            .map_err(StoreError::from)?
+            .map(|v| v.value().to_vec())
+            .ok_or_else(|| LogQueryError::Range(format!("no entry {index} in this log")))
+    }
+
+    fn with_nodes<T>(
+        &self,
+        origin: &str,
+        f: impl FnOnce(&TableView<'_>) -> Result<T, LogQueryError>,
+    ) -> Result<T, LogQueryError> {
+        let r = self.read()?;
+        let sizes = r.open_table(LOG_SIZE).map_err(StoreError::from)?;
+        let size = sizes
+            .get(origin)
+            .map_err(StoreError::from)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        let nodes = r.open_table(LOG_NODES).map_err(StoreError::from)?;
+        f(&TableView {
+            origin,
+            current: size,
+            table: &nodes,
+        })
+    }
+
+    /// Root of a log at `size` (≤ current size).
+    ///
+    /// # Errors
+    /// [`LogQueryError::Range`] beyond the current size.
+    pub fn log_root(&self, origin: &str, size: u64) -> Result<Hash, LogQueryError> {
+        self.with_nodes(origin, |view| {
+            let v = view;
+            v.check(size)?;
+            merkle::root(&v.reader(), size).map_err(|e| range_or_store(e, v.current))
+        })
+    }
+
+    /// RFC 9162 §2.1.3.1 inclusion proof of leaf `index` in the tree of `size`.
+    ///
+    /// # Errors
+    /// [`LogQueryError::Range`] when `index` ≥ `size` or `size` exceeds the log.
+    pub fn inclusion_proof(
+        &self,
+        origin: &str,
+        index: u64,
+        size: u64,
+    ) -> Result<Vec<Hash>, LogQueryError> {
+        self.with_nodes(origin, |view| {
+            let v = view;
+            v.check(size)?;
+            if index >= size {
+                return Err(LogQueryError::Range(format!(
+                    "index {index} is not below tree_size {size}"
+                )));
+            }
+            merkle::inclusion_proof(&v.reader(), index, size)
+                .map_err(|e| range_or_store(e, v.current))
+        })
+    }
+
+    /// RFC 9162 §2.1.4.1 consistency proof between sizes `from` ≤ `to`.
+    ///
+    /// # Errors
+    /// [`LogQueryError::Range`] when `from` > `to` or `to` exceeds the log.
+    pub fn consistency_proof(
+        &self,
+        origin: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Hash>, LogQueryError> {
+        self.with_nodes(origin, |view| {
+            let v = view;
+            v.check(to)?;
+            if from > to {
+                return Err(LogQueryError::Range(format!(
+                    "from {from} is greater than to {to}"
+                )));
+            }
+            merkle::consistency_proof(&v.reader(), from, to)
+                .map_err(|e| range_or_store(e, v.current))
+        })
+    }
+}
+
+struct TableView<'a> {
+    origin: &'a str,
+    current: u64,
+    table: &'a redb::ReadOnlyTable<(&'static str, u8, u64), &'static [u8]>,
+}
+
+impl TableView<'_> {
+    fn check(&self, size: u64) -> Result<(), LogQueryError> {
+        if size > self.current {
+            return Err(LogQueryError::Range(format!(
+                "tree size {size} is beyond the log's current size {}",
+                self.current
+            )));
+        }
+        Ok(())
+    }
+
+    fn reader(
+        &self,
+    ) -> TableNodes<'_, redb::ReadOnlyTable<(&'static str, u8, u64), &'static [u8]>> {
+        TableNodes {
+            origin: self.origin,
+            size: self.current,
+            table: self.table,
+        }
+    }
+}
+
+fn range_or_store(e: TreeError<StoreError>, current: u64) -> LogQueryError {
+    match e {
+        TreeError::Store(s) => LogQueryError::Store(s),
+        other => LogQueryError::Range(format!("{other} (log size {current})")),
+    }
+}
