@@ -28,6 +28,12 @@ pub enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Offline verification (no server, no database).
+    Verify {
+        /// What to verify.
+        #[command(subcommand)]
+        command: VerifyCommand,
+    },
     /// Administrative helpers.
     Admin {
         /// The helper.
@@ -48,6 +54,26 @@ pub struct ServeArgs {
     /// Listen address, e.g. 127.0.0.1:8080 (overrides the config file).
     #[arg(long)]
     pub listen: Option<String>,
+}
+
+/// `verify` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum VerifyCommand {
+    /// Check a receipt bundle (from `GET /api/conductor/evidence/receipt/{runId}/bundle`):
+    /// leaf recomputed from the receipt bytes, inclusion proof against the checkpoint root,
+    /// checkpoint signature against the pinned key, and optionally the receipt's own HS256
+    /// signature. Exits 1 naming the first check that fails.
+    Bundle {
+        /// The bundle JSON file.
+        file: PathBuf,
+        /// The appliance's signed-note verifier key (`name+keyid+base64`, from `GET /api/keys`),
+        /// or a file containing it.
+        #[arg(long)]
+        key: String,
+        /// File holding the HS256 secret that signed the receipt (one trailing newline ignored).
+        #[arg(long)]
+        hmac_secret_file: Option<PathBuf>,
+    },
 }
 
 /// `admin` helpers.
@@ -112,6 +138,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => println!("{spec}"),
             }
             Ok(())
+        }
+        Command::Verify {
+            command:
+                VerifyCommand::Bundle {
+                    file,
+                    key,
+                    hmac_secret_file,
+                },
+        } => {
+            use crate::verify;
+            let bundle = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let key = verify::resolve_key_arg(&key)?;
+            let secret = match &hmac_secret_file {
+                Some(p) => Some(
+                    verify::read_hmac_secret_file(p)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?,
+                ),
+                None => None,
+            };
+            let results = verify::verify_bundle(&bundle, &key, secret.as_deref());
+            for r in &results {
+                println!("{r}");
+            }
+            if verify::all_passed(&results) {
+                println!("bundle verified");
+                Ok(())
+            } else {
+                anyhow::bail!("bundle verification failed")
+            }
         }
         Command::Admin {
             command: AdminCommand::NewToken,

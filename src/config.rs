@@ -85,6 +85,8 @@ pub struct Config {
     pub ratelimit: RateLimitConfig,
     /// Storage safety limits.
     pub storage: StorageConfig,
+    /// Provenance evidence.
+    pub evidence: EvidenceConfig,
 }
 
 impl Default for Config {
@@ -96,6 +98,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             ratelimit: RateLimitConfig::default(),
             storage: StorageConfig::default(),
+            evidence: EvidenceConfig::default(),
         }
     }
 }
@@ -199,6 +202,28 @@ impl Default for StorageConfig {
     }
 }
 
+/// `[evidence]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvidenceConfig {
+    /// Largest artifact upload, bytes.
+    pub max_artifact_bytes: u64,
+    /// Oldest accepted receipt `createdAt`, seconds before now.
+    pub receipt_freshness_secs: i64,
+    /// Longest retention a caller may ask for, days.
+    pub max_retention_days: i64,
+}
+
+impl Default for EvidenceConfig {
+    fn default() -> Self {
+        Self {
+            max_artifact_bytes: 16 * 1024 * 1024,
+            receipt_freshness_secs: 300,
+            max_retention_days: 3650,
+        }
+    }
+}
+
 /// Command-line overrides (highest precedence).
 #[derive(Debug, Clone, Default)]
 pub struct CliOverrides {
@@ -296,6 +321,14 @@ impl Config {
                 "ingest.inflight_body_budget_bytes must be at least 1048576".into(),
             ));
         }
+        if self.evidence.max_artifact_bytes == 0
+            || self.evidence.receipt_freshness_secs <= 0
+            || self.evidence.max_retention_days <= 0
+        {
+            return Err(ConfigError::Invalid(
+                "evidence.max_artifact_bytes, receipt_freshness_secs and max_retention_days must be positive".into(),
+            ));
+        }
         if self.tls.enabled
             && !self.tls.self_signed
             && (self.tls.cert_file.is_empty() || self.tls.key_file.is_empty())
@@ -374,6 +407,9 @@ pub struct Secrets {
     pub appliance_signing_seed: [u8; 32],
     /// Bootstrap appliance-admin token (`EVIDENTIA_ADMIN_TOKEN`), used only at first start.
     pub bootstrap_admin_token: Option<String>,
+    /// `signer.kid` that selects `EVIDENCE_SIGNING_SECRET` (`EVIDENCE_SIGNER_KID`, default
+    /// `default`).
+    pub evidence_signer_kid: String,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -437,6 +473,12 @@ impl Secrets {
                 evidence_signing: ev.into_bytes(),
                 appliance_signing_seed: seed,
                 bootstrap_admin_token: admin,
+                evidence_signer_kid: env
+                    .iter()
+                    .find(|(k, _)| k == "EVIDENCE_SIGNER_KID")
+                    .map(|(_, v)| v.trim().to_string())
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| "default".into()),
             },
             origins,
         ))

@@ -154,17 +154,26 @@ pub fn spawn_background(
                 _ = stop.changed() => break,
                 _ = disk.tick() => check_disk(&state),
                 _ = flush.tick() => flush_aggregates(&state, false).await,
-                _ = purge.tick() => {
-                    match state.store.purge_bodies(state.now()).await {
-                        Ok(n) if n > 0 => tracing::info!(purged = n, "raw event bodies past retention purged"),
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "body purge failed"),
-                    }
-                }
+                _ = purge.tick() => run_retention(&state).await,
             }
         }
         flush_aggregates(&state, true).await;
     })
+}
+
+/// Purges raw event bodies and artifact bytes whose retention ended (legal holds exempt); log
+/// entries are never touched.
+pub async fn run_retention(state: &AppState) {
+    match state.store.purge_bodies(state.now()).await {
+        Ok(n) if n > 0 => tracing::info!(purged = n, "raw event bodies past retention purged"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "body purge failed"),
+    }
+    match state.store.purge_artifacts(state.now()).await {
+        Ok(n) if n > 0 => tracing::info!(purged = n, "artifacts past retention purged"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "artifact purge failed"),
+    }
 }
 
 /// Sets the store's low-disk flag from the data volume's free space.

@@ -13,9 +13,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 
 use super::problem::{ApiResult, Problem, RawBody};
-use super::{AppState, ReqCtx, ctx};
+use super::{AppState, ReqCtx, body, ctx};
 use crate::identity::{DEFAULT_TENANT, valid_tenant_id};
-use crate::ingest::body::{BodyError, read_capped};
 use crate::ingest::signature::{SignatureError, VerifyInput, verify};
 use crate::ingest::{
     EventRecord, InsightRecord, InsightStatus, JobRecord, Provider, SourceRecord, ai,
@@ -139,7 +138,7 @@ async fn pipeline(
     ctx: &ReqCtx,
     req: &Request,
     source: SourceRecord,
-    body: RawBody,
+    raw: RawBody,
     route: &'static str,
 ) -> ApiResult<Json<IngestAck>> {
     ctx.set_tenant(&source.tenant);
@@ -155,60 +154,12 @@ async fn pipeline(
         return Err(p);
     }
 
-    // 2. Content-Length above the cap: refuse before reading.
+    // 2–3. Content-Length above the cap, compressed bodies: refused before reading; then the
+    // bounded read within the global buffered-body budget.
     let cap = source.max_payload_bytes;
     let headers = req.headers();
-    let declared = match headers.get(poem::http::header::CONTENT_LENGTH) {
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .ok_or_else(|| Problem::bad_request("BAD_REQUEST", "invalid Content-Length"))?,
-        ),
-        None => None,
-    };
-    if declared.is_some_and(|n| n > cap) {
-        return Err(too_large(cap));
-    }
-
-    // 3. No decompression of unauthenticated data.
-    for v in headers.get_all(poem::http::header::CONTENT_ENCODING).iter() {
-        let ok = v
-            .to_str()
-            .map(|s| {
-                s.split(',')
-                    .all(|e| e.trim().eq_ignore_ascii_case("identity"))
-            })
-            .unwrap_or(false);
-        if !ok {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_CONTENT_ENCODING",
-                "compressed bodies are not accepted; send Content-Encoding: identity",
-            ));
-        }
-    }
-
-    // Bounded read, within the global buffered-body budget.
-    let (bytes, _permit) =
-        match read_capped(body.0.into_bytes_stream(), cap, declared, &state.budget).await {
-            Ok(b) => b,
-            Err(BodyError::TooLarge { cap }) => return Err(too_large(cap)),
-            Err(BodyError::BudgetExhausted) => {
-                return Err(Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "BODY_BUDGET_EXHAUSTED",
-                    "too many request bodies are being received; retry shortly",
-                )
-                .with_header("Retry-After", "1"));
-            }
-            Err(BodyError::Io(e)) => {
-                return Err(Problem::bad_request(
-                    "BODY_READ_ERROR",
-                    format!("the request body could not be read: {e}"),
-                ));
-            }
-        };
+    let declared = body::precheck(headers, cap)?;
+    let (bytes, _permit) = body::read(state, raw.0, cap, declared).await?;
 
     // 4–6. Signature headers, MAC over the raw bytes, timestamp.
     let now = state.now();
@@ -403,12 +354,4 @@ async fn pipeline(
             duplicate: true,
         },
     }))
-}
-
-fn too_large(cap: u64) -> Problem {
-    Problem::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "PAYLOAD_TOO_LARGE",
-        format!("the body exceeds this source's limit of {cap} bytes"),
-    )
 }

@@ -6,8 +6,11 @@
 //! operations, and map results to DTOs.
 
 pub mod auth;
+pub mod body;
 pub mod events;
+pub mod evidence;
 pub mod ingest;
+pub mod logs;
 pub mod problem;
 pub mod sources;
 pub mod tenants;
@@ -351,6 +354,8 @@ pub fn openapi_service() -> OpenApiService<
         sources::SourcesApi,
         ingest::IngestApi,
         events::EventsApi,
+        logs::LogsApi,
+        evidence::EvidenceApi,
     ),
     (),
 > {
@@ -360,6 +365,8 @@ pub fn openapi_service() -> OpenApiService<
             sources::SourcesApi,
             ingest::IngestApi,
             events::EventsApi,
+            logs::LogsApi,
+            evidence::EvidenceApi,
         ),
         "Evidentia",
         env!("CARGO_PKG_VERSION"),

@@ -10,9 +10,11 @@
 //!
 //! Reads use their own read transactions (MVCC snapshots) and never wait for the writer.
 
+mod evidence;
 mod log;
 mod ops;
 
+pub use evidence::*;
 pub use log::*;
 pub use ops::*;
 
@@ -60,6 +62,19 @@ pub(crate) const LOG_ENTRIES: TableDefinition<(&str, u64), &[u8]> =
     TableDefinition::new("log_entries");
 pub(crate) const CHECKPOINTS: TableDefinition<&str, &str> = TableDefinition::new("checkpoints");
 pub(crate) const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+pub(crate) const ARTIFACTS: TableDefinition<(&str, &str, &str), &[u8]> =
+    TableDefinition::new("artifacts");
+pub(crate) const ARTIFACT_BLOBS: TableDefinition<(&str, &str, &str), &[u8]> =
+    TableDefinition::new("artifact_blobs");
+pub(crate) const ARTIFACT_EXPIRY: TableDefinition<(i64, &str, &str, &str), ()> =
+    TableDefinition::new("artifact_expiry");
+pub(crate) const RECEIPTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("receipts");
+pub(crate) const RECEIPT_BYTES: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("receipt_bytes");
+pub(crate) const RUN_RECEIPTS: TableDefinition<(&str, &str, u64), &str> =
+    TableDefinition::new("run_receipts");
+pub(crate) const SIGNING_KEYS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("signing_keys");
 
 /// Storage failures (answered 500/503/507 by the API, never caused by client input).
 #[derive(Debug, thiserror::Error)]
@@ -231,6 +246,13 @@ impl Store {
                 txn.open_table(LOG_ENTRIES)?;
                 txn.open_table(CHECKPOINTS)?;
                 txn.open_table(KEYS)?;
+                txn.open_table(ARTIFACTS)?;
+                txn.open_table(ARTIFACT_BLOBS)?;
+                txn.open_table(ARTIFACT_EXPIRY)?;
+                txn.open_table(RECEIPTS)?;
+                txn.open_table(RECEIPT_BYTES)?;
+                txn.open_table(RUN_RECEIPTS)?;
+                txn.open_table(SIGNING_KEYS)?;
             }
             txn.commit()?;
         }

@@ -13,14 +13,14 @@ use crate::audit::AuditRecord;
 use crate::identity::{Tenant, TokenRecord};
 use crate::ingest::{EventRecord, InsightRecord, InsightStatus, JobRecord, SourceRecord};
 
-fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(v).map_err(|e| StoreError::Corrupt {
         table: "encode",
         message: e.to_string(),
     })
 }
 
-fn dec<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+pub(crate) fn dec<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         table,
         message: e.to_string(),
@@ -38,7 +38,10 @@ fn next_seq(txn: &WriteTransaction, name: &str) -> Result<u64, StoreError> {
 /// Appends audit records inside the batch. Each record is a leaf of its tenant's `audit`
 /// transparency log (the appliance scope's go to the `system` log): its `index` is its leaf
 /// index and the leaf is the record's RFC 8785 canonical JSON.
-fn put_audit(batch: &mut Batch<'_>, records: &mut [AuditRecord]) -> Result<(), StoreError> {
+pub(crate) fn put_audit(
+    batch: &mut Batch<'_>,
+    records: &mut [AuditRecord],
+) -> Result<(), StoreError> {
     for rec in records.iter_mut() {
         let origin = audit_origin(batch.prefix, &rec.tenant);
         rec.index = {

@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 
 /// `ML_WEBHOOK_SECRET` of every test appliance: the one of the ML conformance vector.
 pub const ML_SECRET: &str = "ml-webhook-secret-0123456789abcdef0123";
+/// `EVIDENCE_SIGNING_SECRET` of every test appliance: the one of the receipt vector.
+pub const EVIDENCE_SECRET: &str = "evidence-signing-secret-0123456789abcdef";
 /// A fixed "now" for tests that do not care (2026-11-30T12:00:00Z).
 pub const NOW: i64 = 1_795_003_200;
 
@@ -92,9 +94,10 @@ impl Resp {
 pub fn secrets() -> Secrets {
     Secrets {
         ml_webhook: ML_SECRET.as_bytes().to_vec(),
-        evidence_signing: b"evidence-signing-secret-0123456789abcdef".to_vec(),
+        evidence_signing: EVIDENCE_SECRET.as_bytes().to_vec(),
         appliance_signing_seed: [7u8; 32],
         bootstrap_admin_token: None,
+        evidence_signer_kid: "default".into(),
     }
 }
 

@@ -1,0 +1,81 @@
+//! Reading request bodies under a cap: `Content-Length` above the cap → 413 before reading, any
+//! `Content-Encoding` but identity → 415, then counted reading that stops with 413 the moment
+//! the cap is passed, within the global buffered-body budget (503 when spent).
+
+use bytes::Bytes;
+use poem::http::{HeaderMap, StatusCode, header};
+
+use super::AppState;
+use super::problem::{ApiResult, Problem};
+use crate::ingest::body::{BodyError, BudgetPermit, read_capped};
+
+/// 413 `PAYLOAD_TOO_LARGE`.
+pub fn too_large(cap: u64) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        format!("the body exceeds the limit of {cap} bytes"),
+    )
+}
+
+/// Checks the headers that can refuse a body before it is read; returns the declared length.
+///
+/// # Errors
+/// 400 for an unparsable `Content-Length`, 413 above `cap`, 415 for a non-identity encoding.
+pub fn precheck(headers: &HeaderMap, cap: u64) -> ApiResult<Option<u64>> {
+    let declared = match headers.get(header::CONTENT_LENGTH) {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| Problem::bad_request("BAD_REQUEST", "invalid Content-Length"))?,
+        ),
+        None => None,
+    };
+    if declared.is_some_and(|n| n > cap) {
+        return Err(too_large(cap));
+    }
+    for v in headers.get_all(header::CONTENT_ENCODING).iter() {
+        let identity = v
+            .to_str()
+            .map(|s| {
+                s.split(',')
+                    .all(|e| e.trim().eq_ignore_ascii_case("identity"))
+            })
+            .unwrap_or(false);
+        if !identity {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_CONTENT_ENCODING",
+                "compressed bodies are not accepted; send Content-Encoding: identity",
+            ));
+        }
+    }
+    Ok(declared)
+}
+
+/// Reads the body (after [`precheck`]) counting bytes against `cap`.
+///
+/// # Errors
+/// 413 past the cap, 503 `BODY_BUDGET_EXHAUSTED`, 400 `BODY_READ_ERROR`.
+pub async fn read(
+    state: &AppState,
+    body: poem::Body,
+    cap: u64,
+    declared: Option<u64>,
+) -> ApiResult<(Bytes, BudgetPermit)> {
+    match read_capped(body.into_bytes_stream(), cap, declared, &state.budget).await {
+        Ok(b) => Ok(b),
+        Err(BodyError::TooLarge { cap }) => Err(too_large(cap)),
+        Err(BodyError::BudgetExhausted) => Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "BODY_BUDGET_EXHAUSTED",
+            "too many request bodies are being received; retry shortly",
+        )
+        .with_header("Retry-After", "1")),
+        Err(BodyError::Io(e)) => Err(Problem::bad_request(
+            "BODY_READ_ERROR",
+            format!("the request body could not be read: {e}"),
+        )),
+    }
+}

@@ -1,0 +1,344 @@
+//! Provenance receipts signed by pipeline runners.
+//!
+//! `signature` is base64url (no padding) of HMAC-SHA256 (`alg: HS256`) or Ed25519
+//! (`alg: EdDSA`) over the RFC 8785 (JCS) bytes of the receipt object without its `signature`
+//! member. The stored form of an accepted receipt is the JCS bytes of the whole receipt, and that
+//! is its evidence-log entry.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Why a receipt is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptError {
+    /// Not a JSON object, or a required member is missing or mistyped (422 `RECEIPT_INVALID`).
+    #[error("{0}")]
+    Invalid(String),
+    /// Unsigned, unknown key, wrong key, altered content (422 `RECEIPT_SIGNATURE_INVALID`).
+    #[error("{0}")]
+    SignatureInvalid(String),
+    /// `createdAt` outside the freshness window (422 `RECEIPT_STALE`).
+    #[error("{0}")]
+    Stale(String),
+}
+
+/// One artifact a receipt lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedArtifact {
+    /// Artifact id within the run.
+    pub id: String,
+    /// Lowercase hex SHA-256 the receipt claims.
+    pub sha256: String,
+}
+
+/// A receipt's members that Evidentia acts on, plus the whole JSON value.
+#[derive(Debug, Clone)]
+pub struct ParsedReceipt {
+    /// `receiptId`.
+    pub receipt_id: String,
+    /// `runId`.
+    pub run_id: String,
+    /// `createdAt`, Unix seconds.
+    pub created_at: i64,
+    /// `signer.kid`.
+    pub kid: String,
+    /// `signer.alg` (`HS256` or `EdDSA`).
+    pub alg: String,
+    /// `signature`, if present.
+    pub signature: Option<String>,
+    /// `evidence.artifacts[]`.
+    pub artifacts: Vec<ListedArtifact>,
+    /// The whole receipt.
+    pub value: Value,
+}
+
+fn str_member<'a>(
+    obj: &'a serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<&'a str, ReceiptError> {
+    match obj.get(name) {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 512 => Ok(s),
+        Some(Value::String(_)) => Err(ReceiptError::Invalid(format!(
+            "{name} must be 1 to 512 characters"
+        ))),
+        Some(_) => Err(ReceiptError::Invalid(format!("{name} must be a string"))),
+        None => Err(ReceiptError::Invalid(format!("{name} is required"))),
+    }
+}
+
+/// Parses a receipt document.
+///
+/// # Errors
+/// [`ReceiptError::Invalid`] naming the first member at fault.
+pub fn parse(value: Value) -> Result<ParsedReceipt, ReceiptError> {
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ReceiptError::Invalid("a receipt must be a JSON object".into()))?;
+    let receipt_id = str_member(obj, "receiptId")?.to_string();
+    let run_id = str_member(obj, "runId")?.to_string();
+    if !super::artifact::valid_run_id(&run_id) {
+        return Err(ReceiptError::Invalid(
+            "runId must be 1 to 200 of A-Z a-z 0-9 . _ : -".into(),
+        ));
+    }
+    let created = str_member(obj, "createdAt")?;
+    let created_at =
+        time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| ReceiptError::Invalid("createdAt must be an RFC 3339 timestamp".into()))?
+            .unix_timestamp();
+    for m in ["codeDigest", "inputsHash", "outputsHash"] {
+        str_member(obj, m)?;
+    }
+    let signer = obj
+        .get("signer")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ReceiptError::Invalid("signer {kid, alg} is required".into()))?;
+    let kid = str_member(signer, "kid")?.to_string();
+    let alg = str_member(signer, "alg")?.to_string();
+    let signature = match obj.get("signature") {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(ReceiptError::Invalid("signature must be a string".into())),
+    };
+    let mut artifacts = Vec::new();
+    if let Some(ev) = obj.get("evidence") {
+        let list = match ev.get("artifacts") {
+            None => &[][..],
+            Some(Value::Array(a)) => a.as_slice(),
+            Some(_) => {
+                return Err(ReceiptError::Invalid(
+                    "evidence.artifacts must be an array".into(),
+                ));
+            }
+        };
+        for a in list {
+            let o = a.as_object().ok_or_else(|| {
+                ReceiptError::Invalid("evidence.artifacts[] must be objects".into())
+            })?;
+            let id = str_member(o, "id")?.to_string();
+            let sha256 = str_member(o, "sha256")?.to_ascii_lowercase();
+            if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ReceiptError::Invalid(format!(
+                    "evidence.artifacts[{id}].sha256 must be 64 hex digits"
+                )));
+            }
+            artifacts.push(ListedArtifact { id, sha256 });
+        }
+    }
+    Ok(ParsedReceipt {
+        receipt_id,
+        run_id,
+        created_at,
+        kid,
+        alg,
+        signature,
+        artifacts,
+        value,
+    })
+}
+
+/// JCS bytes of the receipt without `signature` (what is signed).
+///
+/// # Errors
+/// Never for parsed JSON.
+pub fn signing_input(value: &Value) -> Result<Vec<u8>, String> {
+    let mut v = value.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("signature");
+    }
+    super::jcs(&v)
+}
+
+/// A key that can verify a receipt.
+#[derive(Clone)]
+pub enum ReceiptKey {
+    /// HMAC-SHA256 secret.
+    Hs256(Vec<u8>),
+    /// Ed25519 public key.
+    EdDsa(ed25519_dalek::VerifyingKey),
+}
+
+impl std::fmt::Debug for ReceiptKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReceiptKey::Hs256(_) => f.write_str("Hs256(<redacted>)"),
+            ReceiptKey::EdDsa(k) => write!(f, "EdDsa({})", STANDARD.encode(k.as_bytes())),
+        }
+    }
+}
+
+/// Verifies a parsed receipt's signature with `key` (the key must match `signer.alg`):
+/// HS256 through [`crate::verify::hs256_verify`], EdDSA (RFC 8032, strict) here.
+///
+/// # Errors
+/// [`ReceiptError::SignatureInvalid`] saying why (never which bytes differ).
+pub fn verify_signature(receipt: &ParsedReceipt, key: &ReceiptKey) -> Result<(), ReceiptError> {
+    let bad = |m: &str| ReceiptError::SignatureInvalid(m.to_string());
+    let sig = receipt
+        .signature
+        .as_deref()
+        .ok_or_else(|| bad("the receipt is not signed"))?;
+    match (receipt.alg.as_str(), key) {
+        ("HS256", ReceiptKey::Hs256(secret)) => crate::verify::hs256_verify(secret, &receipt.value)
+            .map_err(|e| ReceiptError::SignatureInvalid(e.to_string())),
+        ("EdDSA", ReceiptKey::EdDsa(pk)) => {
+            let sig = URL_SAFE_NO_PAD
+                .decode(sig)
+                .map_err(|_| bad("signature is not base64url without padding"))?;
+            let sig = ed25519_dalek::Signature::from_slice(&sig)
+                .map_err(|_| bad("an EdDSA signature is 64 bytes"))?;
+            let input = signing_input(&receipt.value).map_err(|e| bad(&e))?;
+            pk.verify_strict(&input, &sig)
+                .map_err(|_| bad("the signature does not match the receipt"))
+        }
+        _ => Err(bad(
+            "signer.alg does not match the key registered for signer.kid",
+        )),
+    }
+}
+
+/// Checks `createdAt` against the freshness window: not older than `window` seconds, not more
+/// than `future` seconds ahead.
+///
+/// # Errors
+/// [`ReceiptError::Stale`].
+pub fn check_fresh(
+    created_at: i64,
+    now: i64,
+    window: i64,
+    future: i64,
+) -> Result<(), ReceiptError> {
+    if created_at < now - window {
+        return Err(ReceiptError::Stale(format!(
+            "createdAt is more than {window} s old"
+        )));
+    }
+    if created_at > now + future {
+        return Err(ReceiptError::Stale(format!(
+            "createdAt is more than {future} s in the future"
+        )));
+    }
+    Ok(())
+}
+
+/// A tenant's receipt-signing key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Tenant.
+    pub tenant: String,
+    /// Key id (`signer.kid`).
+    pub kid: String,
+    /// `HS256` or `EdDSA`.
+    pub alg: String,
+    /// HS256 secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// EdDSA public key, standard base64 of 32 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl SigningKeyRecord {
+    /// The verification key.
+    ///
+    /// # Errors
+    /// When the stored material is unusable.
+    pub fn key(&self) -> Result<ReceiptKey, String> {
+        match (self.alg.as_str(), &self.secret, &self.public_key) {
+            ("HS256", Some(s), _) => Ok(ReceiptKey::Hs256(s.as_bytes().to_vec())),
+            ("EdDSA", _, Some(pk)) => parse_ed25519_public(pk).map(ReceiptKey::EdDsa),
+            _ => Err("incomplete key".into()),
+        }
+    }
+}
+
+/// Parses a standard-base64 32-byte Ed25519 public key.
+///
+/// # Errors
+/// When it is not 32 bytes of base64 or not a valid curve point.
+pub fn parse_ed25519_public(b64: &str) -> Result<ed25519_dalek::VerifyingKey, String> {
+    let bytes = STANDARD
+        .decode(b64.trim())
+        .map_err(|_| "public_key must be standard base64".to_string())?;
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| "public_key must be 32 bytes".to_string())?;
+    ed25519_dalek::VerifyingKey::from_bytes(&arr)
+        .map_err(|_| "public_key is not a valid Ed25519 key".into())
+}
+
+/// A stored receipt's metadata (its bytes are kept apart).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReceiptRecord {
+    /// Tenant.
+    pub tenant: String,
+    /// `receiptId`.
+    pub receipt_id: String,
+    /// `runId`.
+    pub run_id: String,
+    /// Lowercase hex SHA-256 of the stored canonical bytes.
+    pub sha256: String,
+    /// Leaf index in the tenant's evidence log.
+    pub log_index: u64,
+    /// `createdAt`, Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds it was recorded.
+    pub recorded_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vector() -> Value {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/vectors/receipt-hs256.json");
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn hs256_vector() {
+        let v = vector();
+        let secret = v["secret"].as_str().unwrap().as_bytes();
+        assert_eq!(
+            String::from_utf8(signing_input(&v["receipt_unsigned"]).unwrap()).unwrap(),
+            v["jcs_unsigned"].as_str().unwrap()
+        );
+        assert_eq!(
+            crate::verify::hs256_sign(secret, &v["receipt_unsigned"]).unwrap(),
+            v["signature"]
+        );
+        let parsed = parse(v["receipt_signed"].clone()).unwrap();
+        verify_signature(&parsed, &ReceiptKey::Hs256(secret.to_vec())).unwrap();
+        assert!(verify_signature(&parsed, &ReceiptKey::Hs256(b"other".to_vec())).is_err());
+        let mut tampered = v["receipt_signed"].clone();
+        tampered["outputsHash"] = "00".repeat(32).into();
+        assert!(
+            verify_signature(
+                &parse(tampered).unwrap(),
+                &ReceiptKey::Hs256(secret.to_vec())
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn eddsa_and_freshness() {
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+        let mut r = vector()["receipt_unsigned"].clone();
+        r["signer"] = serde_json::json!({"kid": "runner-1", "alg": "EdDSA"});
+        use ed25519_dalek::Signer;
+        let sig = sk.sign(&signing_input(&r).unwrap());
+        r["signature"] = URL_SAFE_NO_PAD.encode(sig.to_bytes()).into();
+        let p = parse(r).unwrap();
+        verify_signature(&p, &ReceiptKey::EdDsa(sk.verifying_key())).unwrap();
+        assert!(verify_signature(&p, &ReceiptKey::Hs256(b"x".to_vec())).is_err());
+        assert!(check_fresh(1000, 1300, 300, 60).is_ok());
+        assert!(check_fresh(999, 1300, 300, 60).is_err());
+        assert!(check_fresh(1361, 1300, 300, 60).is_err());
+    }
+}
