@@ -357,10 +357,12 @@ impl Store {
     }
 }
 
+type NodesTable = redb::ReadOnlyTable<(&'static str, u8, u64), &'static [u8]>;
+
 struct TableView<'a> {
     origin: &'a str,
     current: u64,
-    table: &'a redb::ReadOnlyTable<(&'static str, u8, u64), &'static [u8]>,
+    table: &'a NodesTable,
 }
 
 impl TableView<'_> {
@@ -374,9 +376,7 @@ impl TableView<'_> {
         Ok(())
     }
 
-    fn reader(
-        &self,
-    ) -> TableNodes<'_, redb::ReadOnlyTable<(&'static str, u8, u64), &'static [u8]>> {
+    fn reader(&self) -> TableNodes<'_, NodesTable> {
         TableNodes {
             origin: self.origin,
             size: self.current,

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 pub const ML_SECRET: &str = "ml-webhook-secret-0123456789abcdef0123";
 /// `EVIDENCE_SIGNING_SECRET` of every test appliance: the one of the receipt vector.
 pub const EVIDENCE_SECRET: &str = "evidence-signing-secret-0123456789abcdef";
-/// A fixed "now" for tests that do not care (2026-11-30T12:00:00Z).
+/// A fixed "now" for tests that do not care (2026-11-18T12:00:00Z).
 pub const NOW: i64 = 1_795_003_200;
 
 pub fn vectors_dir() -> std::path::PathBuf {

@@ -1,6 +1,7 @@
 pub mod common;
 
 mod api;
+mod evidence;
 mod ingest;
 mod lifecycle;
 mod tcp;
