@@ -112,15 +112,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig(args) => {
             let (config, env) = load(&args)?;
-            let (_, origins) = Secrets::resolve(&config.server.data_dir, &env, false)?;
+            let (secrets, origins) = Secrets::resolve(&config.server.data_dir, &env, false)?;
             if config.tls.enabled && !config.tls.self_signed {
-                for f in [&config.tls.cert_file, &config.tls.key_file] {
-                    anyhow::ensure!(
-                        std::path::Path::new(f).is_file(),
-                        "tls file {f} does not exist"
-                    );
-                }
+                // Read (and fail on) the configured files exactly as `serve` would.
+                crate::server::tls_material(&config)?;
             }
+            crate::server::appliance_signer(&config, &secrets)?;
             println!(
                 "configuration OK (listen {}, data dir {})",
                 config.server.listen,

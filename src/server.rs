@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use poem::listener::TcpListener;
+use poem::listener::{Listener, RustlsCertificate, RustlsConfig, TcpListener};
 use tokio::sync::watch;
 
 use crate::api::AppState;
@@ -139,6 +139,64 @@ async fn bootstrap(state: &AppState) -> anyhow::Result<Option<String>> {
     Ok((ran && generated).then_some(token))
 }
 
+/// PEM certificate chain and private key for the HTTPS listener, or `None` for plain HTTP.
+///
+/// With `tls.self_signed`, a certificate for `localhost`, this host's name, the loopback
+/// addresses and the listen address is generated once (ECDSA P-256) into
+/// `<data_dir>/tls/{cert.pem,key.pem}` (key mode 0600) and reused afterwards; otherwise
+/// `tls.cert_file` and `tls.key_file` are read.
+///
+/// # Errors
+/// Unreadable files, certificate generation failure.
+pub fn tls_material(config: &Config) -> anyhow::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    if !config.tls.enabled {
+        return Ok(None);
+    }
+    if !config.tls.self_signed {
+        let cert = std::fs::read(&config.tls.cert_file)
+            .with_context(|| format!("cannot read tls.cert_file {}", config.tls.cert_file))?;
+        let key = std::fs::read(&config.tls.key_file)
+            .with_context(|| format!("cannot read tls.key_file {}", config.tls.key_file))?;
+        return Ok(Some((cert, key)));
+    }
+    let dir = config.server.data_dir.join("tls");
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    if cert_path.is_file() && key_path.is_file() {
+        return Ok(Some((
+            std::fs::read(&cert_path)?,
+            std::fs::read(&key_path)?,
+        )));
+    }
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let host = host.trim();
+        if !host.is_empty() && !names.iter().any(|n| n == host) {
+            names.push(host.to_string());
+        }
+    }
+    if let Ok(addr) = config.server.listen.parse::<std::net::SocketAddr>()
+        && !addr.ip().is_unspecified()
+        && !names.contains(&addr.ip().to_string())
+    {
+        names.push(addr.ip().to_string());
+    }
+    let certified = rcgen::generate_simple_self_signed(names)
+        .context("cannot generate a self-signed certificate")?;
+    let cert = certified.cert.pem().into_bytes();
+    let key = certified.key_pair.serialize_pem().into_bytes();
+    crate::config::write_private_file(&key_path, &key)
+        .with_context(|| format!("cannot write {}", key_path.display()))?;
+    crate::config::write_private_file(&cert_path, &cert)
+        .with_context(|| format!("cannot write {}", cert_path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cert_path, std::fs::Permissions::from_mode(0o644))?;
+    }
+    tracing::info!(cert = %cert_path.display(), "generated a self-signed TLS certificate");
+    Ok(Some((cert, key)))
+}
+
 /// Starts the background jobs: free-space watch (10 s), audit aggregation flush (15 s), raw
 /// body retention purge (hourly). They stop when `stop` changes.
 pub fn spawn_background(
@@ -244,11 +302,19 @@ pub async fn serve(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     check_disk(&state);
     let (stop_tx, stop_rx) = watch::channel(false);
     let jobs = spawn_background(state.clone(), stop_rx);
-    let listener = TcpListener::bind(listen.clone());
-    let acceptor = poem::listener::Listener::into_acceptor(listener)
+    let tls = tls_material(&state.config)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let listener = match tls {
+        Some((cert, key)) => TcpListener::bind(listen.clone())
+            .rustls(RustlsConfig::new().fallback(RustlsCertificate::new().cert(cert).key(key)))
+            .boxed(),
+        None => TcpListener::bind(listen.clone()).boxed(),
+    };
+    let acceptor = listener
+        .into_acceptor()
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(listen = %listen, data_dir = %state.config.server.data_dir.display(), "evidentia listening");
+    tracing::info!(listen = %listen, scheme, data_dir = %state.config.server.data_dir.display(), "evidentia listening");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let app = crate::api::app(state.clone());
     let result = poem::Server::new_with_acceptor(acceptor)

@@ -4,5 +4,6 @@ mod api;
 mod evidence;
 mod ingest;
 mod lifecycle;
+mod process;
 mod tcp;
 mod vectors;
