@@ -34,6 +34,12 @@ pub enum Command {
         #[command(subcommand)]
         command: VerifyCommand,
     },
+    /// Signing helpers for pipeline runners.
+    Sign {
+        /// What to sign.
+        #[command(subcommand)]
+        command: SignCommand,
+    },
     /// Administrative helpers.
     Admin {
         /// The helper.
@@ -73,6 +79,21 @@ pub enum VerifyCommand {
         /// File holding the HS256 secret that signed the receipt (one trailing newline ignored).
         #[arg(long)]
         hmac_secret_file: Option<PathBuf>,
+    },
+}
+
+/// `sign` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SignCommand {
+    /// Sign a provenance receipt with HS256: prints the receipt with its `signature` (base64url
+    /// HMAC-SHA256 over the RFC 8785 bytes of the receipt without `signature`). `signer` must be
+    /// `{"kid": …, "alg": "HS256"}`.
+    Receipt {
+        /// The receipt JSON file (any existing `signature` is replaced).
+        file: PathBuf,
+        /// File holding the HS256 secret (one trailing newline ignored).
+        #[arg(long)]
+        hmac_secret_file: PathBuf,
     },
 }
 
@@ -165,6 +186,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 anyhow::bail!("bundle verification failed")
             }
+        }
+        Command::Sign {
+            command:
+                SignCommand::Receipt {
+                    file,
+                    hmac_secret_file,
+                },
+        } => {
+            use crate::verify;
+            let bytes = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let mut receipt = verify::parse_strict_json(&bytes)
+                .map_err(|e| anyhow::anyhow!("{} is not valid JSON: {e}", file.display()))?;
+            let secret = verify::read_hmac_secret_file(&hmac_secret_file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", hmac_secret_file.display()))?;
+            if let Some(obj) = receipt.as_object_mut() {
+                obj.remove("signature");
+            }
+            let signature = verify::hs256_sign(&secret, &receipt)?;
+            receipt["signature"] = serde_json::Value::String(signature);
+            println!("{}", serde_json::to_string_pretty(&receipt)?);
+            Ok(())
         }
         Command::Admin {
             command: AdminCommand::NewToken,
