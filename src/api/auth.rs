@@ -53,17 +53,7 @@ impl AppState {
             return Err(Problem::not_found("tenant"));
         }
         ctx.set_tenant(tenant);
-        if !principal.has_any(roles) {
-            return Err(Problem::forbidden(format!(
-                "this operation needs one of the roles: {}",
-                roles
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        Ok(())
+        require_roles(principal, roles)
     }
 
     /// Appliance-admin only.
@@ -78,5 +68,24 @@ impl AppState {
                 "this operation needs the appliance-admin role",
             ))
         }
+    }
+}
+
+/// Checks that `principal` holds one of `roles` (appliance admins hold every role).
+///
+/// # Errors
+/// 403 `FORBIDDEN` naming the roles.
+pub fn require_roles(principal: &Principal, roles: &[Role]) -> Result<(), Problem> {
+    if principal.has_any(roles) {
+        Ok(())
+    } else {
+        Err(Problem::forbidden(format!(
+            "this operation needs one of the roles: {}",
+            roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
     }
 }

@@ -11,7 +11,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::auth::BearerAuth;
+use super::auth::{BearerAuth, require_roles};
 use super::logs::LogRef;
 use super::problem::{ApiResult, Problem, RawBody, RawResponse};
 use super::{AppState, ReqCtx, body, ctx};
@@ -178,21 +178,6 @@ fn tenant_of(p: &Principal, ctx: &ReqCtx) -> Result<String, Problem> {
     Ok(t)
 }
 
-fn need(p: &Principal, roles: &[Role]) -> Result<(), Problem> {
-    if p.has_any(roles) {
-        Ok(())
-    } else {
-        Err(Problem::forbidden(format!(
-            "this operation needs one of the roles: {}",
-            roles
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )))
-    }
-}
-
 fn run_id_ok(run: &str) -> Result<(), Problem> {
     if valid_run_id(run) {
         Ok(())
@@ -349,7 +334,7 @@ impl EvidenceApi {
         ctx.set_action("artifact.upload");
         let p = state.authenticate(&auth, &ctx)?;
         let tenant = tenant_of(&p, &ctx)?;
-        need(&p, &[Role::Ingest, Role::TenantAdmin])?;
+        require_roles(&p, &[Role::Ingest, Role::TenantAdmin])?;
         if !valid_run_id(&run_id) {
             return Err(Problem::unprocessable(
                 "INVALID_RUN_ID",
@@ -455,7 +440,7 @@ impl EvidenceApi {
         ctx.set_action("artifact.list");
         let p = state.authenticate(&auth, &ctx)?;
         let tenant = tenant_of(&p, &ctx)?;
-        need(&p, &[Role::TenantAdmin, Role::Viewer, Role::Ingest])?;
+        require_roles(&p, &[Role::TenantAdmin, Role::Viewer, Role::Ingest])?;
         run_id_ok(&run_id)?;
         let items = state
             .store
@@ -484,7 +469,7 @@ impl EvidenceApi {
         ctx.set_action("artifact.read");
         let p = state.authenticate(&auth, &ctx)?;
         let tenant = tenant_of(&p, &ctx)?;
-        need(&p, &[Role::TenantAdmin, Role::Viewer])?;
+        require_roles(&p, &[Role::TenantAdmin, Role::Viewer])?;
         run_id_ok(&run_id)?;
         ctx.set_resource(&format!("{}/{}", run_id.0, artifact_id.0));
         let (rec, bytes) = state
@@ -534,7 +519,7 @@ impl EvidenceApi {
         });
         let p = state.authenticate(&auth, &ctx)?;
         let tenant = tenant_of(&p, &ctx)?;
-        need(&p, &[Role::TenantAdmin])?;
+        require_roles(&p, &[Role::TenantAdmin])?;
         run_id_ok(&run_id)?;
         ctx.set_resource(&format!("{}/{}", run_id.0, artifact_id.0));
         let audit = vec![ctx.record(
@@ -569,7 +554,7 @@ impl EvidenceApi {
         ctx.set_action("receipt.submit");
         let p = state.authenticate(&auth, &ctx)?;
         let tenant = tenant_of(&p, &ctx)?;
-        need(&p, &[Role::Ingest, Role::TenantAdmin])?;
+        require_roles(&p, &[Role::Ingest, Role::TenantAdmin])?;
         let declared = body::precheck(req.headers(), RECEIPT_CAP)?;
         let (bytes, _permit) = body::read(&state, raw.0, RECEIPT_CAP, declared).await?;
         let value = crate::verify::parse_strict_json(&bytes).map_err(|e| {
@@ -682,7 +667,7 @@ impl EvidenceApi {
         ctx.set_action("receipt.read");
         let p = state.authenticate(&auth, &ctx)?;
         let tenant = tenant_of(&p, &ctx)?;
-        need(&p, &[Role::TenantAdmin, Role::Viewer, Role::Ingest])?;
+        require_roles(&p, &[Role::TenantAdmin, Role::Viewer, Role::Ingest])?;
         run_id_ok(&run_id)?;
         let (rec, bytes) = state
             .store
@@ -716,7 +701,7 @@ impl EvidenceApi {
         ctx.set_action("receipt.bundle");
         let p = state.authenticate(&auth, &ctx)?;
         let tenant = tenant_of(&p, &ctx)?;
-        need(&p, &[Role::TenantAdmin, Role::Viewer, Role::Ingest])?;
+        require_roles(&p, &[Role::TenantAdmin, Role::Viewer, Role::Ingest])?;
         run_id_ok(&run_id)?;
         let (rec, bytes) = state
             .store

@@ -119,6 +119,33 @@ impl AppState {
         }
     }
 
+    /// Authenticates a read of `tenant`'s `log` and returns its origin.
+    ///
+    /// # Errors
+    /// 401; 404 (another tenant, unknown log); 403.
+    fn open_log(
+        &self,
+        req: &Request,
+        auth: &BearerAuth,
+        tenant: &str,
+        log: &str,
+        action: &str,
+    ) -> Result<String, Problem> {
+        let ctx = ctx(req);
+        ctx.set_action(action);
+        let p = self.authenticate(auth, &ctx)?;
+        self.authorize_tenant(&p, tenant, &LOG_READERS, &ctx)?;
+        self.tenant_log(tenant, log)
+    }
+
+    /// `requested`, or the size of the log's latest checkpoint.
+    fn size_or_latest(&self, origin: &str, requested: Option<u64>) -> Result<u64, Problem> {
+        match requested {
+            Some(s) => Ok(s),
+            None => Ok(self.store.checkpoint(origin)?.map(|c| c.size).unwrap_or(0)),
+        }
+    }
+
     /// Proof of inclusion of leaf `index` in the log's latest signed checkpoint.
     ///
     /// # Errors
@@ -191,11 +218,7 @@ impl LogsApi {
         tenant: Path<String>,
         log: Path<String>,
     ) -> ApiResult<PlainText<String>> {
-        let ctx = ctx(req);
-        ctx.set_action("log.checkpoint.read");
-        let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &LOG_READERS, &ctx)?;
-        let origin = state.tenant_log(&tenant, &log)?;
+        let origin = state.open_log(req, &auth, &tenant, &log, "log.checkpoint.read")?;
         let cp = state
             .store
             .checkpoint(&origin)?
@@ -218,11 +241,7 @@ impl LogsApi {
         log: Path<String>,
         index: Path<u64>,
     ) -> ApiResult<RawResponse> {
-        let ctx = ctx(req);
-        ctx.set_action("log.entry.read");
-        let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &LOG_READERS, &ctx)?;
-        let origin = state.tenant_log(&tenant, &log)?;
+        let origin = state.open_log(req, &auth, &tenant, &log, "log.entry.read")?;
         let bytes = state
             .store
             .log_entry(&origin, index.0)
@@ -256,19 +275,8 @@ impl LogsApi {
         index: Query<u64>,
         tree_size: Query<Option<u64>>,
     ) -> ApiResult<Json<InclusionProof>> {
-        let ctx = ctx(req);
-        ctx.set_action("log.proof.inclusion");
-        let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &LOG_READERS, &ctx)?;
-        let origin = state.tenant_log(&tenant, &log)?;
-        let size = match tree_size.0 {
-            Some(s) => s,
-            None => state
-                .store
-                .checkpoint(&origin)?
-                .map(|c| c.size)
-                .unwrap_or(0),
-        };
+        let origin = state.open_log(req, &auth, &tenant, &log, "log.proof.inclusion")?;
+        let size = state.size_or_latest(&origin, tree_size.0)?;
         let proof = state
             .store
             .inclusion_proof(&origin, index.0, size)
@@ -302,19 +310,8 @@ impl LogsApi {
         from: Query<u64>,
         to: Query<Option<u64>>,
     ) -> ApiResult<Json<ConsistencyProof>> {
-        let ctx = ctx(req);
-        ctx.set_action("log.proof.consistency");
-        let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &LOG_READERS, &ctx)?;
-        let origin = state.tenant_log(&tenant, &log)?;
-        let to = match to.0 {
-            Some(s) => s,
-            None => state
-                .store
-                .checkpoint(&origin)?
-                .map(|c| c.size)
-                .unwrap_or(0),
-        };
+        let origin = state.open_log(req, &auth, &tenant, &log, "log.proof.consistency")?;
+        let to = state.size_or_latest(&origin, to.0)?;
         let proof = state
             .store
             .consistency_proof(&origin, from.0, to)
