@@ -293,8 +293,9 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
         let code = resp.data::<ProblemCode>().map(|c| c.0);
         let now = state.now();
         let record = ctx.record(&route, status, code, now);
-        let aggregate = status == 429
-            || (status >= 400 && (path.starts_with("/webhooks/") || path.starts_with("/ai/")));
+        // A flood must not become a disk flood: failures (429s included) from one peer are
+        // written once per key and minute, then counted.
+        let aggregate = status >= 400;
         let write = !aggregate || state.aggregator.observe(&record, now) == AggDecision::Write;
         if write && let Err(e) = state.store.append_audit(vec![record]).await {
             tracing::error!(error = %e, "audit write failed");
