@@ -192,12 +192,15 @@ impl Default for RateLimitConfig {
 pub struct StorageConfig {
     /// Below this many free bytes on the data volume, writes answer 507 and `/readyz` fails.
     pub min_free_bytes: u64,
+    /// Database page cache, bytes (the appliance's largest memory use).
+    pub cache_bytes: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             min_free_bytes: 100 * 1024 * 1024,
+            cache_bytes: 256 * 1024 * 1024,
         }
     }
 }

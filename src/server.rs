@@ -30,6 +30,7 @@ pub fn open_store(
     data_dir: &Path,
     metrics: Arc<Metrics>,
     signer: Arc<NoteSigner>,
+    cache_bytes: u64,
 ) -> anyhow::Result<Store> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -38,7 +39,7 @@ pub fn open_store(
     builder
         .create(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-    Store::open(&data_dir.join(DB_FILE), metrics, signer)
+    Store::open(&data_dir.join(DB_FILE), metrics, signer, cache_bytes)
         .with_context(|| format!("cannot open database in {}", data_dir.display()))
 }
 
@@ -54,7 +55,12 @@ pub async fn build_state(
 ) -> anyhow::Result<(Arc<AppState>, Option<String>)> {
     let metrics = Arc::new(Metrics::new());
     let signer = Arc::new(appliance_signer(&config, &secrets)?);
-    let store = open_store(&config.server.data_dir, metrics.clone(), signer.clone())?;
+    let store = open_store(
+        &config.server.data_dir,
+        metrics.clone(),
+        signer.clone(),
+        config.storage.cache_bytes,
+    )?;
     let state = Arc::new(AppState::new(config, secrets, store, clock, metrics));
     let generated = bootstrap(&state).await?;
     Ok((state, generated))

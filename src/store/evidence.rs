@@ -246,8 +246,6 @@ impl Store {
             let key = (record.tenant.as_str(), record.receipt_id.as_str());
             b.open_table(RECEIPTS)?
                 .insert(key, enc(&record)?.as_slice())?;
-            b.open_table(RECEIPT_BYTES)?
-                .insert(key, canonical.as_slice())?;
             b.open_table(RUN_RECEIPTS)?.insert(
                 (
                     record.tenant.as_str(),
@@ -299,11 +297,16 @@ impl Store {
         else {
             return Ok(None);
         };
-        let bytes = r.open_table(RECEIPT_BYTES)?;
-        let data = bytes
-            .get((tenant, id.as_str()))?
+        // The canonical bytes are kept once, as the evidence-log entry.
+        let origin = self.origin(tenant, "evidence");
+        let entries = r.open_table(LOG_ENTRIES)?;
+        let data = entries
+            .get((origin.as_str(), rec.log_index))?
             .map(|v| v.value().to_vec())
-            .unwrap_or_default();
+            .ok_or_else(|| StoreError::Corrupt {
+                table: "log_entries",
+                message: format!("{origin}: receipt entry {} missing", rec.log_index),
+            })?;
         Ok(Some((rec, data)))
     }
 

@@ -54,7 +54,6 @@ pub(crate) const JOBS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::n
 pub(crate) const INSIGHTS: TableDefinition<&str, &[u8]> = TableDefinition::new("insights");
 pub(crate) const TENANT_INSIGHTS: TableDefinition<(&str, u64), &str> =
     TableDefinition::new("tenant_insights");
-pub(crate) const AUDIT: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("audit");
 pub(crate) const LOG_SIZE: TableDefinition<&str, u64> = TableDefinition::new("log_size");
 pub(crate) const LOG_NODES: TableDefinition<(&str, u8, u64), &[u8]> =
     TableDefinition::new("log_nodes");
@@ -69,8 +68,6 @@ pub(crate) const ARTIFACT_BLOBS: TableDefinition<(&str, &str, &str), &[u8]> =
 pub(crate) const ARTIFACT_EXPIRY: TableDefinition<(i64, &str, &str, &str), ()> =
     TableDefinition::new("artifact_expiry");
 pub(crate) const RECEIPTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("receipts");
-pub(crate) const RECEIPT_BYTES: TableDefinition<(&str, &str), &[u8]> =
-    TableDefinition::new("receipt_bytes");
 pub(crate) const RUN_RECEIPTS: TableDefinition<(&str, &str, u64), &str> =
     TableDefinition::new("run_receipts");
 pub(crate) const SIGNING_KEYS: TableDefinition<(&str, &str), &[u8]> =
@@ -201,8 +198,13 @@ impl Store {
         path: &Path,
         metrics: Arc<Metrics>,
         signer: Arc<NoteSigner>,
+        cache_bytes: u64,
     ) -> Result<Self, StoreError> {
-        let db = Arc::new(Database::create(path)?);
+        let db = Arc::new(
+            Database::builder()
+                .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
+                .create(path)?,
+        );
         {
             let txn = db.begin_write()?;
             {
@@ -240,7 +242,6 @@ impl Store {
                 txn.open_table(JOBS)?;
                 txn.open_table(INSIGHTS)?;
                 txn.open_table(TENANT_INSIGHTS)?;
-                txn.open_table(AUDIT)?;
                 txn.open_table(LOG_SIZE)?;
                 txn.open_table(LOG_NODES)?;
                 txn.open_table(LOG_ENTRIES)?;
@@ -250,7 +251,6 @@ impl Store {
                 txn.open_table(ARTIFACT_BLOBS)?;
                 txn.open_table(ARTIFACT_EXPIRY)?;
                 txn.open_table(RECEIPTS)?;
-                txn.open_table(RECEIPT_BYTES)?;
                 txn.open_table(RUN_RECEIPTS)?;
                 txn.open_table(SIGNING_KEYS)?;
             }
@@ -294,6 +294,11 @@ impl Store {
     /// The origin of a log: `<appliance name>/<tenant>/<log>`.
     pub fn origin(&self, tenant: &str, log: &str) -> String {
         format!("{}/{tenant}/{log}", self.inner.origin_prefix)
+    }
+
+    /// The log holding `tenant`'s audit records (`system` for the appliance scope).
+    pub fn audit_origin(&self, tenant: &str) -> String {
+        ops::audit_origin(&self.inner.origin_prefix, tenant)
     }
 
     /// The origin of the appliance's `system` log.

@@ -37,7 +37,7 @@ fn next_seq(txn: &WriteTransaction, name: &str) -> Result<u64, StoreError> {
 
 /// Appends audit records inside the batch. Each record is a leaf of its tenant's `audit`
 /// transparency log (the appliance scope's go to the `system` log): its `index` is its leaf
-/// index and the leaf is the record's RFC 8785 canonical JSON.
+/// index and the leaf (the only copy kept) is the record's RFC 8785 canonical JSON.
 pub(crate) fn put_audit(
     batch: &mut Batch<'_>,
     records: &mut [AuditRecord],
@@ -54,8 +54,6 @@ pub(crate) fn put_audit(
         })?;
         let index = log_append(batch, &origin, &entry)?;
         debug_assert_eq!(index, rec.index);
-        let mut t = batch.open_table(AUDIT)?;
-        t.insert((rec.tenant.as_str(), rec.index), entry.as_slice())?;
     }
     Ok(())
 }
@@ -743,12 +741,17 @@ impl Store {
         limit: usize,
         cursor: Option<u64>,
     ) -> Result<Page<AuditRecord>, StoreError> {
+        // The records are the audit log's entries; no second copy is kept.
+        let origin = self.audit_origin(tenant);
         let r = self.read()?;
-        let t = r.open_table(AUDIT)?;
+        let t = r.open_table(LOG_ENTRIES)?;
         let upper = cursor.unwrap_or(u64::MAX);
         let mut items: Vec<AuditRecord> = Vec::new();
         let mut next = None;
-        for item in t.range((tenant, 0u64)..(tenant, upper))?.rev() {
+        for item in t
+            .range((origin.as_str(), 0u64)..(origin.as_str(), upper))?
+            .rev()
+        {
             let (_, v) = item?;
             if items.len() == limit {
                 next = items.last().map(|a| a.index);
