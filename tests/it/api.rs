@@ -280,7 +280,9 @@ async fn paging_events_with_cursor_and_source_filter() {
 async fn a_flood_of_bad_tokens_is_audited_in_aggregate() {
     let app = start().await;
     for _ in 0..50 {
-        app.get("/api/tenants", "evd_not-a-token").await.problem(401, "UNAUTHENTICATED");
+        app.get("/api/tenants", "evd_not-a-token")
+            .await
+            .problem(401, "UNAUTHENTICATED");
     }
     async fn trail(app: &TestApp) -> Vec<serde_json::Value> {
         app.get("/api/audit?limit=500", &app.admin).await.json()["items"]
@@ -291,7 +293,11 @@ async fn a_flood_of_bad_tokens_is_audited_in_aggregate() {
             .cloned()
             .collect()
     }
-    assert_eq!(trail(&app).await.len(), 1, "one record while the minute lasts");
+    assert_eq!(
+        trail(&app).await.len(),
+        1,
+        "one record while the minute lasts"
+    );
     app.clock.advance(60);
     evidentia::server::flush_aggregates(&app.state, false).await;
     let records = trail(&app).await;

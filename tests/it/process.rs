@@ -211,3 +211,165 @@ fn check_config_validates_without_starting() {
     assert!(!tls.status.success());
     assert!(String::from_utf8_lossy(&tls.stderr).contains("tls.cert_file"));
 }
+
+/// SIGKILL in the middle of a storm of appends: after a restart, every checkpoint that was
+/// handed out before the crash is consistent with the new one (so no size was ever signed with
+/// two roots), and the latest checkpoint covers the whole log.
+#[test]
+fn a_crash_mid_append_never_forks_the_signed_history() {
+    use base64::Engine;
+    use evidentia::tlog::merkle::verify_consistency;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let admin = evidentia::identity::generate_token_string();
+    let spawn = |with_token: bool| {
+        let mut c = evidentia();
+        c.args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        if with_token {
+            c.env("EVIDENTIA_ADMIN_TOKEN", &admin);
+        }
+        c.spawn().unwrap()
+    };
+    let mut child = spawn(true);
+    wait_for_port(port);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let (token, observed) = rt.block_on(async {
+        let r = client
+            .post(format!("{base}/api/tenants"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"id": "acme", "name": "Acme"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let r: serde_json::Value = client
+            .post(format!("{base}/api/tenants/acme/tokens"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"name": "p", "roles": ["ingest", "viewer"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = r["token"].as_str().unwrap().to_string();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u64, String)>::new()));
+        let mut tasks = Vec::new();
+        for w in 0..8 {
+            let (client, base, token, seen) =
+                (client.clone(), base.clone(), token.clone(), seen.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0.. {
+                    let r = client
+                        .post(format!(
+                            "{base}/api/conductor/runs/crash/artifacts?type=log&id=w{w}-{i}"
+                        ))
+                        .bearer_auth(&token)
+                        .header("content-type", "text/plain")
+                        .body(format!("line {w} {i}\n"))
+                        .send()
+                        .await;
+                    let Ok(r) = r else { break };
+                    if r.status() != 201 {
+                        break;
+                    }
+                    let Ok(v) = r.json::<serde_json::Value>().await else {
+                        break;
+                    };
+                    let log = &v["log"];
+                    seen.lock().unwrap().push((
+                        log["tree_size"].as_u64().unwrap(),
+                        log["root"].as_str().unwrap().to_string(),
+                    ));
+                }
+            }));
+        }
+        // Let the storm run, then kill the server without warning.
+        while seen.lock().unwrap().len() < 300 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status();
+        for t in tasks {
+            let _ = t.await;
+        }
+        let observed = seen.lock().unwrap().clone();
+        (token, observed)
+    });
+    let _ = child.wait();
+
+    let child = spawn(false);
+    wait_for_port(port);
+    rt.block_on(async {
+        let note = client
+            .get(format!("{base}/api/tenants/acme/logs/evidence/checkpoint"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut lines = note.lines();
+        lines.next();
+        let size: u64 = lines.next().unwrap().parse().unwrap();
+        let root = b64(lines.next().unwrap());
+        // The checkpoint covers every leaf that survived.
+        let last = client
+            .get(format!("{base}/api/tenants/acme/logs/evidence/entries/{}", size - 1))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(last.status(), 200);
+        let beyond = client
+            .get(format!("{base}/api/tenants/acme/logs/evidence/entries/{size}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(beyond.status(), 404, "no leaf past the signed size");
+        // Every acknowledged checkpoint is a prefix of the history signed after the crash.
+        let mut checked = std::collections::BTreeMap::new();
+        for (old_size, old_root) in &observed {
+            assert!(*old_size <= size, "an acknowledged append was lost");
+            if let Some(prev) = checked.insert(*old_size, old_root.clone()) {
+                assert_eq!(&prev, old_root, "size {old_size} signed with two roots");
+                continue;
+            }
+            let v: serde_json::Value = client
+                .get(format!(
+                    "{base}/api/tenants/acme/logs/evidence/proofs/consistency?from={old_size}&to={size}"
+                ))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let proof: Vec<Vec<u8>> = v["consistency_proof"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| b64(h.as_str().unwrap()))
+                .collect();
+            verify_consistency(*old_size, size, &proof, &b64(old_root), &root)
+                .unwrap_or_else(|e| panic!("{old_size} -> {size}: {e}"));
+        }
+        assert!(checked.len() > 10);
+    });
+    terminate(child);
+}
