@@ -229,7 +229,8 @@ impl Store {
                 })?,
             );
         }
-        out.sort_by_key(|k| k.first_used);
+        // Oldest first: keys in the order they were retired, the active key last.
+        out.sort_by_key(|k| (k.retired_at.unwrap_or(i64::MAX), k.first_used));
         Ok(out)
     }
 

@@ -116,8 +116,18 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 
 /// Opens an appliance on an existing dir (restart). `admin` is the token from the first start.
 pub async fn open(dir: Arc<tempfile::TempDir>, config: Config, admin: Option<String>) -> TestApp {
+    open_with_secrets(dir, config, admin, secrets()).await
+}
+
+/// Like [`open`], with other appliance secrets (key rotation).
+pub async fn open_with_secrets(
+    dir: Arc<tempfile::TempDir>,
+    config: Config,
+    admin: Option<String>,
+    secrets: Secrets,
+) -> TestApp {
     let clock = Arc::new(ManualClock::at(NOW));
-    let (state, generated) = evidentia::server::build_state(config, secrets(), clock.clone())
+    let (state, generated) = evidentia::server::build_state(config, secrets, clock.clone())
         .await
         .expect("appliance starts");
     let admin = generated.or(admin).expect("admin token");

@@ -834,3 +834,102 @@ async fn logs_checkpoints_and_proofs_are_identical_after_a_restart() {
     c.expect(200);
     assert_eq!(c.json()["to"], 8);
 }
+
+#[tokio::test]
+async fn rotating_the_appliance_key_keeps_old_keys_listed_and_history_verifiable() {
+    let ev = setup().await;
+    ev.upload("run-k", "type=log&id=k1", "text/plain", b"one")
+        .await
+        .expect(201);
+    let old_key = ev.verifier().await;
+    let old_note = ev
+        .app
+        .get("/api/tenants/acme/logs/evidence/checkpoint", &ev.token)
+        .await
+        .body;
+    let Ev { app, token } = ev;
+    let (dir, config, admin) = (app.dir.clone(), app.state.config.clone(), app.admin.clone());
+    app.state.store.shutdown();
+    drop(app);
+    let mut rotated = secrets();
+    rotated.appliance_signing_seed = [8u8; 32];
+    let app = open_with_secrets(dir, config, Some(admin), rotated).await;
+    app.clock.set(RECEIPT_NOW);
+    let ev = Ev { app, token };
+    let keys = ev
+        .app
+        .call(Method::GET, "/api/keys", None, &[], vec![])
+        .await
+        .json();
+    let keys = keys["keys"].as_array().unwrap().clone();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(keys[0]["verifier_key"], old_key.to_string());
+    assert_eq!(keys[0]["status"], "retired");
+    assert!(keys[0]["retired_at"].is_string());
+    assert_eq!(keys[1]["status"], "active");
+    let new_key = ev.verifier().await;
+    assert_ne!(new_key.to_string(), old_key.to_string());
+    // The old checkpoint still verifies with the old key; new ones are signed with the new key
+    // and extend the same history.
+    let old = open_checkpoint(std::str::from_utf8(&old_note).unwrap(), &old_key).unwrap();
+    ev.upload("run-k", "type=log&id=k2", "text/plain", b"two")
+        .await
+        .expect(201);
+    let note = ev
+        .app
+        .get("/api/tenants/acme/logs/evidence/checkpoint", &ev.token)
+        .await
+        .body;
+    let note = std::str::from_utf8(&note).unwrap();
+    assert!(open_checkpoint(note, &old_key).is_err());
+    let new = open_checkpoint(note, &new_key).unwrap();
+    let c = ev
+        .app
+        .get(
+            &format!(
+                "/api/tenants/acme/logs/evidence/proofs/consistency?from={}&to={}",
+                old.size, new.size
+            ),
+            &ev.token,
+        )
+        .await
+        .json();
+    merkle::verify_consistency(
+        old.size,
+        new.size,
+        &b64_hashes(&c["consistency_proof"]),
+        &old.root,
+        &new.root,
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_read_whose_audit_record_cannot_be_written_is_refused_with_503() {
+    let ev = setup().await;
+    let run = "run-audit";
+    ev.upload(run, "type=log&id=a1", "text/plain", b"secret evidence")
+        .await
+        .expect(201);
+    ev.app
+        .get(
+            &format!("/api/conductor/runs/{run}/artifacts/a1"),
+            &ev.token,
+        )
+        .await
+        .expect(200);
+    // The writer stops (as when the disk fails): reads still work, their audit does not.
+    ev.app.state.store.shutdown();
+    let r = ev
+        .app
+        .get(
+            &format!("/api/conductor/runs/{run}/artifacts/a1"),
+            &ev.token,
+        )
+        .await;
+    r.problem(503, "AUDIT_UNAVAILABLE");
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("secret evidence"),
+        "no bytes without an audit record"
+    );
+}
