@@ -60,6 +60,7 @@ pub struct AuditRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct AggKey {
     tenant: String,
+    method: String,
     route: String,
     peer: String,
     status: u16,
@@ -93,6 +94,7 @@ impl Aggregator {
     pub fn observe(&self, record: &AuditRecord, now_unix: i64) -> AggDecision {
         let key = AggKey {
             tenant: record.tenant.clone(),
+            method: record.method.clone(),
             route: record.route.clone(),
             peer: record.peer.clone(),
             status: record.status,

@@ -117,6 +117,9 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// Seconds a connection may stay silent (no bytes either way) before it is closed; bounds
+    /// idle and half-open connections.
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -127,6 +130,7 @@ impl Default for ServerConfig {
             name: "evidentia".into(),
             trusted_proxies: Vec::new(),
             shutdown_grace_secs: 30,
+            idle_timeout_secs: 15,
         }
     }
 }
@@ -155,6 +159,8 @@ pub struct IngestConfig {
     pub body_retention_days: i64,
     /// Bytes of request bodies that may be buffered at once across all requests (503 beyond).
     pub inflight_body_budget_bytes: u64,
+    /// Seconds a request body may take to arrive in full (408 beyond).
+    pub body_read_timeout_secs: u64,
 }
 
 impl Default for IngestConfig {
@@ -163,6 +169,7 @@ impl Default for IngestConfig {
             timestamp_tolerance_secs: 300,
             body_retention_days: 30,
             inflight_body_budget_bytes: 256 * 1024 * 1024,
+            body_read_timeout_secs: 60,
         }
     }
 }
@@ -316,6 +323,12 @@ impl Config {
         if self.ingest.timestamp_tolerance_secs <= 0 || self.ingest.body_retention_days <= 0 {
             return Err(ConfigError::Invalid(
                 "ingest.timestamp_tolerance_secs and ingest.body_retention_days must be positive"
+                    .into(),
+            ));
+        }
+        if self.ingest.body_read_timeout_secs == 0 || self.server.idle_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "ingest.body_read_timeout_secs and server.idle_timeout_secs must be positive"
                     .into(),
             ));
         }

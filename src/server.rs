@@ -324,6 +324,7 @@ pub async fn serve(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let app = crate::api::app(state.clone());
     let result = poem::Server::new_with_acceptor(acceptor)
+        .idle_timeout(Duration::from_secs(state.config.server.idle_timeout_secs))
         .run_with_graceful_shutdown(app, shutdown_signal(), Some(grace))
         .await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);

@@ -150,7 +150,10 @@ fn check_number(n: &Number) -> Result<(), JcsError> {
     } else if let Some(i) = n.as_i64() {
         i.unsigned_abs() <= MAX_SAFE_INTEGER
     } else {
-        true // already an f64, which is what RFC 8785 serializes
+        // An f64: either a real fraction, or an integer literal too large for u64/i64 that
+        // serde_json already rounded; the latter is exactly what must not be signed.
+        n.as_f64()
+            .is_some_and(|f| f.fract() != 0.0 || f.abs() <= MAX_SAFE_INTEGER as f64)
     };
     if safe {
         Ok(())
@@ -823,12 +826,12 @@ mod tests {
     #[test]
     fn jcs_rfc8785_details_and_unsafe_integers() {
         let v = parse_strict_json(
-            br#"{"b":[1E2,-0,0.1,1e21],"a":"\u00e9\u20ac/","\ufb01":1,"\ud83d\ude00":2,"z":null}"#,
+            br#"{"b":[1E2,-0,0.1,1.5e-7],"a":"\u00e9\u20ac/","\ufb01":1,"\ud83d\ude00":2,"z":null}"#,
         )
         .unwrap();
         assert_eq!(
             String::from_utf8(jcs(&v).unwrap()).unwrap(),
-            "{\"a\":\"é€/\",\"b\":[100,0,0.1,1e+21],\"z\":null,\"😀\":2,\"ﬁ\":1}" // UTF-16 order: D83D < FB01
+            "{\"a\":\"é€/\",\"b\":[100,0,0.1,1.5e-7],\"z\":null,\"😀\":2,\"ﬁ\":1}" // UTF-16 order: D83D < FB01
         );
         assert!(jcs(&json!({"n": MAX_SAFE_INTEGER})).is_ok());
         assert!(jcs(&json!({"n": -(MAX_SAFE_INTEGER as i64)})).is_ok());
@@ -840,6 +843,18 @@ mod tests {
             jcs(&json!({"n": i64::MIN})),
             Err(JcsError::UnsafeInteger(_))
         ));
+        // Integer literals beyond u64/i64 reach us as doubles already rounded; an integral
+        // double beyond 2^53 (1e21 included) is therefore refused too.
+        for text in [
+            &b"{\"n\":18446744073709551616}"[..],
+            b"{\"n\":-9223372036854775809}",
+            b"{\"n\":1e21}",
+        ] {
+            let v = parse_strict_json(text).unwrap();
+            assert!(matches!(jcs(&v), Err(JcsError::UnsafeInteger(_))));
+        }
+        assert!(jcs(&parse_strict_json(b"{\"n\":1.5e300}").unwrap()).is_err());
+        assert!(jcs(&parse_strict_json(b"{\"n\":0.5}").unwrap()).is_ok());
     }
 
     #[test]

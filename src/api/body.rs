@@ -9,6 +9,24 @@ use super::AppState;
 use super::problem::{ApiResult, Problem};
 use crate::ingest::body::{BodyError, BudgetPermit, read_capped};
 
+/// Cap of a management-API JSON body, bytes.
+pub const API_BODY_CAP: u64 = 64 * 1024;
+
+/// Reads a management-API request body under [`API_BODY_CAP`] and puts the bytes back.
+///
+/// # Errors
+/// 413, 415, 400, 408, 503 as [`precheck`] and [`read`].
+pub async fn buffer_api_body(state: &AppState, req: &mut poem::Request) -> ApiResult<()> {
+    let declared = precheck(req.headers(), API_BODY_CAP)?;
+    if declared == Some(0) {
+        return Ok(());
+    }
+    let body = req.take_body();
+    let (bytes, _permit) = read(state, body, API_BODY_CAP, declared).await?;
+    req.set_body(bytes);
+    Ok(())
+}
+
 /// 413 `PAYLOAD_TOO_LARGE`.
 pub fn too_large(cap: u64) -> Problem {
     Problem::new(
@@ -64,7 +82,19 @@ pub async fn read(
     cap: u64,
     declared: Option<u64>,
 ) -> ApiResult<(Bytes, BudgetPermit)> {
-    match read_capped(body.into_bytes_stream(), cap, declared, &state.budget).await {
+    let deadline = std::time::Duration::from_secs(state.config.ingest.body_read_timeout_secs);
+    let reading = read_capped(body.into_bytes_stream(), cap, declared, &state.budget);
+    let Ok(result) = tokio::time::timeout(deadline, reading).await else {
+        return Err(Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "BODY_READ_TIMEOUT",
+            format!(
+                "the body did not arrive within {} s",
+                state.config.ingest.body_read_timeout_secs
+            ),
+        ));
+    };
+    match result {
         Ok(b) => Ok(b),
         Err(BodyError::TooLarge { cap }) => Err(too_large(cap)),
         Err(BodyError::BudgetExhausted) => Err(Problem::new(

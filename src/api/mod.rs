@@ -250,6 +250,13 @@ fn template(pattern: &str) -> String {
         .join("/")
 }
 
+/// Endpoints that stream and cap their own raw bodies (artifact uploads, receipts).
+fn reads_its_own_body(method: &poem::http::Method, path: &str) -> bool {
+    method == poem::http::Method::POST
+        && (path == "/api/conductor/evidence/receipt"
+            || (path.starts_with("/api/conductor/runs/") && path.ends_with("/artifacts")))
+}
+
 fn is_audited_path(path: &str) -> bool {
     ["/api/", "/ai/", "/webhooks/"]
         .iter()
@@ -272,7 +279,17 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
     let path = req.uri().path().to_string();
     let method = req.method().to_string();
 
-    let mut resp = match ep.call(req).await {
+    // JSON bodies of the management API are small: read them here, capped, before any
+    // handler (and before authentication), so no client can make the appliance buffer more.
+    let result = if path.starts_with("/api/") && !reads_its_own_body(req.method(), &path) {
+        match body::buffer_api_body(&state, &mut req).await {
+            Ok(()) => ep.call(req).await,
+            Err(p) => Err(p.into()),
+        }
+    } else {
+        ep.call(req).await
+    };
+    let mut resp = match result {
         Ok(r) => r,
         Err(err) => {
             let pattern = err.data::<poem::PathPattern>().cloned();

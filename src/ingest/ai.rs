@@ -9,6 +9,8 @@ use serde_json::Value;
 
 /// Maximum length of a `job_id`, bytes.
 pub const MAX_JOB_ID: usize = 200;
+/// Most insights one delivery may create (each becomes a stored record for review).
+pub const MAX_INSIGHTS: usize = 1000;
 
 /// A parsed ML payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +65,12 @@ pub fn extract(body: &Value) -> Result<AiPayload, SchemaError> {
     };
     let insights = match list_field(&kind) {
         Some(field) => match obj.get(field) {
+            Some(Value::Array(items)) if items.len() > MAX_INSIGHTS => {
+                return Err(SchemaError(format!(
+                    "{field} has {} items; one delivery may carry at most {MAX_INSIGHTS}",
+                    items.len()
+                )));
+            }
             Some(Value::Array(items)) => items.clone(),
             Some(_) => return Err(SchemaError(format!("{field} must be an array"))),
             None => Vec::new(),
@@ -97,5 +105,7 @@ mod tests {
             extract(&json!({"job_id":"j","kind":"community_detect","communities":{}})).is_err()
         );
         assert!(extract(&json!([1])).is_err());
+        let many: Vec<u32> = vec![0; MAX_INSIGHTS + 1];
+        assert!(extract(&json!({"job_id":"j","kind":"nlp_entities","results":many})).is_err());
     }
 }

@@ -20,6 +20,8 @@ pub use signature::{GenericScheme, Provider, SigEncoding};
 pub const ROTATION_GRACE_SECS: i64 = 7 * 24 * 3600;
 /// Longest accepted source secret, bytes.
 pub const MAX_SECRET_BYTES: usize = 1024;
+/// Shortest accepted source secret, bytes (providers' own secrets are longer).
+pub const MIN_SECRET_BYTES: usize = 16;
 
 /// One secret of a source (a source holds two during rotation).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -86,7 +88,7 @@ impl SourceRecord {
 #[error("{0}")]
 pub struct SourceError(pub String);
 
-/// Validates a caller-supplied secret: non-empty, no surrounding whitespace, ≤ 1024 bytes, and
+/// Validates a caller-supplied secret: 16–1024 bytes, no surrounding whitespace, and
 /// for `standard` a `whsec_` secret must carry valid base64.
 ///
 /// # Errors
@@ -99,6 +101,11 @@ pub fn validate_secret(provider: Provider, secret: &str) -> Result<(), SourceErr
         return Err(SourceError(
             "secret must not have leading or trailing whitespace".into(),
         ));
+    }
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(SourceError(format!(
+            "secret must be at least {MIN_SECRET_BYTES} bytes"
+        )));
     }
     if secret.len() > MAX_SECRET_BYTES {
         return Err(SourceError(format!(

@@ -192,20 +192,47 @@ fn optional_header<'h>(
     single_header(headers, name).map(Some)
 }
 
-fn mac_ok(key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
-    let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
-        return false;
-    };
-    for p in parts {
-        mac.update(p);
+/// Most signature candidates one header may carry (Standard Webhooks `v1,` entries, Stripe
+/// `v1=` items). More is refused before any MAC is computed, so a header cannot make the
+/// appliance hash a body thousands of times.
+pub const MAX_SIGNATURE_CANDIDATES: usize = 16;
+
+/// The HMAC-SHA256 tag of `parts` under each key, computed once per key.
+fn tags(keys: &[Vec<u8>], parts: &[&[u8]]) -> Vec<[u8; 32]> {
+    keys.iter()
+        .filter_map(|k| {
+            let mut mac = HmacSha256::new_from_slice(k).ok()?;
+            for p in parts {
+                mac.update(p);
+            }
+            Some(mac.finalize().into_bytes().into())
+        })
+        .collect()
+}
+
+/// Whether `candidate` equals one of `tags`, in constant time per comparison and without an
+/// early exit (timing reveals neither which secret nor which candidate matched).
+fn any_tag_matches(tags: &[[u8; 32]], candidates: &[Vec<u8>]) -> bool {
+    use subtle::ConstantTimeEq;
+    let mut ok = subtle::Choice::from(0);
+    for c in candidates {
+        for t in tags {
+            if c.len() == t.len() {
+                ok |= c.as_slice().ct_eq(t.as_slice());
+            }
+        }
     }
-    mac.verify_slice(expected).is_ok()
+    ok.into()
 }
 
 fn any_key_ok(keys: &[Vec<u8>], parts: &[&[u8]], expected: &[u8]) -> bool {
-    // Check every key (no early exit) so timing does not reveal which secret matched.
-    keys.iter()
-        .fold(false, |acc, k| mac_ok(k, parts, expected) | acc)
+    any_tag_matches(&tags(keys, parts), &[expected.to_vec()])
+}
+
+fn too_many() -> SignatureError {
+    SignatureError::HeaderInvalid(format!(
+        "more than {MAX_SIGNATURE_CANDIDATES} signatures in one header"
+    ))
 }
 
 /// Decodes a Standard Webhooks secret: `whsec_<base64>` → bytes; anything else → raw bytes.
@@ -306,10 +333,11 @@ pub fn verify(input: &VerifyInput<'_>) -> Result<Verified, SignatureError> {
                 SignatureError::HeaderInvalid("Stripe-Signature has no t= timestamp".into())
             })?;
             let ts = parse_timestamp(ts_raw, "Stripe-Signature t")?;
-            let ok = sigs.iter().fold(false, |acc, s| {
-                any_key_ok(&raw_keys, &[ts_raw.as_bytes(), b".", input.body], s) | acc
-            });
-            if !ok {
+            if sigs.len() > MAX_SIGNATURE_CANDIDATES {
+                return Err(too_many());
+            }
+            let tags = tags(&raw_keys, &[ts_raw.as_bytes(), b".", input.body]);
+            if !any_tag_matches(&tags, &sigs) {
                 return Err(SignatureError::Invalid);
             }
             check_tolerance(ts, input.now, input.tolerance)?;
@@ -386,15 +414,16 @@ fn verify_standard(input: &VerifyInput<'_>) -> Result<Verified, SignatureError> 
     let ts = parse_timestamp(ts_raw, "webhook-timestamp")?;
     let keys: Vec<Vec<u8>> = input.secrets.iter().map(|s| standard_key(s)).collect();
     let parts: [&[u8]; 5] = [id.as_bytes(), b".", ts_raw.as_bytes(), b".", input.body];
-    let mut ok = false;
-    for entry in sig_header.split(' ').filter(|e| !e.is_empty()) {
-        if let Some(b64) = entry.strip_prefix("v1,")
-            && let Ok(expected) = B64.decode(b64)
-        {
-            ok |= any_key_ok(&keys, &parts, &expected);
-        }
+    let entries: Vec<&str> = sig_header.split(' ').filter(|e| !e.is_empty()).collect();
+    if entries.len() > MAX_SIGNATURE_CANDIDATES {
+        return Err(too_many());
     }
-    if !ok {
+    let candidates: Vec<Vec<u8>> = entries
+        .iter()
+        .filter_map(|e| e.strip_prefix("v1,"))
+        .filter_map(|b64| B64.decode(b64).ok())
+        .collect();
+    if !any_tag_matches(&tags(&keys, &parts), &candidates) {
         return Err(SignatureError::Invalid);
     }
     check_tolerance(ts, input.now, input.tolerance)?;
@@ -468,6 +497,44 @@ mod tests {
         ));
         let h = headers(&[("x-hub-signature-256", "")]);
         let input = VerifyInput {
+            headers: &h,
+            ..input
+        };
+        assert!(matches!(
+            verify(&input),
+            Err(SignatureError::HeaderInvalid(_))
+        ));
+    }
+
+    #[test]
+    fn too_many_candidates_are_refused_before_hashing() {
+        let secrets = vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string()];
+        let many = vec!["v1,AA=="; MAX_SIGNATURE_CANDIDATES + 1].join(" ");
+        let h = headers(&[
+            ("webhook-id", "m"),
+            ("webhook-timestamp", "1000"),
+            ("webhook-signature", &many),
+        ]);
+        let input = VerifyInput {
+            provider: Provider::Standard,
+            generic: None,
+            secrets: &secrets,
+            headers: &h,
+            body: b"{}",
+            now: 1000,
+            tolerance: 300,
+        };
+        assert!(matches!(
+            verify(&input),
+            Err(SignatureError::HeaderInvalid(_))
+        ));
+        let stripe = format!(
+            "t=1000,{}",
+            vec!["v1=00"; MAX_SIGNATURE_CANDIDATES + 1].join(",")
+        );
+        let h = headers(&[("stripe-signature", &stripe)]);
+        let input = VerifyInput {
+            provider: Provider::Stripe,
             headers: &h,
             ..input
         };

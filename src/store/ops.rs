@@ -67,6 +67,10 @@ pub(crate) fn audit_origin(prefix: &str, tenant: &str) -> String {
     }
 }
 
+/// Most index entries one filtered listing examines; past it the page ends early with a cursor,
+/// so a filter that matches little cannot make one request scan a whole tenant.
+pub const SCAN_BUDGET: usize = 10_000;
+
 /// A page of results, newest first.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
@@ -591,13 +595,20 @@ impl Store {
         let upper = cursor.unwrap_or(u64::MAX);
         let mut items = Vec::new();
         let mut next = None;
-        for item in idx.range((tenant, 0u64)..(tenant, upper))?.rev() {
+        for (scanned, item) in idx
+            .range((tenant, 0u64)..(tenant, upper))?
+            .rev()
+            .enumerate()
+        {
             let (k, v) = item?;
             if items.len() == limit {
                 next = items.last().map(|e: &EventRecord| e.seq);
                 break;
             }
-            let _ = k;
+            if scanned == SCAN_BUDGET {
+                next = Some(k.value().1 + 1);
+                break;
+            }
             if let Some(ev) = t.get(v.value())? {
                 let rec: EventRecord = dec("events", ev.value())?;
                 if source.is_none_or(|s| s == rec.source) {
@@ -670,8 +681,17 @@ impl Store {
         let upper = cursor.unwrap_or(u64::MAX);
         let mut items: Vec<InsightRecord> = Vec::new();
         let mut next = None;
-        for item in idx.range((tenant, 0u64)..(tenant, upper))?.rev() {
-            let (_, v) = item?;
+        for (scanned, item) in idx
+            .range((tenant, 0u64)..(tenant, upper))?
+            .rev()
+            .enumerate()
+        {
+            let (k, v) = item?;
+            if scanned == SCAN_BUDGET {
+                // Continue from here on the next page, even if this page is short.
+                next = Some(k.value().1 + 1);
+                break;
+            }
             if let Some(raw) = t.get(v.value())? {
                 let rec: InsightRecord = dec("insights", raw.value())?;
                 if job_id.is_some_and(|j| j != rec.job_id)

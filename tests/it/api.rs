@@ -211,13 +211,19 @@ async fn paging_events_with_cursor_and_source_filter() {
     let app = start().await;
     app.create_tenant("acme").await;
     let s1 = app
-        .create_source("acme", json!({"provider": "github", "secret": "s1"}))
+        .create_source(
+            "acme",
+            json!({"provider": "github", "secret": "source-one-secret-1"}),
+        )
         .await;
     let s2 = app
-        .create_source("acme", json!({"provider": "github", "secret": "s2"}))
+        .create_source(
+            "acme",
+            json!({"provider": "github", "secret": "source-two-secret-2"}),
+        )
         .await;
     for i in 0..5 {
-        for (src, secret) in [(&s1, "s1"), (&s2, "s2")] {
+        for (src, secret) in [(&s1, "source-one-secret-1"), (&s2, "source-two-secret-2")] {
             let body = format!("{{\"i\":{i}}}");
             app.call(
                 Method::POST,

@@ -13,7 +13,7 @@ async fn everything_acknowledged_survives_a_restart() {
     let src = app
         .create_source(
             "acme",
-            json!({"provider": "github", "secret": "restart-secret"}),
+            json!({"provider": "github", "secret": "restart-secret-value"}),
         )
         .await;
     let url = src["ingest_url"].as_str().unwrap().to_string();
@@ -29,7 +29,10 @@ async fn everything_acknowledged_survives_a_restart() {
                     ("content-type", "application/json"),
                     (
                         "X-Hub-Signature-256",
-                        &format!("sha256={}", hmac_hex("restart-secret", body.as_bytes())),
+                        &format!(
+                            "sha256={}",
+                            hmac_hex("restart-secret-value", body.as_bytes())
+                        ),
                     ),
                 ],
                 body.into_bytes(),
@@ -75,7 +78,7 @@ async fn everything_acknowledged_survives_a_restart() {
             None,
             &[(
                 "X-Hub-Signature-256",
-                &format!("sha256={}", hmac_hex("restart-secret", body)),
+                &format!("sha256={}", hmac_hex("restart-secret-value", body)),
             )],
             body.to_vec(),
         )
@@ -151,7 +154,10 @@ async fn raw_bodies_are_purged_after_retention_and_metadata_stays() {
     let app = start_with(|c| c.ingest.body_retention_days = 1).await;
     app.create_tenant("acme").await;
     let src = app
-        .create_source("acme", json!({"provider": "github", "secret": "p"}))
+        .create_source(
+            "acme",
+            json!({"provider": "github", "secret": "purge-secret-value"}),
+        )
         .await;
     let body = b"{}";
     let r = app
@@ -161,7 +167,7 @@ async fn raw_bodies_are_purged_after_retention_and_metadata_stays() {
             None,
             &[(
                 "X-Hub-Signature-256",
-                &format!("sha256={}", hmac_hex("p", body)),
+                &format!("sha256={}", hmac_hex("purge-secret-value", body)),
             )],
             body.to_vec(),
         )
@@ -192,7 +198,7 @@ async fn concurrent_writers_share_commits() {
     let src = app
         .create_source(
             "acme",
-            json!({"provider": "github", "secret": "g", "rate_burst": 1000}),
+            json!({"provider": "github", "secret": "group-secret-value", "rate_burst": 1000}),
         )
         .await;
     let url = src["ingest_url"].as_str().unwrap().to_string();
@@ -208,7 +214,7 @@ async fn concurrent_writers_share_commits() {
                 None,
                 &[(
                     "X-Hub-Signature-256",
-                    &format!("sha256={}", hmac_hex("g", body.as_bytes())),
+                    &format!("sha256={}", hmac_hex("group-secret-value", body.as_bytes())),
                 )],
                 body.into_bytes(),
             )

@@ -2,6 +2,7 @@ pub mod common;
 
 mod api;
 mod evidence;
+mod hardening;
 mod ingest;
 mod lifecycle;
 mod process;

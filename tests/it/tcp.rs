@@ -41,7 +41,7 @@ async fn content_length_above_cap_is_refused_before_the_body_is_read() {
     let src = app
         .create_source(
             "acme",
-            json!({"provider": "github", "secret": "s", "max_payload_bytes": 1024}),
+            json!({"provider": "github", "secret": "tcp-test-secret-value", "max_payload_bytes": 1024}),
         )
         .await;
     let addr = app.serve_tcp().await;
@@ -68,7 +68,7 @@ async fn chunked_body_is_cut_off_at_the_cap() {
     let src = app
         .create_source(
             "acme",
-            json!({"provider": "github", "secret": "s", "max_payload_bytes": 65536}),
+            json!({"provider": "github", "secret": "tcp-test-secret-value", "max_payload_bytes": 65536}),
         )
         .await;
     let addr = app.serve_tcp().await;
