@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use governor::clock::Clock as GovernorClock;
 use governor::middleware::StateInformationMiddleware;
@@ -194,14 +194,13 @@ impl RateLimits {
             Err(not_until) => {
                 let wait = not_until.wait_time_from(now_nanos);
                 RateDecision::Limited {
-                    retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                    retry_after_secs: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
                     limit: burst,
                     window_secs,
                     penalised: false,
                 }
             }
         }
-        .max_retry_one()
     }
 
     /// Records whether a request of `key` failed its signature check. Returns `true` when this
@@ -238,36 +237,11 @@ impl RateLimits {
     }
 }
 
-trait RetryFloor {
-    fn max_retry_one(self) -> Self;
-}
-
-impl RetryFloor for RateDecision {
-    fn max_retry_one(self) -> Self {
-        match self {
-            RateDecision::Limited {
-                retry_after_secs,
-                limit,
-                window_secs,
-                penalised,
-            } => RateDecision::Limited {
-                retry_after_secs: retry_after_secs.max(1),
-                limit,
-                window_secs,
-                penalised,
-            },
-            other => other,
-        }
-    }
-}
-
-/// Shared handle.
-pub type SharedRateLimits = Arc<RateLimits>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use std::sync::Arc;
 
     #[test]
     fn burst_then_refill_with_injected_clock() {

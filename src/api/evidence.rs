@@ -709,25 +709,14 @@ impl EvidenceApi {
             .ok_or_else(|| Problem::not_found("receipt"))?;
         ctx.set_resource(&rec.receipt_id);
         let origin = state.store.origin(&tenant, "evidence");
-        let log = state.log_ref(&origin, rec.log_index)?;
-        let proof: Vec<[u8; 32]> = log
-            .inclusion_proof
-            .iter()
-            .filter_map(|h| {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD
-                    .decode(h)
-                    .ok()
-                    .and_then(|b| b.try_into().ok())
-            })
-            .collect();
+        let (cp, proof) = state.latest_inclusion(&origin, rec.log_index)?;
         Ok(Json(crate::verify::make_bundle(
             &origin,
             &bytes,
             rec.log_index,
-            log.tree_size,
+            cp.size,
             &proof,
-            &log.checkpoint,
+            &cp.note,
         )))
     }
 }

@@ -17,8 +17,8 @@ use super::problem::{ApiResult, Problem, RawResponse};
 use super::{AppState, ctx};
 use crate::clock::rfc3339;
 use crate::identity::Role;
-use crate::store::LogQueryError;
-use crate::tlog::merkle::leaf_hash;
+use crate::store::{LogQueryError, SignedCheckpoint};
+use crate::tlog::merkle::{Hash, leaf_hash};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -151,6 +151,26 @@ impl AppState {
     /// # Errors
     /// Storage failures.
     pub fn log_ref(&self, origin: &str, index: u64) -> Result<LogRef, Problem> {
+        let (cp, proof) = self.latest_inclusion(origin, index)?;
+        Ok(LogRef {
+            origin: origin.to_string(),
+            index,
+            tree_size: cp.size,
+            root: B64.encode(cp.root),
+            inclusion_proof: b64_all(&proof),
+            checkpoint: cp.note,
+        })
+    }
+
+    /// The log's latest signed checkpoint and the inclusion proof of leaf `index` under it.
+    ///
+    /// # Errors
+    /// Storage failures (an appended log always has a checkpoint).
+    pub fn latest_inclusion(
+        &self,
+        origin: &str,
+        index: u64,
+    ) -> Result<(SignedCheckpoint, Vec<Hash>), Problem> {
         let cp = self.store.checkpoint(origin)?.ok_or_else(|| {
             Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -162,14 +182,7 @@ impl AppState {
             .store
             .inclusion_proof(origin, index, cp.size)
             .map_err(range_problem)?;
-        Ok(LogRef {
-            origin: origin.to_string(),
-            index,
-            tree_size: cp.size,
-            root: B64.encode(cp.root),
-            inclusion_proof: b64_all(&proof),
-            checkpoint: cp.note,
-        })
+        Ok((cp, proof))
     }
 }
 

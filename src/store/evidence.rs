@@ -5,7 +5,7 @@
 use redb::ReadableTable;
 
 use super::log::log_append;
-use super::ops::{dec, enc, put_audit};
+use super::ops::{dec, enc, log_origin, put_audit};
 use super::*;
 use crate::audit::AuditRecord;
 use crate::evidence::{ArtifactRecord, ReceiptRecord, SigningKeyRecord};
@@ -53,7 +53,7 @@ impl Store {
             if b.open_table(ARTIFACTS)?.get(key)?.is_some() {
                 return Ok(ArtifactOutcome::Exists);
             }
-            let origin = format!("{}/{}/evidence", b.prefix, record.tenant);
+            let origin = log_origin(b.prefix, &record.tenant, "evidence");
             let descriptor = record.descriptor().map_err(|e| StoreError::Corrupt {
                 table: "artifacts",
                 message: e,
@@ -241,7 +241,7 @@ impl Store {
                     }
                 }
             }
-            let origin = format!("{}/{}/evidence", b.prefix, record.tenant);
+            let origin = log_origin(b.prefix, &record.tenant, "evidence");
             record.log_index = log_append(b, &origin, &canonical)?;
             let key = (record.tenant.as_str(), record.receipt_id.as_str());
             b.open_table(RECEIPTS)?

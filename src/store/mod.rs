@@ -293,17 +293,12 @@ impl Store {
 
     /// The origin of a log: `<appliance name>/<tenant>/<log>`.
     pub fn origin(&self, tenant: &str, log: &str) -> String {
-        format!("{}/{tenant}/{log}", self.inner.origin_prefix)
+        ops::log_origin(&self.inner.origin_prefix, tenant, log)
     }
 
     /// The log holding `tenant`'s audit records (`system` for the appliance scope).
     pub fn audit_origin(&self, tenant: &str) -> String {
         ops::audit_origin(&self.inner.origin_prefix, tenant)
-    }
-
-    /// The origin of the appliance's `system` log.
-    pub fn system_origin(&self) -> String {
-        format!("{}/system", self.inner.origin_prefix)
     }
 
     pub(crate) fn read(&self) -> Result<ReadTransaction, StoreError> {

@@ -63,8 +63,13 @@ pub(crate) fn audit_origin(prefix: &str, tenant: &str) -> String {
     if tenant == crate::audit::APPLIANCE_SCOPE {
         format!("{prefix}/system")
     } else {
-        format!("{prefix}/{tenant}/audit")
+        log_origin(prefix, tenant, "audit")
     }
+}
+
+/// The origin of a tenant's log: `<appliance name>/<tenant>/<log>`.
+pub(crate) fn log_origin(prefix: &str, tenant: &str, log: &str) -> String {
+    format!("{prefix}/{tenant}/{log}")
 }
 
 /// Most index entries one filtered listing examines; past it the page ends early with a cursor,
