@@ -164,24 +164,41 @@ EOF
 # Host CPU accounting, in clock ticks: busy time of all CPUs, and one process's user+system time.
 host_busy_ticks() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
 pid_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# CPU ticks of the store-writer thread of PID (0 for servers without one; comm is cut to 15).
+writer_ticks() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        if [ "$(cat "$t/comm" 2>/dev/null)" = "evidentia-store" ]; then
+            awk '{print $14+$15}' "$t/stat"
+            return
+        fi
+    done
+    echo 0
+}
+# Bytes PID caused to be written to storage (/proc/PID/io write_bytes).
+io_write_bytes() { awk '/^write_bytes:/ {print $2}' "/proc/$1/io" 2>/dev/null || echo 0; }
 
 # run_wrk OUT SERVER_PID URL ARGS...: one wrk run; appends CPU use of the server, of wrk and of
 # everything else on the host during the run ("other" near 0 means the cores were ours).
 run_wrk() {
     local out=$1 spid=$2 url=$3; shift 3
-    local hz h0 s0 h1 s1 wrk_cpu
+    local hz h0 s0 h1 s1 w0 w1 b0 b1 wrk_cpu
     hz=$(getconf CLK_TCK)
-    h0=$(host_busy_ticks) s0=$(pid_ticks "$spid")
+    h0=$(host_busy_ticks) s0=$(pid_ticks "$spid") w0=$(writer_ticks "$spid") b0=$(io_write_bytes "$spid")
     local TIMEFORMAT='%U %S'
     { time "${PIN_LOAD[@]}" wrk "${WRK_ARGS[@]}" "$url" -- "$@" >"$out" 2>&1; } 2>"$out.time" \
         || die "wrk failed: $(cat "$out")"
-    h1=$(host_busy_ticks) s1=$(pid_ticks "$spid")
+    h1=$(host_busy_ticks) s1=$(pid_ticks "$spid") w1=$(writer_ticks "$spid") b1=$(io_write_bytes "$spid")
     wrk_cpu=$(awk '{print $1+$2}' "$out.time")
-    python3 - "$hz" "$h0" "$h1" "$s0" "$s1" "$wrk_cpu" "$(kv "$out" requests)" >>"$out" <<'EOF'
+    python3 - "$hz" "$h0" "$h1" "$s0" "$s1" "$wrk_cpu" "$(kv "$out" requests)" "$w0" "$w1" "$b0" "$b1" "$(kv "$out" ok_stored)" >>"$out" <<'EOF'
 import sys
 hz, h0, h1, s0, s1 = (float(x) for x in sys.argv[1:6])
 wrk, reqs = float(sys.argv[6]), int(sys.argv[7])
+w0, w1, b0, b1 = (float(x) for x in sys.argv[8:12])
+stored = int(sys.argv[12] or 0)
 host, server = (h1 - h0) / hz, (s1 - s0) / hz
+print(f"RESULT writer_cpu_us_per_event={1e6 * (w1 - w0) / hz / stored if stored else float('nan'):.0f}")
+print(f"RESULT bytes_written_per_event={(b1 - b0) / stored if stored else float('nan'):.0f}")
 print(f"RESULT cpu_host_s={host:.1f}")
 print(f"RESULT cpu_server_s={server:.1f}")
 print(f"RESULT cpu_wrk_s={wrk:.1f}")
@@ -265,6 +282,7 @@ OUT=$RESULTS_DIR/ingest-$STAMP.txt
     echo "wrk errors   connect $(kv "$I" err_connect) read $(kv "$I" err_read) write $(kv "$I" err_write) timeout $(kv "$I" err_timeout) status $(kv "$I" err_status); pool $(kv "$I" pool) bodies, wrapped $(kv "$I" pool_wraps) times"
     echo "server side  /metrics /ai/webhook by status: $(kv "$I" metrics_ai_webhook_by_status); $(kv "$I" commits) group commits, mean batch $(kv "$I" commit_batch_mean), mean commit $(kv "$I" commit_ms_mean) ms"
     echo "CPU          server $(kv "$I" cpu_server_s) s ($(kv "$I" server_cpu_us_per_req) µs/request), wrk $(kv "$I" cpu_wrk_s) s, anything else on the host $(kv "$I" cpu_other_s) s, of $(kv "$I" cpu_host_s) s busy"
+    echo "write path   store-writer thread $(kv "$I" writer_cpu_us_per_event) µs CPU per stored event; $(kv "$I" bytes_written_per_event) bytes written per stored event (/proc/PID/io write_bytes)"
     echo "             peak RSS $(mib "$(kv "$I" server_hwm_kib)") MiB; data dir $(python3 -c "import sys; print(f'{int(sys.argv[1])/1048576:.0f}')" "$(kv "$I" data_dir_bytes)") MiB; log lines $(kv "$I" server_log_lines), with error/panic $(kv "$I" server_log_errors)"
     echo "first error  $(kv "$I" first_error)"
     echo

@@ -28,7 +28,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use evidentia::audit::AuditRecord;
-use evidentia::evidence::ReceiptRecord;
+use evidentia::evidence::receipt::{self, ReceiptKey};
+use evidentia::evidence::{ReceiptRecord, VerifiedReceipt};
 use evidentia::metrics::Metrics;
 use evidentia::store::{ReceiptOutcome, Store};
 use evidentia::tlog::NoteSigner;
@@ -36,6 +37,8 @@ use evidentia::tlog::merkle;
 use rand::Rng;
 
 const TENANT: &str = "bench";
+/// HS256 key the generated receipts are signed with.
+const BENCH_SECRET: &[u8] = b"bench-evidence-signing-secret-0123456789";
 const NAME: &str = "evidentia";
 
 struct Args {
@@ -192,7 +195,12 @@ impl ReceiptGen {
             sig = sig,
             pad = self.pad,
         );
-        (text.into_bytes(), receipt_id, run_id, listed)
+        // A real HS256 signature, so the receipt passes the same verification as over HTTP.
+        let mut value: serde_json::Value = serde_json::from_str(&text).expect("generated JSON");
+        let sig = evidentia::verify::hs256_sign(BENCH_SECRET, &value).expect("sign");
+        value["signature"] = serde_json::Value::String(sig);
+        let canonical = evidentia::verify::jcs(&value).expect("jcs");
+        (canonical, receipt_id, run_id, listed)
     }
 
     fn record(&self, canonical: &[u8], receipt_id: String, run_id: String) -> ReceiptRecord {
@@ -206,6 +214,14 @@ impl ReceiptGen {
             recorded_at: self.created_at,
         }
     }
+}
+
+/// Parses and verifies a generated receipt (the only way to get storable receipt bytes).
+fn verify(canonical: &[u8]) -> VerifiedReceipt {
+    let value = evidentia::verify::parse_strict_json(canonical).expect("receipt JSON");
+    let parsed = receipt::parse(value).expect("receipt shape");
+    receipt::verify_signature(&parsed, &ReceiptKey::Hs256(BENCH_SECRET.to_vec()))
+        .expect("receipt signature")
 }
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -339,7 +355,9 @@ async fn drive(
                 };
                 let record = generator.record(&canonical, rid, run);
                 let t = Instant::now();
-                match store.put_receipt(record, canonical, listed, audit).await {
+                // Verification is part of the request task, as over HTTP.
+                let verified = verify(&canonical);
+                match store.put_receipt(record, verified, listed, audit).await {
                     Ok(ReceiptOutcome::Stored(_)) => stored += 1,
                     Ok(other) => panic!("unexpected outcome {other:?}"),
                     Err(e) => panic!("put_receipt failed: {e}"),

@@ -13,7 +13,8 @@
 //! - `good-*.json`: every leaf of the evidence log against the final checkpoint, every pair of
 //!   kept checkpoints (inclusion of the older tree's last leaf, consistency older → newer), the
 //!   `log` object of every upload's and the receipt's `201` response, the receipt's offline
-//!   bundle, and leaves of the tenant's `audit` log (every audit record is a leaf there);
+//!   bundle, leaves of the tenant's `audit` log (every audit record is a leaf there), and the
+//!   offline bundle of a notarised GitHub webhook delivery (entry, proof, checkpoint, body);
 //! - `tampered-*.json`: variants that a correct verifier must reject, each with the start of
 //!   the error it must report (`expect_reject`).
 //!
@@ -42,6 +43,8 @@ const TENANT: &str = "acme";
 const RUN: &str = "run-interop-0001";
 /// HMAC key of the appliance's default HS256 receipt signer (`evidence_signer_kid`).
 const EVIDENCE_SECRET: &[u8] = b"interop-evidence-signing-secret-0123456789";
+/// Secret of the GitHub webhook source whose delivery is notarised.
+const WEBHOOK_SECRET: &str = "interop-github-webhook-secret-0123456789";
 /// Start of the manual clock, 2026-11-30T12:00:00Z; it advances one second per leaf.
 const START: i64 = 1_796_040_000;
 /// Evidence-log sizes at which the latest checkpoint is fetched and kept; the last one is the
@@ -419,6 +422,57 @@ async fn main() -> Res<()> {
         .await?;
     good.push((format!("audit-000-at-{}", audit_old.size), f));
 
+    // A notarised webhook delivery: its offline bundle (entry, proof, checkpoint, raw body).
+    let source = api
+        .post_json(
+            &format!("/api/tenants/{TENANT}/webhook-sources"),
+            &admin,
+            &json!({"provider": "github", "secret": WEBHOOK_SECRET}),
+        )
+        .await?;
+    let url = source["ingest_url"]
+        .as_str()
+        .ok_or("no ingest_url")?
+        .to_owned();
+    let delivery = br#"{"action":"completed","interop":true}"#;
+    let signature = format!(
+        "sha256={}",
+        evidentia::ingest::signature::hmac_hex(WEBHOOK_SECRET.as_bytes(), delivery)
+    );
+    let resp = api
+        .cli
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("X-Hub-Signature-256", signature)
+        .header("X-GitHub-Delivery", "interop-delivery-1")
+        .body(delivery.to_vec())
+        .send()
+        .await
+        .0;
+    if resp.status().as_u16() != 200 {
+        return Err(format!("webhook delivery: HTTP {}", resp.status()).into());
+    }
+    let ack: Value = serde_json::from_slice(&resp.into_body().into_vec().await?)?;
+    let event = ack["event_id"].as_str().ok_or("no event_id")?;
+    let wb = api
+        .get_json(&format!("/api/tenants/{TENANT}/events/{event}/bundle"))
+        .await?;
+    good.push((
+        "webhook-bundle".into(),
+        json!({
+            "about": "a notarised webhook delivery's offline bundle",
+            "origin": wb["origin"],
+            "verifier_key": api.key,
+            "signed_note": wb["checkpoint"],
+            "tree_size": wb["tree_size"],
+            "leaf_index": wb["leaf_index"],
+            "entry_b64": wb["entry"],
+            "leaf_hash_b64": wb["leaf_hash"],
+            "inclusion_proof_b64": wb["inclusion_proof"],
+            "body_b64": wb["body"],
+        }),
+    ));
+
     let write = |name: &str, v: &Value| -> std::io::Result<()> {
         std::fs::write(format!("{out}/{name}.json"), serde_json::to_vec_pretty(v)?)
     };
@@ -453,6 +507,11 @@ async fn main() -> Res<()> {
         .find(|(n, _)| n.starts_with("audit-"))
         .map(|(_, f)| f.clone())
         .ok_or("no audit fixture")?;
+    let webhook_base = good
+        .iter()
+        .find(|(n, _)| n == "webhook-bundle")
+        .map(|(_, f)| f.clone())
+        .ok_or("no webhook bundle fixture")?;
     let bundle_base = good
         .iter()
         .find(|(n, _)| n == "receipt-bundle")
@@ -655,6 +714,18 @@ async fn main() -> Res<()> {
             "entry_sha256:",
             &bundle_base,
             Box::new(|v| v["entry_sha256_hex"] = json!(sha256_hex(b"another receipt"))),
+        ),
+        (
+            "webhook-body",
+            "body:",
+            &webhook_base,
+            Box::new(|v| v["body_b64"] = json!(B64.encode(br#"{"action":"forged"}"#))),
+        ),
+        (
+            "webhook-entry",
+            "leaf_hash:",
+            &webhook_base,
+            Box::new(|v| v["entry_b64"] = flip_b64(&v["entry_b64"], 3)),
         ),
     ];
     for (name, expect, from, tamper) in &tampers {

@@ -1,4 +1,7 @@
-//! Offline verification of receipt bundles and the HS256 provenance-receipt signature.
+//! Offline verification of receipt bundles, notarised-webhook bundles
+//! (`evidentia-webhook-bundle/v1`, see [`make_webhook_bundle`]; checks [`CHECK_BUNDLE`],
+//! [`CHECK_ENTRY`], [`CHECK_BODY_DIGEST`], then the log checks as for receipts) and the HS256
+//! provenance-receipt signature.
 //!
 //! This is the logic behind `evidentia verify bundle FILE --key VKEY [--hmac-secret-file F]`:
 //! no server and no database, only the bundle, the pinned checkpoint key and optionally the
@@ -48,8 +51,11 @@ use sha2::{Digest, Sha256};
 use crate::tlog::merkle::{self, HASH_LEN, Hash};
 use crate::tlog::note::{self, Checkpoint, VerifierKey};
 
-/// The `format` member of every bundle this module reads and writes.
+/// The `format` member of receipt bundles.
 pub const BUNDLE_FORMAT: &str = "evidentia-receipt-bundle/v1";
+
+/// The `format` member of notarised-webhook bundles ([`make_webhook_bundle`]).
+pub const WEBHOOK_BUNDLE_FORMAT: &str = "evidentia-webhook-bundle/v1";
 
 /// The `signer.alg` value of HMAC-SHA256 receipt signatures.
 pub const HS256: &str = "HS256";
@@ -66,6 +72,12 @@ pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// Check name: the bundle parses as JSON (no duplicate member names), has exactly the
 /// `evidentia-receipt-bundle/v1` members, and each is well-formed.
 pub const CHECK_BUNDLE: &str = "bundle";
+/// Check name (webhook bundles): the entry is RFC 8785 JSON of `type` `"webhook"` with a
+/// `sha256` and `size`.
+pub const CHECK_ENTRY: &str = "entry";
+/// Check name (webhook bundles): the body, when the bundle carries it, has the entry's SHA-256
+/// and size.
+pub const CHECK_BODY_DIGEST: &str = "body_digest";
 /// Check name: SHA-256 of the receipt bytes equals `receipt_sha256`.
 pub const CHECK_RECEIPT_DIGEST: &str = "receipt_digest";
 /// Check name: the RFC 9162 leaf hash recomputed from the receipt bytes equals `leaf_hash`.
@@ -596,7 +608,18 @@ pub fn verify_bundle(
 ) -> Vec<CheckResult> {
     let mut out = Vec::with_capacity(7);
     // `None` only means "stopped at a recorded failure".
-    let _ = run_checks(&mut out, bundle_json, key, hmac_secret);
+    let webhook = parse_strict_json(bundle_json).ok().and_then(|v| match v {
+        Value::Object(obj)
+            if obj.get("format").and_then(Value::as_str) == Some(WEBHOOK_BUNDLE_FORMAT) =>
+        {
+            Some(obj)
+        }
+        _ => None,
+    });
+    let _ = match webhook {
+        Some(obj) => run_webhook_checks(&mut out, &obj, key),
+        None => run_checks(&mut out, bundle_json, key, hmac_secret),
+    };
     out
 }
 
@@ -637,17 +660,57 @@ fn run_checks(
         },
     )?;
 
-    let leaf = merkle::leaf_hash(&b.receipt);
+    check_log(
+        out,
+        &LogPart {
+            origin: &b.origin,
+            entry: &b.receipt,
+            what: "receipt",
+            leaf_index: b.leaf_index,
+            tree_size: b.tree_size,
+            leaf_hash: b.leaf_hash,
+            proof: &b.proof,
+            checkpoint: &b.checkpoint,
+        },
+        key,
+    )?;
+
+    if let Some(secret) = hmac_secret {
+        record(
+            out,
+            CHECK_RECEIPT_SIGNATURE,
+            check_receipt_signature(&b.receipt, secret),
+        )?;
+    }
+    Some(())
+}
+
+/// The log half of a bundle: an entry, its leaf and inclusion proof, the signed checkpoint.
+struct LogPart<'a> {
+    origin: &'a str,
+    entry: &'a [u8],
+    what: &'static str,
+    leaf_index: u64,
+    tree_size: u64,
+    leaf_hash: Hash,
+    proof: &'a [Hash],
+    checkpoint: &'a str,
+}
+
+/// [`CHECK_LEAF`], [`CHECK_CHECKPOINT_SIGNATURE`], [`CHECK_CHECKPOINT`], [`CHECK_INCLUSION`].
+fn check_log(out: &mut Vec<CheckResult>, p: &LogPart<'_>, key: &str) -> Option<()> {
+    let leaf = merkle::leaf_hash(p.entry);
     record(
         out,
         CHECK_LEAF,
-        if leaf == b.leaf_hash {
+        if leaf == p.leaf_hash {
             Ok(((), format!("leaf hash {}", B64.encode(leaf))))
         } else {
             Err(format!(
-                "leaf hash of the receipt bytes is {}, bundle says {}",
+                "leaf hash of the {} bytes is {}, bundle says {}",
+                p.what,
                 B64.encode(leaf),
-                B64.encode(b.leaf_hash)
+                B64.encode(p.leaf_hash)
             ))
         },
     )?;
@@ -658,7 +721,7 @@ fn run_checks(
         VerifierKey::parse(key.trim())
             .map_err(|e| format!("verifier key: {e}"))
             .and_then(|vk| {
-                note::verify_note(b.checkpoint.as_str(), &vk)
+                note::verify_note(p.checkpoint, &vk)
                     .map(|text| {
                         let detail = format!(
                             "signed note verified with key {} ({:08x})",
@@ -683,15 +746,15 @@ fn run_checks(
         Checkpoint::parse_body(&text)
             .map_err(|e| format!("checkpoint body: {e}"))
             .and_then(|cp| {
-                if cp.origin != b.origin {
+                if cp.origin != p.origin {
                     Err(format!(
                         "checkpoint origin {:?} differs from bundle origin {:?}",
-                        cp.origin, b.origin
+                        cp.origin, p.origin
                     ))
-                } else if cp.size != b.tree_size {
+                } else if cp.size != p.tree_size {
                     Err(format!(
                         "checkpoint size {} differs from bundle tree_size {}",
-                        cp.size, b.tree_size
+                        cp.size, p.tree_size
                     ))
                 } else {
                     let detail = format!(
@@ -708,25 +771,235 @@ fn run_checks(
     record(
         out,
         CHECK_INCLUSION,
-        merkle::verify_inclusion(&leaf, b.leaf_index, b.tree_size, &b.proof, &cp.root)
+        merkle::verify_inclusion(&leaf, p.leaf_index, p.tree_size, p.proof, &cp.root)
             .map(|()| {
                 let detail = format!(
                     "leaf {} is in the tree of {} leaves with the checkpoint root",
-                    b.leaf_index, b.tree_size
+                    p.leaf_index, p.tree_size
                 );
                 ((), detail)
             })
             .map_err(|e| format!("RFC 9162 inclusion proof: {e}")),
     )?;
 
-    if let Some(secret) = hmac_secret {
-        record(
-            out,
-            CHECK_RECEIPT_SIGNATURE,
-            check_receipt_signature(&b.receipt, secret),
-        )?;
-    }
     Some(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhook bundles
+// ---------------------------------------------------------------------------------------------
+
+const WEBHOOK_MEMBERS: [&str; 8] = [
+    "format",
+    "origin",
+    "entry",
+    "leaf_index",
+    "tree_size",
+    "leaf_hash",
+    "inclusion_proof",
+    "checkpoint",
+];
+
+/// Builds an `evidentia-webhook-bundle/v1` bundle for a notarised webhook delivery: `entry` is
+/// its evidence-log entry (RFC 8785 JSON `{type: "webhook", event_id, source, provider, scheme,
+/// delivery_id?, signed_timestamp?, received_at, sha256, size}`, times in Unix seconds) at leaf
+/// `leaf_index` of `origin`, `proof` its RFC 9162 inclusion proof in the tree of `tree_size`
+/// leaves signed by `checkpoint_note`, and `body` the raw delivery bytes while they are
+/// retained (the member is omitted once purged).
+///
+/// Members: `format` ([`WEBHOOK_BUNDLE_FORMAT`]), `origin`, `entry` and `body` (standard
+/// base64), `leaf_index`, `tree_size`, `leaf_hash` and `inclusion_proof` (standard base64
+/// hashes, leaf end first), `checkpoint` (C2SP signed note).
+pub fn make_webhook_bundle(
+    origin: &str,
+    entry: &[u8],
+    body: Option<&[u8]>,
+    leaf_index: u64,
+    tree_size: u64,
+    proof: &[Hash],
+    checkpoint_note: &str,
+) -> Value {
+    let mut v = serde_json::json!({
+        "format": WEBHOOK_BUNDLE_FORMAT,
+        "origin": origin,
+        "entry": B64.encode(entry),
+        "leaf_index": leaf_index,
+        "tree_size": tree_size,
+        "leaf_hash": B64.encode(merkle::leaf_hash(entry)),
+        "inclusion_proof": proof.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
+        "checkpoint": checkpoint_note,
+    });
+    if let (Some(body), Some(obj)) = (body, v.as_object_mut()) {
+        obj.insert("body".into(), B64.encode(body).into());
+    }
+    v
+}
+
+struct WebhookBundle {
+    origin: String,
+    entry: Vec<u8>,
+    body: Option<Vec<u8>>,
+    leaf_index: u64,
+    tree_size: u64,
+    leaf_hash: Hash,
+    proof: Vec<Hash>,
+    checkpoint: String,
+}
+
+fn parse_webhook_bundle(obj: &Map<String, Value>) -> Result<WebhookBundle, String> {
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !WEBHOOK_MEMBERS.contains(&k.as_str()) && k.as_str() != "body")
+    {
+        return Err(format!("unknown member {k:?}"));
+    }
+    if let Some(k) = WEBHOOK_MEMBERS.iter().find(|k| !obj.contains_key(**k)) {
+        return Err(format!("missing member {k:?}"));
+    }
+    let field = |k: &str| obj.get(k).unwrap_or(&Value::Null);
+    let string = |k: &str| {
+        field(k)
+            .as_str()
+            .ok_or_else(|| format!("{k} is not a string"))
+    };
+    let integer = |k: &str| {
+        field(k)
+            .as_u64()
+            .ok_or_else(|| format!("{k} is not a non-negative integer"))
+    };
+    let origin = string("origin")?;
+    if !valid_origin(origin) {
+        return Err(format!(
+            "origin {origin:?} is not <appliance>/<tenant>/evidence"
+        ));
+    }
+    let entry = B64
+        .decode(string("entry")?)
+        .map_err(|_| "entry is not standard base64".to_owned())?;
+    let body = match obj.get("body") {
+        None => None,
+        Some(_) => Some(
+            B64.decode(string("body")?)
+                .map_err(|_| "body is not standard base64".to_owned())?,
+        ),
+    };
+    let proof = field("inclusion_proof")
+        .as_array()
+        .ok_or_else(|| "inclusion_proof is not an array".to_owned())?;
+    if proof.len() > MAX_PROOF_LEN {
+        return Err(format!(
+            "inclusion_proof has {} hashes, more than {MAX_PROOF_LEN}",
+            proof.len()
+        ));
+    }
+    let proof = proof
+        .iter()
+        .enumerate()
+        .map(|(i, h)| b64_hash(&format!("inclusion_proof[{i}]"), h))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(WebhookBundle {
+        origin: origin.to_owned(),
+        entry,
+        body,
+        leaf_index: integer("leaf_index")?,
+        tree_size: integer("tree_size")?,
+        leaf_hash: b64_hash("leaf_hash", field("leaf_hash"))?,
+        proof,
+        checkpoint: string("checkpoint")?.to_owned(),
+    })
+}
+
+/// The entry's claimed digest and size, after checking it is a canonical webhook entry.
+fn check_webhook_entry(entry: &[u8]) -> Result<(([u8; 32], u64), String), String> {
+    let v = parse_strict_json(entry).map_err(|e| format!("entry is not valid JSON: {e}"))?;
+    if jcs(&v).map_err(|e| format!("entry: {e}"))? != entry {
+        return Err("entry bytes are not in RFC 8785 canonical form".to_owned());
+    }
+    if v.get("type").and_then(Value::as_str) != Some("webhook") {
+        return Err("entry type is not \"webhook\"".to_owned());
+    }
+    let sha = v
+        .get("sha256")
+        .and_then(Value::as_str)
+        .and_then(parse_hex32)
+        .ok_or_else(|| "entry sha256 is not 64 lowercase hex digits".to_owned())?;
+    let size = v
+        .get("size")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| "entry size is not a non-negative integer".to_owned())?;
+    let id = v.get("event_id").and_then(Value::as_str).unwrap_or("-");
+    Ok((
+        (sha, size),
+        format!("webhook delivery {id}: {size} bytes, sha256 {}", hex(&sha)),
+    ))
+}
+
+fn run_webhook_checks(
+    out: &mut Vec<CheckResult>,
+    obj: &Map<String, Value>,
+    key: &str,
+) -> Option<()> {
+    let b = record(
+        out,
+        CHECK_BUNDLE,
+        parse_webhook_bundle(obj).map(|b| {
+            let detail = format!(
+                "{WEBHOOK_BUNDLE_FORMAT}: origin {}, leaf {} of tree size {}, {}, {} proof hashes",
+                b.origin,
+                b.leaf_index,
+                b.tree_size,
+                match &b.body {
+                    Some(body) => format!("{}-byte body", body.len()),
+                    None => "no body (purged)".to_owned(),
+                },
+                b.proof.len()
+            );
+            (b, detail)
+        }),
+    )?;
+    let (sha, size) = record(out, CHECK_ENTRY, check_webhook_entry(&b.entry))?;
+    record(
+        out,
+        CHECK_BODY_DIGEST,
+        match &b.body {
+            None => Ok((
+                (),
+                "no body in the bundle: whoever holds the bytes can compare them with the entry's sha256"
+                    .to_owned(),
+            )),
+            Some(body) => {
+                let digest: [u8; 32] = Sha256::digest(body).into();
+                if digest != sha {
+                    Err(format!(
+                        "SHA-256 of the body is {}, the notarised entry says {}",
+                        hex(&digest),
+                        hex(&sha)
+                    ))
+                } else if body.len() as u64 != size {
+                    Err(format!(
+                        "the body is {} bytes, the notarised entry says {size}",
+                        body.len()
+                    ))
+                } else {
+                    Ok(((), format!("body matches sha256 {}", hex(&digest))))
+                }
+            }
+        },
+    )?;
+    check_log(
+        out,
+        &LogPart {
+            origin: &b.origin,
+            entry: &b.entry,
+            what: "entry",
+            leaf_index: b.leaf_index,
+            tree_size: b.tree_size,
+            leaf_hash: b.leaf_hash,
+            proof: &b.proof,
+            checkpoint: &b.checkpoint,
+        },
+        key,
+    )
 }
 
 fn check_receipt_signature(receipt: &[u8], secret: &[u8]) -> Result<((), String), String> {
@@ -1538,5 +1811,82 @@ mod tests {
         let b = serde_json::to_vec(&log.bundle(0, 1)).unwrap();
         assert!(all_passed(&verify_bundle(&b, &key, Some(&s))));
         assert!(read_hmac_secret_file(&missing).is_err());
+    }
+
+    #[test]
+    fn webhook_bundles_verify_with_and_without_body_and_catch_tampering() {
+        let body = br#"{"hello":"world"}"#;
+        let entry = |i: u64| {
+            jcs(&json!({
+                "type": "webhook", "event_id": format!("evt_{i}"), "source": "src_a",
+                "provider": "github", "scheme": "github", "delivery_id": format!("d{i}"),
+                "received_at": 1_700_000_000u64 + i,
+                "sha256": hex(&Sha256::digest(body)), "size": body.len()
+            }))
+            .unwrap()
+        };
+        let mut tree = MemoryNodes::new();
+        let entries: Vec<Vec<u8>> = (0..5).map(entry).collect();
+        for e in &entries {
+            tree.append_entry(e);
+        }
+        let signer = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[7; 32])).unwrap();
+        let key = signer.verifier_key().to_string();
+        let note = Checkpoint {
+            origin: ORIGIN.into(),
+            size: 5,
+            root: merkle::root(&tree, 5).unwrap(),
+        }
+        .sign(&signer)
+        .unwrap();
+        let proof = merkle::inclusion_proof(&tree, 3, 5).unwrap();
+        let check = |v: &Value| verify_bundle(&serde_json::to_vec(v).unwrap(), &key, None);
+        let good = make_webhook_bundle(ORIGIN, &entries[3], Some(body), 3, 5, &proof, &note);
+        let r = check(&good);
+        assert!(all_passed(&r), "{r:#?}");
+        let names: Vec<&str> = r.iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            [
+                CHECK_BUNDLE,
+                CHECK_ENTRY,
+                CHECK_BODY_DIGEST,
+                CHECK_LEAF,
+                CHECK_CHECKPOINT_SIGNATURE,
+                CHECK_CHECKPOINT,
+                CHECK_INCLUSION
+            ]
+        );
+        // Purged body: the leaf still proves the delivery.
+        let purged = make_webhook_bundle(ORIGIN, &entries[3], None, 3, 5, &proof, &note);
+        assert!(all_passed(&check(&purged)));
+        let last = |v: &Value| check(v).last().map(|c| (c.name, c.ok)).unwrap();
+        // Other bytes than the notarised ones.
+        let swapped = make_webhook_bundle(ORIGIN, &entries[3], Some(b"{}"), 3, 5, &proof, &note);
+        assert_eq!(last(&swapped), (CHECK_BODY_DIGEST, false));
+        // Another delivery's entry at this index.
+        let mut other = good.clone();
+        other["entry"] = json!(B64.encode(&entries[2]));
+        other["leaf_hash"] = json!(B64.encode(merkle::leaf_hash(&entries[2])));
+        assert_eq!(last(&other), (CHECK_INCLUSION, false));
+        // A non-canonical entry.
+        let mut loose = good.clone();
+        let mut spaced = b" ".to_vec();
+        spaced.extend_from_slice(&entries[3]);
+        loose["entry"] = json!(B64.encode(&spaced));
+        assert_eq!(last(&loose), (CHECK_ENTRY, false));
+        // Unknown members and a wrong key.
+        let mut extra = good.clone();
+        extra["x"] = json!(1);
+        assert_eq!(last(&extra), (CHECK_BUNDLE, false));
+        let other_key = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[8; 32]))
+            .unwrap()
+            .verifier_key()
+            .to_string();
+        let r = verify_bundle(&serde_json::to_vec(&good).unwrap(), &other_key, None);
+        assert_eq!(
+            r.last().map(|c| (c.name, c.ok)),
+            Some((CHECK_CHECKPOINT_SIGNATURE, false))
+        );
     }
 }

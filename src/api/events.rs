@@ -16,7 +16,7 @@ use crate::audit::{APPLIANCE_SCOPE, AuditRecord};
 use crate::clock::rfc3339;
 use crate::identity::Role;
 use crate::ingest::{Decision, EventRecord, InsightRecord, InsightStatus};
-use crate::store::DecideOutcome;
+use crate::store::{DecideOutcome, LogQueryError, StoreError};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -351,6 +351,59 @@ impl EventsApi {
             bytes,
             headers: vec![("Content-Disposition", "attachment".into())],
         })
+    }
+
+    /// A notarised delivery's offline verification bundle (`evidentia-webhook-bundle/v1`):
+    /// its evidence-log entry, RFC 9162 inclusion proof and signed checkpoint, and the raw body
+    /// while it is retained; check it with `evidentia verify bundle FILE --key VKEY`.
+    #[oai(
+        path = "/api/tenants/:tenant/events/:id/bundle",
+        method = "get",
+        tag = "ApiTags::Events",
+        operation_id = "getEventBundle"
+    )]
+    async fn get_event_bundle(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        auth: BearerAuth,
+        tenant: Path<String>,
+        id: Path<String>,
+    ) -> ApiResult<Json<serde_json::Value>> {
+        let ctx = ctx(req);
+        ctx.set_action("events.bundle.read");
+        let p = state.authenticate(&auth, &ctx)?;
+        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin, Role::Viewer], &ctx)?;
+        ctx.set_resource(&id);
+        let (_, leaf, body) = state
+            .store
+            .event_leaf(&tenant, &id, true)?
+            .ok_or_else(|| Problem::not_found("event"))?;
+        let index = leaf.ok_or_else(|| {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "EVENT_NOT_NOTARISED",
+                "this event was stored before deliveries were notarised and has no evidence-log leaf",
+            )
+        })?;
+        let origin = state.store.origin(&tenant, "evidence");
+        let entry = state.store.log_entry(&origin, index).map_err(|e| match e {
+            LogQueryError::Store(s) => Problem::from(s),
+            LogQueryError::Range(message) => Problem::from(StoreError::Corrupt {
+                table: "log_entries",
+                message,
+            }),
+        })?;
+        let (cp, proof) = state.latest_inclusion(&origin, index)?;
+        Ok(Json(crate::verify::make_webhook_bundle(
+            &origin,
+            &entry,
+            body.as_deref(),
+            index,
+            cp.size,
+            &proof,
+            &cp.note,
+        )))
     }
 
     /// List a tenant's ML insights, newest first.

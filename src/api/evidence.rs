@@ -388,7 +388,7 @@ impl EvidenceApi {
         let cap = state.config.evidence.max_artifact_bytes;
         let declared = body::precheck(req.headers(), cap)?;
         let (bytes, _permit) = body::read(&state, raw.0, cap, declared).await?;
-        check_content(ty, &content_type, &bytes)
+        let content = check_content(ty, &content_type, bytes)
             .map_err(|e| Problem::unprocessable("ARTIFACT_CONTENT_INVALID", e.to_string()))?;
         let now = state.now();
         let record = ArtifactRecord {
@@ -396,8 +396,8 @@ impl EvidenceApi {
             tenant: tenant.clone(),
             run_id: run_id.0.clone(),
             ty,
-            sha256: sha256_hex(&bytes),
-            size: bytes.len() as u64,
+            sha256: sha256_hex(content.bytes()),
+            size: content.bytes().len() as u64,
             content_type: artifact::essence(&content_type),
             created_at: now,
             retention_until: now.saturating_add(days.saturating_mul(86_400)),
@@ -407,7 +407,7 @@ impl EvidenceApi {
         };
         ctx.set_resource(&format!("{}/{}", run_id.0, artifact_id));
         let audit = vec![ctx.record("/api/conductor/runs/{run_id}/artifacts", 201, None, now)];
-        match state.store.put_artifact(record, bytes, audit).await? {
+        match state.store.put_artifact(record, content, audit).await? {
             ArtifactOutcome::Exists => Err(Problem::conflict(
                 "ARTIFACT_EXISTS",
                 "this run already has an artifact with this id; artifacts are immutable",
@@ -576,7 +576,7 @@ impl EvidenceApi {
                 "no key is registered for signer.kid",
             )
         })?;
-        receipt::verify_signature(&parsed, &key).map_err(receipt_problem)?;
+        let verified = receipt::verify_signature(&parsed, &key).map_err(receipt_problem)?;
         let now = state.now();
         receipt::check_fresh(
             parsed.created_at,
@@ -585,13 +585,11 @@ impl EvidenceApi {
             RECEIPT_FUTURE_SKEW,
         )
         .map_err(receipt_problem)?;
-        let canonical = crate::verify::jcs(&parsed.value)
-            .map_err(|e| Problem::unprocessable("RECEIPT_INVALID", e.to_string()))?;
         let record = ReceiptRecord {
             tenant: tenant.clone(),
             receipt_id: parsed.receipt_id.clone(),
             run_id: parsed.run_id.clone(),
-            sha256: sha256_hex(&canonical),
+            sha256: sha256_hex(verified.canonical()),
             log_index: 0,
             created_at: parsed.created_at,
             recorded_at: now,
@@ -604,7 +602,7 @@ impl EvidenceApi {
         let audit = vec![ctx.record("/api/conductor/evidence/receipt", 201, None, now)];
         match state
             .store
-            .put_receipt(record, canonical, listed, audit.clone())
+            .put_receipt(record, verified, listed, audit.clone())
             .await?
         {
             ReceiptOutcome::Stored(rec) => {

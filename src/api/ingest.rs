@@ -1,7 +1,6 @@
-//! `POST /ai/webhook` and `POST /webhooks/{source}/events`: the ingestion pipeline in DESIGN §1
-//! order — rate limit → `Content-Length` cap → `Content-Encoding` → bounded read → signature
-//! headers and MAC over the raw bytes → timestamp tolerance → replay → parse → durable store
-//! with its audit event in the same commit.
+//! `POST /ai/webhook` and `POST /webhooks/{source}/events`: transport only — tenant header,
+//! rate limit, `Content-Length` cap, `Content-Encoding`, bounded read, request context and the
+//! mapping of [`crate::ingest::Pipeline`]'s outcome (which owns DESIGN §1 steps 4–8) to answers.
 
 use std::sync::Arc;
 
@@ -15,13 +14,10 @@ use poem_openapi::{Object, OpenApi, Tags};
 use super::problem::{ApiResult, Problem, RawBody};
 use super::{AppState, ReqCtx, body, ctx};
 use crate::identity::{DEFAULT_TENANT, valid_tenant_id};
-use crate::ingest::signature::{SignatureError, VerifyInput, verify};
-use crate::ingest::{
-    EventRecord, InsightRecord, InsightStatus, JobRecord, Provider, SourceRecord, ai,
-    is_json_content_type, random_id, replay_key, sha256_hex,
-};
+use crate::ingest::pipeline::Settings;
+use crate::ingest::{Accepted, Inbound, IngestError, Pipeline, SourceRecord};
 use crate::ratelimit::RateDecision;
-use crate::store::{IngestOutcome, NewEvent};
+use crate::store::StoreError;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -75,11 +71,7 @@ impl IngestApi {
         };
         let no_secret = || {
             ctx.set_signature("not_checked");
-            Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "SIGNATURE_INVALID",
-                "no ML webhook secret is configured for this tenant",
-            )
+            ingest_problem(IngestError::NoSecret)
         };
         if !valid_tenant_id(&tenant) {
             return Err(no_secret());
@@ -133,6 +125,9 @@ fn rate_limited(d: &RateDecision) -> Option<Problem> {
     Some(p)
 }
 
+/// Transport around [`crate::ingest::Pipeline`]: steps 1–3 (rate limit, cap, encoding,
+/// bounded read), then the domain pipeline, then the answer and its side effects (audit
+/// verdict, failure penalty, metrics).
 async fn pipeline(
     state: &AppState,
     ctx: &ReqCtx,
@@ -161,197 +156,112 @@ async fn pipeline(
     let declared = body::precheck(headers, cap)?;
     let (bytes, _permit) = body::read(state, raw.0, cap, declared).await?;
 
-    // 4–6. Signature headers, MAC over the raw bytes, timestamp.
+    // 4–8 in the domain.
     let now = state.now();
-    let mut secrets = source.active_secrets(now);
-    if source.uses_appliance_secret {
-        secrets.push(String::from_utf8_lossy(&state.secrets.ml_webhook).into_owned());
-    }
-    if secrets.is_empty() {
-        ctx.set_signature("not_checked");
-        return Err(Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "SIGNATURE_INVALID",
-            "this source has no valid secret",
-        ));
-    }
-    let verified = verify(&VerifyInput {
-        provider: source.provider,
-        generic: source.generic.as_ref(),
-        secrets: &secrets,
-        headers,
-        body: &bytes,
-        now,
-        tolerance: state.config.ingest.timestamp_tolerance_secs,
-    });
-    let verified = match verified {
-        Ok(v) => {
-            ctx.set_signature("valid");
-            state.ratelimits.record_outcome(&source.id, false);
-            v
-        }
-        Err(e) => {
-            let failed_mac = !matches!(e, SignatureError::TimestampOutOfTolerance);
-            ctx.set_signature(match e {
-                SignatureError::HeaderInvalid(_) => "missing",
-                SignatureError::Invalid => "invalid",
-                SignatureError::TimestampOutOfTolerance => "valid_stale",
-            });
-            state.metrics.observe_signature_failure(provider);
-            if state.ratelimits.record_outcome(&source.id, failed_mac) {
-                let mut rec = ctx.record(route, 429, Some("RATE_LIMIT_PENALTY"), now);
-                rec.action = "ratelimit.penalty".into();
-                rec.detail = Some(format!(
-                    "at least half of the last {} requests failed signature checks; limited to 1 request/s for {} s",
-                    crate::ratelimit::FAILURE_WINDOW,
-                    crate::ratelimit::PENALTY_SECS
-                ));
-                state.store.append_audit(vec![rec]).await?;
-            }
-            return Err(match e {
-                SignatureError::HeaderInvalid(msg) => {
-                    Problem::bad_request("SIGNATURE_HEADER_INVALID", msg)
-                }
-                SignatureError::Invalid => Problem::new(
-                    StatusCode::UNAUTHORIZED,
-                    "SIGNATURE_INVALID",
-                    "the signature does not match the body",
-                ),
-                SignatureError::TimestampOutOfTolerance => Problem::new(
-                    StatusCode::UNAUTHORIZED,
-                    "TIMESTAMP_OUT_OF_TOLERANCE",
-                    format!(
-                        "the signed timestamp is more than {} s from the appliance clock",
-                        state.config.ingest.timestamp_tolerance_secs
-                    ),
-                ),
-            });
-        }
-    };
-
-    // 7. Replay.
-    let digest = sha256_hex(&bytes);
-    let key = replay_key(verified.delivery_id.as_deref(), &digest);
-    let window = state
-        .config
-        .ingest
-        .body_retention_days
-        .saturating_mul(86_400);
-    let since = now.saturating_sub(window);
-    if let Some(original) = state.store.find_delivery(&source.id, &key, since)? {
-        ctx.set_resource(&original);
-        ctx.set_detail("duplicate delivery".into());
-        return Ok(Json(IngestAck {
-            ok: true,
-            event_id: original,
-            insights: 0,
-            duplicate: true,
-        }));
-    }
-
-    // 8. Only now parse.
     let content_type = headers
         .get(poem::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/octet-stream")
-        .to_string();
-    let must_be_json = source.provider == Provider::Ml || is_json_content_type(&content_type);
-    let parsed = if must_be_json {
-        Some(
-            serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
-                Problem::bad_request("INVALID_JSON", format!("the body is not valid JSON: {e}"))
-            })?,
-        )
-    } else {
-        None
+        .unwrap_or("application/octet-stream");
+    let settings = Settings {
+        tolerance_secs: state.config.ingest.timestamp_tolerance_secs,
+        retention_secs: state
+            .config
+            .ingest
+            .body_retention_days
+            .saturating_mul(86_400),
+        appliance_ml_secret: &state.secrets.ml_webhook,
     };
-    let event_id = random_id("evt_");
-    let job = match (&parsed, source.provider) {
-        (Some(value), Provider::Ml) => {
-            let payload =
-                ai::extract(value).map_err(|e| Problem::unprocessable("SCHEMA_INVALID", e.0))?;
-            let insights: Vec<InsightRecord> = payload
-                .insights
-                .into_iter()
-                .map(|p| InsightRecord {
-                    id: random_id("ins_"),
-                    seq: 0,
-                    tenant: source.tenant.clone(),
-                    job_id: payload.job_id.clone(),
-                    kind: payload.kind.clone(),
-                    event_id: event_id.clone(),
-                    payload: p,
-                    status: InsightStatus::Pending,
-                    decision: None,
-                    created_at: now,
-                })
-                .collect();
-            Some((
-                JobRecord {
-                    tenant: source.tenant.clone(),
-                    job_id: payload.job_id,
-                    kind: payload.kind,
-                    status: "SUCCESS".into(),
-                    event_id: event_id.clone(),
-                    updated_at: now,
-                },
-                insights,
-            ))
-        }
-        _ => None,
-    };
-    let insight_count = job.as_ref().map_or(0, |(_, i)| i.len() as u64);
-    let size = bytes.len() as u64;
-    let record = EventRecord {
-        id: event_id.clone(),
-        seq: 0,
-        tenant: source.tenant.clone(),
-        source: source.id.clone(),
-        provider: source.provider,
-        scheme: verified.scheme.to_string(),
-        delivery_id: verified.delivery_id.clone(),
-        signed_timestamp: verified.timestamp,
-        sha256: digest,
-        size,
-        content_type,
-        received_at: now,
-        outcome: "accepted".into(),
-        job_id: job.as_ref().map(|(j, _)| j.job_id.clone()),
-        insights: insight_count,
-        body_expires_at: now.saturating_add(window),
-        body_purged: false,
-    };
-    ctx.set_resource(&event_id);
-    let audit = vec![ctx.record(route, 200, None, now)];
-    let outcome = state
-        .store
-        .ingest_event(
-            NewEvent {
-                record,
-                body: bytes,
-                replay_key: key,
-                replay_since: since,
-                job,
+    let outcome = Pipeline::new(&state.store, settings)
+        .accept(
+            &source,
+            headers,
+            Inbound::new(bytes),
+            content_type,
+            now,
+            || {
+                // Called only once the signature verified.
+                ctx.set_signature("valid");
+                vec![ctx.record(route, 200, None, now)]
             },
-            audit,
         )
-        .await?;
-    ctx.mark_audited();
-    Ok(Json(match outcome {
-        IngestOutcome::Stored(rec) => {
-            state.metrics.observe_ingest(provider, size);
+        .await;
+    let accepted = match outcome {
+        Ok(a) => {
+            ctx.set_signature("valid");
+            state.ratelimits.record_outcome(&source.id, false);
+            a
+        }
+        Err(e) => {
+            ctx.set_signature(e.signature_verdict());
+            match e.signature_failure() {
+                Some(failed_mac) => {
+                    state.metrics.observe_signature_failure(provider);
+                    if state.ratelimits.record_outcome(&source.id, failed_mac) {
+                        penalty_audit(state, ctx, route, now).await?;
+                    }
+                }
+                None if !matches!(e, IngestError::NoSecret) => {
+                    state.ratelimits.record_outcome(&source.id, false);
+                }
+                None => {}
+            }
+            return Err(ingest_problem(e));
+        }
+    };
+    Ok(Json(match accepted {
+        Accepted::Stored(rec) => {
+            ctx.set_resource(&rec.id);
+            ctx.mark_audited();
+            state.metrics.observe_ingest(provider, rec.size);
             IngestAck {
                 ok: true,
                 event_id: rec.id,
-                insights: insight_count,
+                insights: rec.insights,
                 duplicate: false,
             }
         }
-        IngestOutcome::Duplicate(original) => IngestAck {
-            ok: true,
-            event_id: original,
-            insights: 0,
-            duplicate: true,
-        },
+        Accepted::Duplicate { event_id, recorded } => {
+            ctx.set_resource(&event_id);
+            ctx.set_detail("duplicate delivery".into());
+            if recorded {
+                ctx.mark_audited();
+            }
+            IngestAck {
+                ok: true,
+                event_id,
+                insights: 0,
+                duplicate: true,
+            }
+        }
     }))
+}
+
+async fn penalty_audit(state: &AppState, ctx: &ReqCtx, route: &str, now: i64) -> ApiResult<()> {
+    let mut rec = ctx.record(route, 429, Some("RATE_LIMIT_PENALTY"), now);
+    rec.action = "ratelimit.penalty".into();
+    rec.detail = Some(format!(
+        "at least half of the last {} requests failed signature checks; limited to 1 request/s for {} s",
+        crate::ratelimit::FAILURE_WINDOW,
+        crate::ratelimit::PENALTY_SECS
+    ));
+    state.store.append_audit(vec![rec]).await?;
+    Ok(())
+}
+
+/// The one mapping of [`IngestError`] to problems (status, code, detail).
+fn ingest_problem(e: IngestError<StoreError>) -> Problem {
+    let unauthorized = |code, detail: String| Problem::new(StatusCode::UNAUTHORIZED, code, detail);
+    match e {
+        IngestError::NoSecret => unauthorized("SIGNATURE_INVALID", e.to_string()),
+        IngestError::SignatureHeaderInvalid(msg) => {
+            Problem::bad_request("SIGNATURE_HEADER_INVALID", msg)
+        }
+        IngestError::SignatureInvalid => unauthorized("SIGNATURE_INVALID", e.to_string()),
+        IngestError::TimestampOutOfTolerance { .. } => {
+            unauthorized("TIMESTAMP_OUT_OF_TOLERANCE", e.to_string())
+        }
+        IngestError::InvalidJson(_) => Problem::bad_request("INVALID_JSON", e.to_string()),
+        IngestError::SchemaInvalid(msg) => Problem::unprocessable("SCHEMA_INVALID", msg),
+        IngestError::Storage(s) => s.into(),
+    }
 }

@@ -154,6 +154,17 @@ pub fn media_type_allowed(ty: ArtifactType, content_type: &str) -> bool {
     check_media_type(ty, content_type).is_ok()
 }
 
+/// Artifact bytes that passed [`check_content`]: the only form storage accepts.
+#[derive(Debug, Clone)]
+pub struct CheckedContent(bytes::Bytes);
+
+impl CheckedContent {
+    /// The checked bytes.
+    pub fn bytes(&self) -> &bytes::Bytes {
+        &self.0
+    }
+}
+
 /// Checks `content_type` against the type's allow-list and the bytes against the media type
 /// (JSON parses; NDJSON: every non-empty line parses; text is UTF-8).
 ///
@@ -162,8 +173,13 @@ pub fn media_type_allowed(ty: ArtifactType, content_type: &str) -> bool {
 pub fn check_content(
     ty: ArtifactType,
     content_type: &str,
-    bytes: &[u8],
-) -> Result<(), ArtifactError> {
+    bytes: bytes::Bytes,
+) -> Result<CheckedContent, ArtifactError> {
+    check_bytes(ty, content_type, &bytes)?;
+    Ok(CheckedContent(bytes))
+}
+
+fn check_bytes(ty: ArtifactType, content_type: &str, bytes: &[u8]) -> Result<(), ArtifactError> {
     match check_media_type(ty, content_type)? {
         Content::Json => serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
             .map(|_| ())
@@ -259,28 +275,34 @@ mod tests {
 
     #[test]
     fn media_types_and_content() {
-        assert!(check_content(ArtifactType::Sbom, "application/vnd.cyclonedx+json", b"{}").is_ok());
+        let checked = check_content(
+            ArtifactType::Sbom,
+            "application/vnd.cyclonedx+json",
+            bytes::Bytes::from_static(b"{}"),
+        )
+        .unwrap();
+        assert_eq!(checked.bytes().as_ref(), b"{}");
         assert!(matches!(
-            check_content(ArtifactType::Sbom, "text/plain", b"{}"),
+            check_bytes(ArtifactType::Sbom, "text/plain", b"{}"),
             Err(ArtifactError::MediaTypeNotAllowed { .. })
         ));
         assert!(matches!(
-            check_content(ArtifactType::Sbom, "application/json", b"{"),
+            check_bytes(ArtifactType::Sbom, "application/json", b"{"),
             Err(ArtifactError::ContentInvalid(_))
         ));
-        assert!(check_content(ArtifactType::Log, "text/plain; charset=utf-8", b"line\n").is_ok());
-        assert!(check_content(ArtifactType::Log, "text/plain", b"\xff\xfe").is_err());
+        assert!(check_bytes(ArtifactType::Log, "text/plain; charset=utf-8", b"line\n").is_ok());
+        assert!(check_bytes(ArtifactType::Log, "text/plain", b"\xff\xfe").is_err());
         assert!(
-            check_content(
+            check_bytes(
                 ArtifactType::Trace,
                 "application/x-ndjson",
                 b"{}\n\n{\"a\":1}\n"
             )
             .is_ok()
         );
-        assert!(check_content(ArtifactType::Trace, "application/x-ndjson", b"{}\nnope\n").is_err());
+        assert!(check_bytes(ArtifactType::Trace, "application/x-ndjson", b"{}\nnope\n").is_err());
         assert!(
-            check_content(
+            check_bytes(
                 ArtifactType::Output,
                 "application/octet-stream",
                 b"\x00\x01"

@@ -5,8 +5,10 @@
 pub mod artifact;
 pub mod receipt;
 
-pub use artifact::{ArtifactError, ArtifactRecord, ArtifactType};
-pub use receipt::{ParsedReceipt, ReceiptError, ReceiptKey, ReceiptRecord, SigningKeyRecord};
+pub use artifact::{ArtifactError, ArtifactRecord, ArtifactType, CheckedContent};
+pub use receipt::{
+    ParsedReceipt, ReceiptError, ReceiptKey, ReceiptRecord, SigningKeyRecord, VerifiedReceipt,
+};
 
 /// RFC 8785 (JCS) canonical bytes of a JSON value; integers beyond ±(2^53−1), which JCS would
 /// round, are refused (see [`crate::verify::jcs`]).

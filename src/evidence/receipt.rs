@@ -169,12 +169,43 @@ impl std::fmt::Debug for ReceiptKey {
     }
 }
 
+/// A receipt whose signature verified: its RFC 8785 canonical bytes, the only form storage
+/// accepts.
+#[derive(Debug, Clone)]
+pub struct VerifiedReceipt {
+    canonical: Vec<u8>,
+}
+
+impl VerifiedReceipt {
+    /// The canonical (JCS) bytes, as stored and appended to the evidence log.
+    pub fn canonical(&self) -> &[u8] {
+        &self.canonical
+    }
+
+    /// The canonical bytes, owned.
+    pub fn into_canonical(self) -> Vec<u8> {
+        self.canonical
+    }
+}
+
 /// Verifies a parsed receipt's signature with `key` (the key must match `signer.alg`):
-/// HS256 through [`crate::verify::hs256_verify`], EdDSA (RFC 8032, strict) here.
+/// HS256 through [`crate::verify::hs256_verify`], EdDSA (RFC 8032, strict) here; on success
+/// the receipt's canonical bytes.
 ///
 /// # Errors
-/// [`ReceiptError::SignatureInvalid`] saying why (never which bytes differ).
-pub fn verify_signature(receipt: &ParsedReceipt, key: &ReceiptKey) -> Result<(), ReceiptError> {
+/// [`ReceiptError::SignatureInvalid`] saying why (never which bytes differ);
+/// [`ReceiptError::Invalid`] when the receipt has no RFC 8785 form (unsafe integers).
+pub fn verify_signature(
+    receipt: &ParsedReceipt,
+    key: &ReceiptKey,
+) -> Result<VerifiedReceipt, ReceiptError> {
+    check_signature(receipt, key)?;
+    let canonical =
+        crate::verify::jcs(&receipt.value).map_err(|e| ReceiptError::Invalid(e.to_string()))?;
+    Ok(VerifiedReceipt { canonical })
+}
+
+fn check_signature(receipt: &ParsedReceipt, key: &ReceiptKey) -> Result<(), ReceiptError> {
     let bad = |m: &str| ReceiptError::SignatureInvalid(m.to_string());
     let sig = receipt
         .signature

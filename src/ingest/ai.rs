@@ -5,22 +5,25 @@
 //! `communities`; any other kind makes the whole payload one insight. Insights are stored
 //! `PENDING` for human review.
 
-use serde_json::Value;
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
 
 /// Maximum length of a `job_id`, bytes.
 pub const MAX_JOB_ID: usize = 200;
 /// Most insights one delivery may create (each becomes a stored record for review).
 pub const MAX_INSIGHTS: usize = 1000;
 
-/// A parsed ML payload.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AiPayload {
+/// A parsed ML payload; each insight is the raw JSON text of its list item (or of the whole
+/// body), borrowed from the verified body, so nothing is re-encoded or deep-copied.
+#[derive(Debug, Clone)]
+pub struct AiPayload<'a> {
     /// The job id.
     pub job_id: String,
     /// The kind.
     pub kind: String,
-    /// One JSON value per insight.
-    pub insights: Vec<Value>,
+    /// One raw JSON value per insight.
+    pub insights: Vec<&'a RawValue>,
 }
 
 /// Schema problems (422).
@@ -39,43 +42,54 @@ pub fn list_field(kind: &str) -> Option<&'static str> {
     })
 }
 
-/// Extracts job and insights from a parsed body.
+fn string(raw: Option<&&RawValue>) -> Option<Option<String>> {
+    raw.map(|r| serde_json::from_str::<String>(r.get()).ok())
+}
+
+/// Extracts job and insights from a body already known to be valid JSON.
 ///
 /// # Errors
 /// [`SchemaError`] when the body is not an object, `job_id`/`kind` are missing, empty, not
-/// strings or too long, or the kind's list is present but not an array.
-pub fn extract(body: &Value) -> Result<AiPayload, SchemaError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| SchemaError("body must be a JSON object".into()))?;
-    let job_id = match obj.get("job_id") {
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_JOB_ID => s.clone(),
-        Some(Value::String(_)) => {
+/// strings or too long, or the kind's list is present but not an array or has more than
+/// [`MAX_INSIGHTS`] items.
+pub fn extract_raw(body: &RawValue) -> Result<AiPayload<'_>, SchemaError> {
+    let not_object = || SchemaError("body must be a JSON object".into());
+    if !body.get().starts_with('{') {
+        return Err(not_object());
+    }
+    let obj: HashMap<String, &RawValue> =
+        serde_json::from_str(body.get()).map_err(|_| not_object())?;
+    let job_id = match string(obj.get("job_id")) {
+        Some(Some(s)) if !s.is_empty() && s.len() <= MAX_JOB_ID => s,
+        Some(Some(_)) => {
             return Err(SchemaError(format!(
                 "job_id must be 1 to {MAX_JOB_ID} bytes"
             )));
         }
-        Some(_) => return Err(SchemaError("job_id must be a string".into())),
+        Some(None) => return Err(SchemaError("job_id must be a string".into())),
         None => return Err(SchemaError("job_id is required".into())),
     };
-    let kind = match obj.get("kind") {
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= 100 => s.clone(),
+    let kind = match string(obj.get("kind")) {
+        Some(Some(s)) if !s.is_empty() && s.len() <= 100 => s,
         Some(_) => return Err(SchemaError("kind must be a non-empty string".into())),
         None => return Err(SchemaError("kind is required".into())),
     };
     let insights = match list_field(&kind) {
         Some(field) => match obj.get(field) {
-            Some(Value::Array(items)) if items.len() > MAX_INSIGHTS => {
-                return Err(SchemaError(format!(
-                    "{field} has {} items; one delivery may carry at most {MAX_INSIGHTS}",
-                    items.len()
-                )));
+            Some(raw) => {
+                let items: Vec<&RawValue> = serde_json::from_str(raw.get())
+                    .map_err(|_| SchemaError(format!("{field} must be an array")))?;
+                if items.len() > MAX_INSIGHTS {
+                    return Err(SchemaError(format!(
+                        "{field} has {} items; one delivery may carry at most {MAX_INSIGHTS}",
+                        items.len()
+                    )));
+                }
+                items
             }
-            Some(Value::Array(items)) => items.clone(),
-            Some(_) => return Err(SchemaError(format!("{field} must be an array"))),
             None => Vec::new(),
         },
-        None => vec![body.clone()],
+        None => vec![body],
     };
     Ok(AiPayload {
         job_id,
@@ -89,18 +103,23 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn extract(v: &serde_json::Value) -> Result<Vec<String>, SchemaError> {
+        let text = v.to_string();
+        let raw: &RawValue = serde_json::from_str(&text).unwrap();
+        extract_raw(raw).map(|p| p.insights.iter().map(|r| r.get().to_string()).collect())
+    }
+
     #[test]
     fn kinds_pick_lists() {
         let p = extract(&json!({"job_id":"j","kind":"nlp_entities","results":[1,2]})).unwrap();
-        assert_eq!(p.insights.len(), 2);
+        assert_eq!(p, vec!["1", "2"]);
         let p = extract(&json!({"job_id":"j","kind":"link_prediction","predictions":[1]})).unwrap();
-        assert_eq!(p.insights.len(), 1);
+        assert_eq!(p.len(), 1);
         let p = extract(&json!({"job_id":"j","kind":"custom","x":1})).unwrap();
-        assert_eq!(
-            p.insights,
-            vec![json!({"job_id":"j","kind":"custom","x":1})]
-        );
+        let whole: serde_json::Value = serde_json::from_str(&p[0]).unwrap();
+        assert_eq!(whole, json!({"job_id":"j","kind":"custom","x":1}));
         assert!(extract(&json!({"kind":"x"})).is_err());
+        assert!(extract(&json!({"job_id":7,"kind":"x"})).is_err());
         assert!(
             extract(&json!({"job_id":"j","kind":"community_detect","communities":{}})).is_err()
         );

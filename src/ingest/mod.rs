@@ -7,6 +7,7 @@
 
 pub mod ai;
 pub mod body;
+pub mod pipeline;
 pub mod signature;
 
 use base64::Engine;
@@ -14,6 +15,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use pipeline::{Accepted, Inbound, IngestError, IngestStore, Pipeline, ReplayKey};
 pub use signature::{GenericScheme, Provider, SigEncoding};
 
 /// Seconds an old secret stays valid after a rotation.
@@ -188,6 +190,8 @@ pub fn replay_key(delivery_id: Option<&str>, body_sha256: &str) -> String {
 }
 
 /// A stored webhook event (metadata; the raw body is kept separately until purged).
+///
+/// `id` is `evt_<32 hex>`: unguessable, assigned by the store at commit.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EventRecord {
     /// `evt_<32 hex>`.
@@ -216,9 +220,12 @@ pub struct EventRecord {
     pub received_at: i64,
     /// `accepted`.
     pub outcome: String,
-    /// ML job id for `/ai/webhook` events.
+    /// ML job id for `/ai/webhook` events (the job is marked SUCCESS by its event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
+    /// ML job kind for `/ai/webhook` events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// Number of insights created.
     #[serde(default)]
     pub insights: u64,
@@ -227,23 +234,6 @@ pub struct EventRecord {
     /// Whether the raw body was purged.
     #[serde(default)]
     pub body_purged: bool,
-}
-
-/// An ML job.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct JobRecord {
-    /// Tenant.
-    pub tenant: String,
-    /// Job id.
-    pub job_id: String,
-    /// Kind.
-    pub kind: String,
-    /// `SUCCESS`.
-    pub status: String,
-    /// Last event that reported it.
-    pub event_id: String,
-    /// Unix seconds.
-    pub updated_at: i64,
 }
 
 /// Review state of an insight.

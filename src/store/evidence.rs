@@ -4,11 +4,15 @@
 
 use redb::ReadableTable;
 
-use super::log::log_append;
-use super::ops::{dec, enc, log_origin, put_audit};
+use super::audit::{log_origin, put_audit};
+use super::codec::{dec, enc};
+use super::log::log_append_hashed;
 use super::*;
 use crate::audit::AuditRecord;
-use crate::evidence::{ArtifactRecord, ReceiptRecord, SigningKeyRecord};
+use crate::evidence::{
+    ArtifactRecord, CheckedContent, ReceiptRecord, SigningKeyRecord, VerifiedReceipt,
+};
+use crate::tlog::merkle;
 
 /// Outcome of storing an artifact.
 #[derive(Debug, Clone)]
@@ -41,9 +45,16 @@ impl Store {
     pub async fn put_artifact(
         &self,
         mut record: ArtifactRecord,
-        bytes: bytes::Bytes,
+        content: CheckedContent,
         mut audit: Vec<AuditRecord>,
     ) -> Result<ArtifactOutcome, StoreError> {
+        // The descriptor (the log entry), its leaf hash and the record are encoded here, in the
+        // request task; the writer only assigns the position.
+        let descriptor = record.descriptor().map_err(|e| StoreError::Corrupt {
+            table: "artifacts",
+            message: e,
+        })?;
+        let leaf = merkle::leaf_hash(&descriptor);
         self.write(true, move |b| {
             let key = (
                 record.tenant.as_str(),
@@ -54,11 +65,7 @@ impl Store {
                 return Ok(ArtifactOutcome::Exists);
             }
             let origin = log_origin(b.prefix, &record.tenant, "evidence");
-            let descriptor = record.descriptor().map_err(|e| StoreError::Corrupt {
-                table: "artifacts",
-                message: e,
-            })?;
-            record.log_index = log_append(b, &origin, &descriptor)?;
+            record.log_index = log_append_hashed(b, &origin, descriptor, leaf)?;
             let key = (
                 record.tenant.as_str(),
                 record.run_id.as_str(),
@@ -66,7 +73,8 @@ impl Store {
             );
             b.open_table(ARTIFACTS)?
                 .insert(key, enc(&record)?.as_slice())?;
-            b.open_table(ARTIFACT_BLOBS)?.insert(key, bytes.as_ref())?;
+            b.open_table(ARTIFACT_BLOBS)?
+                .insert(key, content.bytes().as_ref())?;
             b.open_table(ARTIFACT_EXPIRY)?
                 .insert((record.retention_until, key.0, key.1, key.2), ())?;
             for a in audit.iter_mut() {
@@ -213,10 +221,11 @@ impl Store {
     pub async fn put_receipt(
         &self,
         mut record: ReceiptRecord,
-        canonical: Vec<u8>,
+        verified: VerifiedReceipt,
         listed: Vec<(String, String)>,
         mut audit: Vec<AuditRecord>,
     ) -> Result<ReceiptOutcome, StoreError> {
+        let leaf = merkle::leaf_hash(verified.canonical());
         self.write(true, move |b| {
             let key = (record.tenant.as_str(), record.receipt_id.as_str());
             let earlier = b
@@ -242,7 +251,7 @@ impl Store {
                 }
             }
             let origin = log_origin(b.prefix, &record.tenant, "evidence");
-            record.log_index = log_append(b, &origin, &canonical)?;
+            record.log_index = log_append_hashed(b, &origin, verified.into_canonical(), leaf)?;
             let key = (record.tenant.as_str(), record.receipt_id.as_str());
             b.open_table(RECEIPTS)?
                 .insert(key, enc(&record)?.as_slice())?;

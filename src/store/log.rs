@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Batch, CHECKPOINTS, KEYS, LOG_ENTRIES, LOG_NODES, LOG_SIZE, Store, StoreError};
 use crate::tlog::merkle::{self, Hash, NodeReader, TreeError};
+use crate::tlog::next_checkpoint;
 use crate::tlog::note::{Checkpoint, NoteSigner};
 
 /// Reads complete-subtree hashes of one log from a redb table.
@@ -53,79 +54,96 @@ fn tree_err(e: TreeError<StoreError>) -> StoreError {
     }
 }
 
-/// Appends `entry` to the log `origin` inside the batch; returns its leaf index.
+/// Reads a log's nodes as of this batch: the batch's own new nodes, then the table.
+struct BatchNodes<'a, T> {
+    inner: TableNodes<'a, T>,
+    pending: &'a std::collections::HashMap<(u8, u64), Hash>,
+}
+
+impl<T> NodeReader for BatchNodes<'_, T>
+where
+    T: ReadableTable<(&'static str, u8, u64), &'static [u8]>,
+{
+    type Error = StoreError;
+
+    fn tree_size(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.size)
+    }
+
+    fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
+        match self.pending.get(&(level, index)) {
+            Some(h) => Ok(*h),
+            None => self.inner.node(level, index),
+        }
+    }
+}
+
+/// Appends `entry` to the log `origin` inside the batch; returns its leaf index. The leaf
+/// hash is computed here; use [`log_append_hashed`] when the caller hashed it already.
 pub(crate) fn log_append(
     batch: &mut Batch<'_>,
     origin: &str,
     entry: &[u8],
 ) -> Result<u64, StoreError> {
-    let mut sizes = batch.open_table(LOG_SIZE)?;
-    let size = sizes.get(origin)?.map(|v| v.value()).unwrap_or(0);
-    let mut nodes = batch.open_table(LOG_NODES)?;
+    log_append_hashed(batch, origin, entry.to_vec(), merkle::leaf_hash(entry))
+}
+
+/// Appends `entry`, whose RFC 9162 leaf hash is `leaf`, to the log `origin`. Only the batch's
+/// state changes; [`Batch::flush`] writes the nodes, entries and size once per batch.
+pub(crate) fn log_append_hashed(
+    batch: &mut Batch<'_>,
+    origin: &str,
+    entry: Vec<u8>,
+    leaf: Hash,
+) -> Result<u64, StoreError> {
+    let txn = batch.txn();
+    let nodes = txn.open_table(LOG_NODES)?;
+    let log = batch.log(origin)?;
+    let size = log.size;
     let writes = {
-        let reader = TableNodes {
-            origin,
-            size,
-            table: &nodes,
+        let reader = BatchNodes {
+            inner: TableNodes {
+                origin,
+                size,
+                table: &nodes,
+            },
+            pending: &log.nodes,
         };
-        merkle::append_nodes(&reader, size, merkle::leaf_hash(entry)).map_err(tree_err)?
+        merkle::append_nodes(&reader, size, leaf).map_err(tree_err)?
     };
     for (level, index, hash) in writes {
-        nodes.insert((origin, level, index), hash.as_slice())?;
+        log.nodes.insert((level, index), hash);
     }
-    batch
-        .open_table(LOG_ENTRIES)?
-        .insert((origin, size), entry)?;
-    sizes.insert(origin, size + 1)?;
-    drop(sizes);
-    drop(nodes);
-    batch.touched_logs.insert(origin.to_string());
+    log.entries.push(entry);
+    log.size = size + 1;
     Ok(size)
 }
 
-/// Signs one checkpoint for the final size of every log the batch appended to.
+/// Signs one checkpoint for the final size of every log the batch appended to, as
+/// [`next_checkpoint`] decides. Call after [`Batch::flush`].
+///
+/// # Errors
+/// [`StoreError::Checkpoint`] when the policy refuses (the whole batch is then aborted).
 pub(crate) fn sign_checkpoints(batch: &Batch<'_>, signer: &NoteSigner) -> Result<(), StoreError> {
-    if batch.touched_logs.is_empty() {
+    if batch.logs.is_empty() {
         return Ok(());
     }
-    let sizes = batch.open_table(LOG_SIZE)?;
     let nodes = batch.open_table(LOG_NODES)?;
     let mut checkpoints = batch.open_table(CHECKPOINTS)?;
-    for origin in &batch.touched_logs {
-        let size = sizes.get(origin.as_str())?.map(|v| v.value()).unwrap_or(0);
+    for (origin, log) in &batch.logs {
         let reader = TableNodes {
             origin,
-            size,
+            size: log.size,
             table: &nodes,
         };
-        let root = merkle::root(&reader, size).map_err(tree_err)?;
-        let existing = checkpoints
+        let root = merkle::root(&reader, log.size).map_err(tree_err)?;
+        let prev = checkpoints
             .get(origin.as_str())?
             .map(|v| v.value().to_string());
-        if let Some(prev) = existing {
-            let body = prev.split("\n\n").next().unwrap_or("").to_string() + "\n";
-            if let Ok(old) = Checkpoint::parse_body(&body) {
-                if old.size > size || (old.size == size && old.root != root) {
-                    return Err(StoreError::Corrupt {
-                        table: "checkpoints",
-                        message: format!(
-                            "{origin}: refusing to sign size {size}: checkpoint for size {} exists with a different history",
-                            old.size
-                        ),
-                    });
-                }
-                if old.size == size {
-                    continue;
-                }
-            }
-        }
-        let note = Checkpoint {
-            origin: origin.clone(),
-            size,
-            root,
-        }
-        .sign(signer)
-        .map_err(|e| StoreError::Corrupt {
+        let Some(cp) = next_checkpoint(origin, prev.as_deref(), log.size, root)? else {
+            continue;
+        };
+        let note = cp.sign(signer).map_err(|e| StoreError::Corrupt {
             table: "checkpoints",
             message: e.to_string(),
         })?;

@@ -8,33 +8,64 @@
 //! operation is a storage failure that aborts the whole batch (every caller in it gets the error;
 //! the operations not yet run are retried in a fresh transaction).
 //!
-//! Reads use their own read transactions (MVCC snapshots) and never wait for the writer.
+//! Reads use their own read transactions (MVCC snapshots) and never wait for the writer;
+//! sources are served from memory.
+//!
+//! One room per entity: [`tenants`](self) (and bootstrap), tokens, sources, events, insights,
+//! audit, evidence (artifacts, receipts, signing keys), log (Merkle nodes, checkpoints,
+//! proofs); [`batch`](self) and the writer thread; the codec; ids; retention; migrations.
 
+mod audit;
+mod batch;
+mod codec;
+mod events;
 mod evidence;
+mod ids;
+mod insights;
 mod log;
-mod ops;
+mod migrate;
+mod retention;
+mod sources;
+mod tenants;
+mod tokens;
+mod writer;
 
-pub use evidence::*;
-pub use log::*;
-pub use ops::*;
+pub use events::{EventLeaf, EventWithBody};
+pub use evidence::{ArtifactOutcome, ArtifactWithBytes, ReceiptOutcome};
+pub use insights::DecideOutcome;
+pub use log::{KeyRecord, LogQueryError, SignedCheckpoint};
+
+pub(crate) use batch::Batch;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, RwLock};
 
-use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
-};
+use redb::{Database, ReadTransaction, ReadableDatabase, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
 use crate::tlog::NoteSigner;
 
-/// Schema version written into a new database; opening a newer one is refused.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Schema version written into a new database. Version 1 (JSON records keyed by random ids,
+/// per-tenant and expiry index tables) is migrated in place at open ([`migrate`]); a newer
+/// version is refused.
+pub const SCHEMA_VERSION: u64 = 2;
 /// Most operations committed in one transaction.
 pub const MAX_BATCH: usize = 512;
+
+/// Most index entries one filtered listing examines; past it the page ends early with a cursor,
+/// so a filter that matches little cannot make one request scan a whole tenant.
+pub const SCAN_BUDGET: usize = 10_000;
+
+/// A page of results, newest first.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// Items.
+    pub items: Vec<T>,
+    /// Cursor for the next (older) page, if any.
+    pub next_cursor: Option<u64>,
+}
 
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const SEQ: TableDefinition<&str, u64> = TableDefinition::new("seq");
@@ -43,17 +74,19 @@ pub(crate) const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("to
 pub(crate) const SOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("sources");
 pub(crate) const TENANT_SOURCES: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("tenant_sources");
-pub(crate) const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
-pub(crate) const EVENT_BODIES: TableDefinition<&str, &[u8]> = TableDefinition::new("event_bodies");
-pub(crate) const BODY_EXPIRY: TableDefinition<(i64, &str), ()> =
-    TableDefinition::new("body_expiry");
-pub(crate) const TENANT_EVENTS: TableDefinition<(&str, u64), &str> =
-    TableDefinition::new("tenant_events");
-pub(crate) const REPLAY: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("replay");
-pub(crate) const JOBS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("jobs");
-pub(crate) const INSIGHTS: TableDefinition<&str, &[u8]> = TableDefinition::new("insights");
-pub(crate) const TENANT_INSIGHTS: TableDefinition<(&str, u64), &str> =
-    TableDefinition::new("tenant_insights");
+/// `(tenant, seq)` → postcard event row ‖ evidence-log leaf index.
+pub(crate) const EVENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("events_v2");
+/// `(tenant, seq)` → raw body, until purged.
+pub(crate) const EVENT_BODIES: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("event_bodies_v2");
+/// Replay key → `(event seq, received_at, id tail)`.
+pub(crate) const REPLAY: TableDefinition<[u8; 32], (u64, i64, u64)> =
+    TableDefinition::new("replay_v2");
+/// `(tenant, seq)` → postcard insight row ‖ event seq.
+pub(crate) const INSIGHTS: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("insights_v2");
+/// Schema-1 `evt_…`/`ins_…` ids → their seq.
+pub(crate) const LEGACY_IDS: TableDefinition<&str, u64> = TableDefinition::new("legacy_ids");
 pub(crate) const LOG_SIZE: TableDefinition<&str, u64> = TableDefinition::new("log_size");
 pub(crate) const LOG_NODES: TableDefinition<(&str, u8, u64), &[u8]> =
     TableDefinition::new("log_nodes");
@@ -96,6 +129,9 @@ pub enum StoreError {
     /// Another operation in the same batch failed and the commit was abandoned.
     #[error("the transaction was aborted: {0}")]
     Aborted(String),
+    /// The checkpoint policy refused to sign ([`crate::tlog::next_checkpoint`]).
+    #[error(transparent)]
+    Checkpoint(#[from] crate::tlog::PolicyError),
     /// The database was written by a newer version.
     #[error("database schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew {
@@ -124,32 +160,15 @@ db_err!(
     redb::CommitError
 );
 
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&mut Batch<'_>) -> Result<Completion, StoreError> + Send>;
-
-/// One group commit: the write transaction and the transparency logs appended to in it (each
-/// gets one signed checkpoint for its final size before the commit).
-pub(crate) struct Batch<'t> {
-    txn: &'t WriteTransaction,
-    /// Origin prefix of every log (the appliance name).
-    pub(crate) prefix: &'t str,
-    pub(crate) touched_logs: std::collections::BTreeSet<String>,
-}
-
-impl std::ops::Deref for Batch<'_> {
-    type Target = WriteTransaction;
-
-    fn deref(&self) -> &WriteTransaction {
-        self.txn
-    }
-}
-
 struct Inner {
     db: Arc<Database>,
-    sender: Mutex<Option<mpsc::Sender<Job>>>,
+    sender: Mutex<Option<mpsc::Sender<writer::Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     low_disk: AtomicBool,
     origin_prefix: String,
+    id_key: ids::IdKey,
+    sources: RwLock<Arc<sources::SourceCache>>,
+    sources_reload: Mutex<()>,
 }
 
 impl Inner {
@@ -188,8 +207,9 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, checks the schema version, creates
-    /// every table, and starts the writer thread.
+    /// Opens (creating if needed) the database at `path`, checks the schema version (migrating
+    /// version 1 in place), creates every table, loads the sources into memory and starts the
+    /// writer thread.
     ///
     /// # Errors
     /// [`StoreError::Db`] when redb cannot open the file (e.g. another process holds it),
@@ -205,64 +225,15 @@ impl Store {
                 .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
                 .create(path)?,
         );
-        {
-            let txn = db.begin_write()?;
-            {
-                let mut meta = txn.open_table(META)?;
-                let found = meta.get("schema_version")?.map(|v| {
-                    let b = v.value();
-                    let mut arr = [0u8; 8];
-                    if b.len() == 8 {
-                        arr.copy_from_slice(b);
-                    }
-                    u64::from_be_bytes(arr)
-                });
-                match found {
-                    Some(v) if v > SCHEMA_VERSION => {
-                        return Err(StoreError::SchemaTooNew {
-                            found: v,
-                            supported: SCHEMA_VERSION,
-                        });
-                    }
-                    Some(_) => {}
-                    None => {
-                        meta.insert("schema_version", SCHEMA_VERSION.to_be_bytes().as_slice())?;
-                    }
-                }
-                txn.open_table(SEQ)?;
-                txn.open_table(TENANTS)?;
-                txn.open_table(TOKENS)?;
-                txn.open_table(SOURCES)?;
-                txn.open_table(TENANT_SOURCES)?;
-                txn.open_table(EVENTS)?;
-                txn.open_table(EVENT_BODIES)?;
-                txn.open_table(BODY_EXPIRY)?;
-                txn.open_table(TENANT_EVENTS)?;
-                txn.open_table(REPLAY)?;
-                txn.open_table(JOBS)?;
-                txn.open_table(INSIGHTS)?;
-                txn.open_table(TENANT_INSIGHTS)?;
-                txn.open_table(LOG_SIZE)?;
-                txn.open_table(LOG_NODES)?;
-                txn.open_table(LOG_ENTRIES)?;
-                txn.open_table(CHECKPOINTS)?;
-                txn.open_table(KEYS)?;
-                txn.open_table(ARTIFACTS)?;
-                txn.open_table(ARTIFACT_BLOBS)?;
-                txn.open_table(ARTIFACT_EXPIRY)?;
-                txn.open_table(RECEIPTS)?;
-                txn.open_table(RUN_RECEIPTS)?;
-                txn.open_table(SIGNING_KEYS)?;
-            }
-            txn.commit()?;
-        }
-        let (tx, rx) = mpsc::channel::<Job>(4096);
+        let id_key = migrate::prepare(&db)?;
+        let (tx, rx) = mpsc::channel::<writer::Job>(4096);
         let writer_db = db.clone();
+        let sources = sources::load_sources(&db)?;
         let origin_prefix = signer.verifier_key().name().to_string();
-        register_key(&db, &signer)?;
+        log::register_key(&db, &signer)?;
         let handle = std::thread::Builder::new()
             .name("evidentia-store-writer".into())
-            .spawn(move || writer_loop(writer_db, rx, metrics, signer))
+            .spawn(move || writer::run(writer_db, rx, metrics, signer))
             .map_err(|e| StoreError::Db(format!("cannot start writer thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -271,6 +242,9 @@ impl Store {
                 writer: Mutex::new(Some(handle)),
                 low_disk: AtomicBool::new(false),
                 origin_prefix,
+                id_key,
+                sources: RwLock::new(Arc::new(sources)),
+                sources_reload: Mutex::new(()),
             }),
         })
     }
@@ -293,12 +267,17 @@ impl Store {
 
     /// The origin of a log: `<appliance name>/<tenant>/<log>`.
     pub fn origin(&self, tenant: &str, log: &str) -> String {
-        ops::log_origin(&self.inner.origin_prefix, tenant, log)
+        audit::log_origin(&self.inner.origin_prefix, tenant, log)
     }
 
     /// The log holding `tenant`'s audit records (`system` for the appliance scope).
     pub fn audit_origin(&self, tenant: &str) -> String {
-        ops::audit_origin(&self.inner.origin_prefix, tenant)
+        audit::audit_origin(&self.inner.origin_prefix, tenant)
+    }
+
+    /// The key that hides positions in external ids ([`ids`]).
+    pub(crate) fn id_key(&self) -> &ids::IdKey {
+        &self.inner.id_key
     }
 
     pub(crate) fn read(&self) -> Result<ReadTransaction, StoreError> {
@@ -315,11 +294,11 @@ impl Store {
             return Err(StoreError::InsufficientStorage);
         }
         let (otx, orx) = oneshot::channel::<Result<T, String>>();
-        let job: Job = Box::new(move |txn| {
+        let job: writer::Job = Box::new(move |txn| {
             let value = op(txn)?;
             Ok(Box::new(move |committed: Result<(), String>| {
                 let _ = otx.send(committed.map(|()| value));
-            }) as Completion)
+            }) as writer::Completion)
         });
         let sender = match self.inner.sender.lock() {
             Ok(s) => s.clone(),
@@ -331,88 +310,6 @@ impl Store {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(msg)) => Err(StoreError::Aborted(msg)),
             Err(_) => Err(StoreError::Aborted("operation failed".into())),
-        }
-    }
-}
-
-fn writer_loop(
-    db: Arc<Database>,
-    mut rx: mpsc::Receiver<Job>,
-    metrics: Arc<Metrics>,
-    signer: Arc<NoteSigner>,
-) {
-    let prefix = signer.verifier_key().name().to_string();
-    let mut pending: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
-    loop {
-        if pending.is_empty() {
-            match rx.blocking_recv() {
-                Some(job) => pending.push_back(job),
-                None => return,
-            }
-        }
-        while pending.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => pending.push_back(job),
-                Err(_) => break,
-            }
-        }
-        let started = Instant::now();
-        let txn = match db.begin_write() {
-            Ok(t) => t,
-            Err(e) => {
-                // Nothing can be written: fail everything queued (dropping a job answers its
-                // caller with an error).
-                tracing::error!(error = %e, "cannot begin write transaction");
-                pending.clear();
-                continue;
-            }
-        };
-        let mut completions: Vec<Completion> = Vec::with_capacity(pending.len());
-        let mut failure: Option<String> = None;
-        let mut batch = Batch {
-            txn: &txn,
-            prefix: &prefix,
-            touched_logs: Default::default(),
-        };
-        while let Some(job) = pending.pop_front() {
-            match job(&mut batch) {
-                Ok(c) => completions.push(c),
-                Err(e) => {
-                    failure = Some(e.to_string());
-                    break;
-                }
-            }
-        }
-        if failure.is_none()
-            && let Err(e) = sign_checkpoints(&batch, &signer)
-        {
-            failure = Some(e.to_string());
-        }
-        drop(batch);
-        let batch = completions.len();
-        match failure {
-            Some(msg) => {
-                tracing::error!(error = %msg, "write batch aborted");
-                let _ = txn.abort();
-                for c in completions {
-                    c(Err(msg.clone()));
-                }
-            }
-            None => match txn.commit() {
-                Ok(()) => {
-                    metrics.observe_commit(started.elapsed().as_secs_f64(), batch);
-                    for c in completions {
-                        c(Ok(()));
-                    }
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    tracing::error!(error = %msg, "commit failed");
-                    for c in completions {
-                        c(Err(msg.clone()));
-                    }
-                }
-            },
         }
     }
 }

@@ -600,3 +600,108 @@ async fn source_validation() {
     .await
     .problem(400, "INVALID_BODY");
 }
+
+/// Every accepted delivery is a leaf of the tenant's evidence log, committed with the event: the
+/// bundle verifies offline with the published key, with the body while retained and without it
+/// after the purge; a duplicate adds no leaf; other tenants get the same 404 as for a missing id.
+#[tokio::test]
+async fn accepted_deliveries_are_notarised_and_their_bundle_verifies_offline() {
+    use evidentia::verify::{CHECK_BODY_DIGEST, all_passed, verify_bundle};
+    let app = start_with(|c| c.ingest.body_retention_days = 1).await;
+    app.create_tenant("acme").await;
+    app.create_tenant("other").await;
+    let (src, url) = github_source(&app, json!({})).await;
+    let body = br#"{"action":"opened","number":8}"#;
+    let r = post_github(&app, &url, body, &gh_sig(body), Some("delivery-n1")).await;
+    r.expect(200);
+    let id = r.json()["event_id"].as_str().unwrap().to_string();
+    let keys = app.get("/api/keys", &app.admin).await;
+    let key = keys.json()["keys"].as_array().unwrap().last().unwrap()["verifier_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let bundle = app
+        .get(&format!("/api/tenants/acme/events/{id}/bundle"), &app.admin)
+        .await;
+    bundle.expect(200);
+    let b = bundle.json();
+    let results = verify_bundle(&bundle.body, &key, None);
+    assert!(all_passed(&results), "{results:#?}");
+    assert!(b["body"].is_string());
+    // The leaf names this delivery: its id, source, delivery id, digest and size.
+    use base64::Engine;
+    let entry = base64::engine::general_purpose::STANDARD
+        .decode(b["entry"].as_str().unwrap())
+        .unwrap();
+    let leaf: Value = serde_json::from_slice(&entry).unwrap();
+    assert_eq!(leaf["type"], "webhook");
+    assert_eq!(leaf["event_id"], id.as_str());
+    assert_eq!(leaf["source"], src.as_str());
+    assert_eq!(leaf["delivery_id"], "delivery-n1");
+    assert_eq!(leaf["sha256"], evidentia::ingest::sha256_hex(body));
+    assert_eq!(leaf["size"], body.len());
+    // The same entry is served by the log API at that index.
+    let idx = b["leaf_index"].as_u64().unwrap();
+    let served = app
+        .get(
+            &format!("/api/tenants/acme/logs/evidence/entries/{idx}"),
+            &app.admin,
+        )
+        .await;
+    served.expect(200);
+
+    // A replay is answered as a duplicate and adds no leaf.
+    let size_before = b["tree_size"].as_u64().unwrap();
+    let again = post_github(&app, &url, body, &gh_sig(body), Some("delivery-n1")).await;
+    assert_eq!(again.json()["duplicate"], true);
+    let cp = app
+        .get("/api/tenants/acme/logs/evidence/checkpoint", &app.admin)
+        .await;
+    let size_after: u64 = String::from_utf8(cp.body.clone())
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(size_after, size_before);
+
+    // Tampered bytes in the bundle fail offline.
+    let mut forged = b.clone();
+    forged["body"] = json!(base64::engine::general_purpose::STANDARD.encode(b"{\"number\":9}"));
+    let r = verify_bundle(&serde_json::to_vec(&forged).unwrap(), &key, None);
+    assert_eq!(
+        r.last().map(|c| (c.name, c.ok)),
+        Some((CHECK_BODY_DIGEST, false))
+    );
+
+    // After the purge the leaf still proves the delivery; the bundle has no body.
+    app.clock.advance(86_401);
+    assert_eq!(
+        app.state.store.purge_bodies(app.state.now()).await.unwrap(),
+        1
+    );
+    let purged = app
+        .get(&format!("/api/tenants/acme/events/{id}/bundle"), &app.admin)
+        .await;
+    purged.expect(200);
+    assert!(purged.json().get("body").is_none());
+    assert!(all_passed(&verify_bundle(&purged.body, &key, None)));
+
+    // Cross-tenant and unknown ids look the same.
+    let other = app
+        .get(
+            &format!("/api/tenants/other/events/{id}/bundle"),
+            &app.admin,
+        )
+        .await;
+    let missing = app
+        .get(
+            "/api/tenants/other/events/evt_00000000000000000000000000000000/bundle",
+            &app.admin,
+        )
+        .await;
+    other.problem(404, "NOT_FOUND");
+    assert_eq!(other.body, missing.body);
+}

@@ -212,9 +212,11 @@ fn check_config_validates_without_starting() {
     assert!(String::from_utf8_lossy(&tls.stderr).contains("tls.cert_file"));
 }
 
-/// SIGKILL in the middle of a storm of appends: after a restart, every checkpoint that was
-/// handed out before the crash is consistent with the new one (so no size was ever signed with
-/// two roots), and the latest checkpoint covers the whole log.
+/// SIGKILL in the middle of a storm of appends (artifacts, receipts and signed webhooks, each a
+/// leaf of the tenant's evidence log): after a restart every acknowledged event, receipt and
+/// notarised leaf is present and verifies offline, every checkpoint that was handed out before
+/// the crash is consistent with the new one (so no size was ever signed with two roots), and
+/// the latest checkpoint covers the whole log.
 #[test]
 fn a_crash_mid_append_never_forks_the_signed_history() {
     use base64::Engine;
@@ -233,7 +235,8 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
         ])
         .arg(dir.path())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(Stdio::null())
+        .env("EVIDENCE_SIGNING_SECRET", EVIDENCE_SECRET);
         if with_token {
             c.env("EVIDENTIA_ADMIN_TOKEN", &admin);
         }
@@ -244,7 +247,7 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let (token, observed) = rt.block_on(async {
+    let (token, observed, events, receipts) = rt.block_on(async {
         let r = client
             .post(format!("{base}/api/tenants"))
             .bearer_auth(&admin)
@@ -264,22 +267,79 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
             .await
             .unwrap();
         let token = r["token"].as_str().unwrap().to_string();
+        let src: serde_json::Value = client
+            .post(format!("{base}/api/tenants/acme/webhook-sources"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"provider": "github", "secret": WEBHOOK_SECRET}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let hook = format!("{base}{}", src["ingest_url"].as_str().unwrap());
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u64, String)>::new()));
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let receipts = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let mut tasks = Vec::new();
         for w in 0..8 {
-            let (client, base, token, seen) =
-                (client.clone(), base.clone(), token.clone(), seen.clone());
+            let (client, base, token, seen, events, receipts, hook) = (
+                client.clone(),
+                base.clone(),
+                token.clone(),
+                seen.clone(),
+                events.clone(),
+                receipts.clone(),
+                hook.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 for i in 0.. {
-                    let r = client
-                        .post(format!(
-                            "{base}/api/conductor/runs/crash/artifacts?type=log&id=w{w}-{i}"
-                        ))
-                        .bearer_auth(&token)
-                        .header("content-type", "text/plain")
-                        .body(format!("line {w} {i}\n"))
-                        .send()
-                        .await;
+                    if i % 3 == 1 {
+                        let body = format!(r#"{{"worker":{w},"i":{i}}}"#);
+                        let sig = evidentia::ingest::signature::hmac_hex(
+                            WEBHOOK_SECRET.as_bytes(),
+                            body.as_bytes(),
+                        );
+                        let r = client
+                            .post(&hook)
+                            .header("content-type", "application/json")
+                            .header("X-Hub-Signature-256", format!("sha256={sig}"))
+                            .header("X-GitHub-Delivery", format!("w{w}-{i}"))
+                            .body(body)
+                            .send()
+                            .await;
+                        let Ok(r) = r else { break };
+                        if r.status() != 200 {
+                            break;
+                        }
+                        let Ok(v) = r.json::<serde_json::Value>().await else {
+                            break;
+                        };
+                        events
+                            .lock()
+                            .unwrap()
+                            .push(v["event_id"].as_str().unwrap().to_string());
+                        continue;
+                    }
+                    let r = if i % 3 == 2 {
+                        let rid = format!("crash-w{w}-{i}");
+                        client
+                            .post(format!("{base}/api/conductor/evidence/receipt"))
+                            .bearer_auth(&token)
+                            .json(&crash_receipt(&rid))
+                            .send()
+                            .await
+                    } else {
+                        client
+                            .post(format!(
+                                "{base}/api/conductor/runs/crash/artifacts?type=log&id=w{w}-{i}"
+                            ))
+                            .bearer_auth(&token)
+                            .header("content-type", "text/plain")
+                            .body(format!("line {w} {i}\n"))
+                            .send()
+                            .await
+                    };
                     let Ok(r) = r else { break };
                     if r.status() != 201 {
                         break;
@@ -287,6 +347,9 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
                     let Ok(v) = r.json::<serde_json::Value>().await else {
                         break;
                     };
+                    if let Some(rid) = v["receiptId"].as_str() {
+                        receipts.lock().unwrap().push(rid.to_string());
+                    }
                     let log = &v["log"];
                     seen.lock().unwrap().push((
                         log["tree_size"].as_u64().unwrap(),
@@ -306,7 +369,9 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
             let _ = t.await;
         }
         let observed = seen.lock().unwrap().clone();
-        (token, observed)
+        let events = events.lock().unwrap().clone();
+        let receipts = receipts.lock().unwrap().clone();
+        (token, observed, events, receipts)
     });
     let _ = child.wait();
 
@@ -370,6 +435,76 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
                 .unwrap_or_else(|e| panic!("{old_size} -> {size}: {e}"));
         }
         assert!(checked.len() > 10);
+        // Every acknowledged delivery is there, notarised, and its bundle verifies offline.
+        let keys: serde_json::Value = client
+            .get(format!("{base}/api/keys"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key = keys["keys"].as_array().unwrap().last().unwrap()["verifier_key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(events.len() > 10, "{} webhooks acknowledged", events.len());
+        for id in &events {
+            let b = client
+                .get(format!("{base}/api/tenants/acme/events/{id}/bundle"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(b.status(), 200, "acknowledged event {id} lost");
+            let bytes = b.bytes().await.unwrap();
+            let results = evidentia::verify::verify_bundle(&bytes, &key, None);
+            assert!(evidentia::verify::all_passed(&results), "{id}: {results:#?}");
+        }
+        assert!(receipts.len() > 10, "{} receipts acknowledged", receipts.len());
+        for rid in &receipts {
+            let b = client
+                .get(format!(
+                    "{base}/api/conductor/evidence/receipt/crash-receipts/bundle?receiptId={rid}"
+                ))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(b.status(), 200, "acknowledged receipt {rid} lost");
+            let bytes = b.bytes().await.unwrap();
+            let results = evidentia::verify::verify_bundle(
+                &bytes,
+                &key,
+                Some(EVIDENCE_SECRET.as_bytes()),
+            );
+            assert!(evidentia::verify::all_passed(&results), "{rid}: {results:#?}");
+        }
     });
     terminate(child);
+}
+
+const WEBHOOK_SECRET: &str = "crash-test-github-secret-0123456789";
+const EVIDENCE_SECRET: &str = "crash-test-evidence-signing-secret-0123456789";
+
+/// An HS256 provenance receipt signed with the appliance's default key, created now.
+fn crash_receipt(receipt_id: &str) -> serde_json::Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut r = serde_json::json!({
+        "receiptId": receipt_id,
+        "runId": "crash-receipts",
+        "createdAt": evidentia::clock::rfc3339(now),
+        "codeDigest": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+        "inputsHash": evidentia::ingest::sha256_hex(b"in"),
+        "outputsHash": evidentia::ingest::sha256_hex(b"out"),
+        "signer": {"kid": "default", "alg": "HS256"},
+        "summary": {"runbook": "crash", "status": "succeeded"},
+        "evidence": {"artifacts": []},
+    });
+    r["signature"] =
+        serde_json::json!(evidentia::verify::hs256_sign(EVIDENCE_SECRET.as_bytes(), &r).unwrap());
+    r
 }

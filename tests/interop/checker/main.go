@@ -13,6 +13,9 @@
 //	entry_b64              the entry's exact bytes (standard base64)
 //	leaf_hash_b64          optional: must equal SHA-256(0x00 || entry)
 //	entry_sha256_hex       optional: must equal SHA-256(entry)
+//	body_b64               optional, notarised webhooks: the delivery's raw bytes; the entry must
+//	                       be a JSON object {"type":"webhook",...} whose sha256 (hex) and size
+//	                       are SHA-256(body) and len(body)
 //	inclusion_proof_b64    RFC 9162 inclusion proof of the entry in the checkpoint's tree
 //	old_signed_note        optional older checkpoint of the same log, same key ...
 //	consistency_proof_b64  ... and the RFC 9162 consistency proof from it to signed_note
@@ -54,6 +57,7 @@ type fixture struct {
 	EntryB64            string   `json:"entry_b64"`
 	LeafHashB64         string   `json:"leaf_hash_b64"`
 	EntrySHA256Hex      string   `json:"entry_sha256_hex"`
+	BodyB64             string   `json:"body_b64"`
 	InclusionProofB64   []string `json:"inclusion_proof_b64"`
 	OldSignedNote       string   `json:"old_signed_note"`
 	ConsistencyProofB64 []string `json:"consistency_proof_b64"`
@@ -146,6 +150,11 @@ func check(path string) (result, error) {
 			return result{}, errors.New("entry_sha256: entry_sha256_hex is not SHA-256(entry)")
 		}
 	}
+	if f.BodyB64 != "" {
+		if err := checkBody(entry, f.BodyB64); err != nil {
+			return result{}, err
+		}
+	}
 	proof, err := hashes("inclusion proof", f.InclusionProofB64)
 	if err != nil {
 		return result{}, fmt.Errorf("inclusion: %w", err)
@@ -176,6 +185,30 @@ func check(path string) (result, error) {
 		return result{}, errors.New("consistency: proof without old_signed_note")
 	}
 	return res, nil
+}
+
+// checkBody checks that a notarised webhook entry names the body's SHA-256 and size.
+func checkBody(entry []byte, bodyB64 string) error {
+	body, err := base64.StdEncoding.DecodeString(bodyB64)
+	if err != nil {
+		return errors.New("body: not base64")
+	}
+	var e struct {
+		Type   string `json:"type"`
+		SHA256 string `json:"sha256"`
+		Size   int64  `json:"size"`
+	}
+	if err := json.Unmarshal(entry, &e); err != nil {
+		return fmt.Errorf("body: entry is not JSON: %w", err)
+	}
+	if e.Type != "webhook" {
+		return fmt.Errorf("body: entry type is %q, not webhook", e.Type)
+	}
+	sum := sha256.Sum256(body)
+	if e.SHA256 != hex.EncodeToString(sum[:]) || e.Size != int64(len(body)) {
+		return errors.New("body: SHA-256 or size of the body differs from the notarised entry")
+	}
+	return nil
 }
 
 func main() {

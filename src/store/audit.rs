@@ -1,0 +1,92 @@
+//! Audit records: each is a leaf of its tenant's `audit` transparency log (the appliance
+//! scope's go to the `system` log); its `index` is its leaf index and the leaf (the only copy
+//! kept) is the record's RFC 8785 canonical JSON. Audit records passed to a write method are
+//! written in the same transaction as the data they describe.
+
+use super::codec::dec;
+use super::log::log_append;
+use super::*;
+use crate::audit::AuditRecord;
+
+/// Appends audit records inside the batch.
+pub(crate) fn put_audit(
+    batch: &mut Batch<'_>,
+    records: &mut [AuditRecord],
+) -> Result<(), StoreError> {
+    for rec in records.iter_mut() {
+        let origin = audit_origin(batch.prefix, &rec.tenant);
+        rec.index = batch.log_size(&origin)?;
+        let entry = serde_json_canonicalizer::to_vec(&*rec).map_err(|e| StoreError::Corrupt {
+            table: "audit",
+            message: e.to_string(),
+        })?;
+        let index = log_append(batch, &origin, &entry)?;
+        debug_assert_eq!(index, rec.index);
+    }
+    Ok(())
+}
+
+/// The log that holds a tenant's audit records.
+pub(crate) fn audit_origin(prefix: &str, tenant: &str) -> String {
+    if tenant == crate::audit::APPLIANCE_SCOPE {
+        format!("{prefix}/system")
+    } else {
+        log_origin(prefix, tenant, "audit")
+    }
+}
+
+/// The origin of a tenant's log: `<appliance name>/<tenant>/<log>`.
+pub(crate) fn log_origin(prefix: &str, tenant: &str, log: &str) -> String {
+    format!("{prefix}/{tenant}/{log}")
+}
+
+impl Store {
+    /// Appends audit records (not subject to the free-space floor: they are small and required).
+    ///
+    /// # Errors
+    /// [`StoreError`] on storage failure.
+    pub async fn append_audit(
+        &self,
+        mut records: Vec<AuditRecord>,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.write(false, move |txn| {
+            put_audit(txn, &mut records)?;
+            Ok(records)
+        })
+        .await
+    }
+
+    /// Audit records of `tenant` (or `_appliance`), newest first.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn list_audit(
+        &self,
+        tenant: &str,
+        limit: usize,
+        cursor: Option<u64>,
+    ) -> Result<Page<AuditRecord>, StoreError> {
+        // The records are the audit log's entries; no second copy is kept.
+        let origin = self.audit_origin(tenant);
+        let r = self.read()?;
+        let t = r.open_table(LOG_ENTRIES)?;
+        let upper = cursor.unwrap_or(u64::MAX);
+        let mut items: Vec<AuditRecord> = Vec::new();
+        let mut next = None;
+        for item in t
+            .range((origin.as_str(), 0u64)..(origin.as_str(), upper))?
+            .rev()
+        {
+            let (_, v) = item?;
+            if items.len() == limit {
+                next = items.last().map(|a| a.index);
+                break;
+            }
+            items.push(dec("audit", v.value())?);
+        }
+        Ok(Page {
+            items,
+            next_cursor: next,
+        })
+    }
+}

@@ -1,0 +1,108 @@
+//! Tenants, the one-time bootstrap and `meta` values.
+
+use redb::ReadableTable;
+
+use super::audit::put_audit;
+use super::codec::{dec, enc};
+use super::*;
+use crate::audit::AuditRecord;
+use crate::identity::{Tenant, TokenRecord};
+use crate::ingest::SourceRecord;
+
+impl Store {
+    /// Reads a meta value.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let r = self.read()?;
+        let t = r.open_table(META)?;
+        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Creates the `default` tenant, its `ml` source and the bootstrap admin token, once: only
+    /// when the `bootstrapped` meta key is absent. Returns whether it ran.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn bootstrap(
+        &self,
+        tenant: Tenant,
+        ml_source: SourceRecord,
+        admin: TokenRecord,
+        mut audit: Vec<AuditRecord>,
+    ) -> Result<bool, StoreError> {
+        let ran = self
+            .write(false, move |txn| {
+                {
+                    let meta = txn.open_table(META)?;
+                    if meta.get("bootstrapped")?.is_some() {
+                        return Ok(false);
+                    }
+                }
+                {
+                    let mut t = txn.open_table(TENANTS)?;
+                    if t.get(tenant.id.as_str())?.is_none() {
+                        t.insert(tenant.id.as_str(), enc(&tenant)?.as_slice())?;
+                    }
+                }
+                super::sources::put_source(txn, &ml_source)?;
+                txn.open_table(TOKENS)?
+                    .insert(admin.id.as_str(), enc(&admin)?.as_slice())?;
+                txn.open_table(META)?
+                    .insert("bootstrapped", b"1".as_slice())?;
+                put_audit(txn, &mut audit)?;
+                Ok(true)
+            })
+            .await?;
+        self.reload_sources()?;
+        Ok(ran)
+    }
+
+    /// Creates a tenant; `false` when the id is taken.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn create_tenant(
+        &self,
+        tenant: Tenant,
+        mut audit: Vec<AuditRecord>,
+    ) -> Result<bool, StoreError> {
+        self.write(true, move |txn| {
+            let mut t = txn.open_table(TENANTS)?;
+            if t.get(tenant.id.as_str())?.is_some() {
+                return Ok(false);
+            }
+            t.insert(tenant.id.as_str(), enc(&tenant)?.as_slice())?;
+            drop(t);
+            put_audit(txn, &mut audit)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// One tenant.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
+        let r = self.read()?;
+        let t = r.open_table(TENANTS)?;
+        t.get(id)?.map(|v| dec("tenants", v.value())).transpose()
+    }
+
+    /// All tenants, by id.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let r = self.read()?;
+        let t = r.open_table(TENANTS)?;
+        let mut out = Vec::new();
+        for item in t.iter()? {
+            let (_, v) = item?;
+            out.push(dec("tenants", v.value())?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,100 @@
+//! The store-writer thread: drains whatever operations are queued (up to [`MAX_BATCH`]) into
+//! one write transaction, flushes the batch's held state, signs one checkpoint per log
+//! appended to, and commits with `Durability::Immediate`; each caller is answered only after
+//! that commit returned. An operation that fails aborts the batch: its callers get the error
+//! and the operations not yet run are retried in a fresh transaction.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use redb::Database;
+use tokio::sync::mpsc;
+
+use super::log::sign_checkpoints;
+use super::{Batch, MAX_BATCH, StoreError};
+use crate::metrics::Metrics;
+use crate::tlog::NoteSigner;
+
+pub(crate) type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+pub(crate) type Job = Box<dyn FnOnce(&mut Batch<'_>) -> Result<Completion, StoreError> + Send>;
+
+pub(crate) fn run(
+    db: Arc<Database>,
+    mut rx: mpsc::Receiver<Job>,
+    metrics: Arc<Metrics>,
+    signer: Arc<NoteSigner>,
+) {
+    let prefix = signer.verifier_key().name().to_string();
+    let mut pending: VecDeque<Job> = VecDeque::new();
+    loop {
+        if pending.is_empty() {
+            match rx.blocking_recv() {
+                Some(job) => pending.push_back(job),
+                None => return,
+            }
+        }
+        while pending.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => pending.push_back(job),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let txn = match db.begin_write() {
+            Ok(t) => t,
+            Err(e) => {
+                // Nothing can be written: fail everything queued (dropping a job answers its
+                // caller with an error).
+                tracing::error!(error = %e, "cannot begin write transaction");
+                pending.clear();
+                continue;
+            }
+        };
+        let mut completions: Vec<Completion> = Vec::with_capacity(pending.len());
+        let mut failure: Option<String> = None;
+        let mut batch = Batch::new(&txn, &prefix);
+        while let Some(job) = pending.pop_front() {
+            match job(&mut batch) {
+                Ok(c) => completions.push(c),
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if failure.is_none()
+            && let Err(e) = batch
+                .flush()
+                .and_then(|()| sign_checkpoints(&batch, &signer))
+        {
+            failure = Some(e.to_string());
+        }
+        drop(batch);
+        let size = completions.len();
+        match failure {
+            Some(msg) => {
+                tracing::error!(error = %msg, "write batch aborted");
+                let _ = txn.abort();
+                for c in completions {
+                    c(Err(msg.clone()));
+                }
+            }
+            None => match txn.commit() {
+                Ok(()) => {
+                    metrics.observe_commit(started.elapsed().as_secs_f64(), size);
+                    for c in completions {
+                        c(Ok(()));
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    tracing::error!(error = %msg, "commit failed");
+                    for c in completions {
+                        c(Err(msg.clone()));
+                    }
+                }
+            },
+        }
+    }
+}
