@@ -9,6 +9,8 @@
 //! failures (same tenant, route, peer, status and code within one UTC minute) at once and counts
 //! the rest, which are written as one summary record (`count`) when the minute ends.
 
+pub mod access_receipt;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 

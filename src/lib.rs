@@ -2,10 +2,11 @@
 //! in transparency logs, and serves tenant compliance views with a tamper-evident audit trail.
 //!
 //! Rooms (see DESIGN.md): [`config`], [`store`], [`api`], [`ingest`], [`identity`], [`audit`],
-//! [`ratelimit`], [`metrics`], [`console`], [`cli`], [`server`], [`clock`].
+//! [`authz`], [`ratelimit`], [`metrics`], [`console`], [`cli`], [`server`], [`clock`].
 
 pub mod api;
 pub mod audit;
+pub mod authz;
 pub mod cli;
 pub mod clock;
 pub mod config;

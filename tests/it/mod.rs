@@ -1,6 +1,7 @@
 pub mod common;
 
 mod api;
+mod authz;
 mod evidence;
 mod hardening;
 mod ingest;
