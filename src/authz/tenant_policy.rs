@@ -102,7 +102,7 @@ pub enum TenantPolicyError {
         max: usize,
     },
     /// Cedar refused the text (parse or strict validation errors, or templates).
-    #[error("{} policy error(s)", .0.iter().filter(|d| d.severity == Severity::Error).count())]
+    #[error("{} policy error(s)", error_count(.0))]
     Rejected(Vec<PolicyDiagnostic>),
 }
 
@@ -114,6 +114,10 @@ impl TenantPolicyError {
             other => vec![PolicyDiagnostic::plain(Severity::Error, other.to_string())],
         }
     }
+}
+
+fn error_count(d: &[PolicyDiagnostic]) -> usize {
+    d.iter().filter(|d| d.severity == Severity::Error).count()
 }
 
 /// A tenant's policy text, compiled and validated, ready for
