@@ -17,5 +17,6 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod server;
 pub mod store;
+pub mod text;
 pub mod tlog;
 pub mod verify;

@@ -1,6 +1,7 @@
 pub mod common;
 
 mod api;
+mod contract;
 mod evidence;
 mod hardening;
 mod ingest;
