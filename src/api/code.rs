@@ -102,6 +102,8 @@ codes! {
     InsightAlreadyDecided = ("INSIGHT_ALREADY_DECIDED", 409, "Insight already decided");
     /// The tenant already has a signing key with this `kid`.
     KidExists = ("KID_EXISTS", 409, "Key id exists");
+    /// The key id names the appliance's own HS256 key (`default`) and cannot be registered.
+    KidReserved = ("KID_RESERVED", 409, "Key id reserved");
     /// The run already has an artifact with this id.
     ArtifactExists = ("ARTIFACT_EXISTS", 409, "Artifact exists");
     /// A receipt with this `receiptId` is already recorded; `Location` points at it.
@@ -142,8 +144,6 @@ codes! {
     SchemaInvalid = ("SCHEMA_INVALID", 422, "Schema invalid");
     /// A signing key id is not 1–64 characters of `A-Za-z0-9._-`.
     InvalidKid = ("INVALID_KID", 422, "Invalid key id");
-    /// The key id `default` names the appliance key and cannot be registered.
-    KidReserved = ("KID_RESERVED", 422, "Key id reserved");
     /// The signing key material does not fit its algorithm.
     InvalidSigningKey = ("INVALID_SIGNING_KEY", 422, "Invalid signing key");
     /// A run id is not 1–128 characters of `A-Za-z0-9._:-`.

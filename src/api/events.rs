@@ -204,7 +204,7 @@ pub struct InsightPage {
 
 /// `POST …/insights/{id}/decision` body.
 #[derive(Object, serde::Deserialize)]
-#[oai(example, deny_unknown_fields)]
+#[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     /// The verdict.
@@ -299,7 +299,9 @@ pub struct EventsApi;
 
 #[OpenApi]
 impl EventsApi {
-    /// List a tenant's events, newest first.
+    /// List events
+    ///
+    /// Tenant-admin or viewer. Newest first, optionally of one source.
     #[oai(
         path = "/api/tenants/:tenant/events",
         method = "get",
@@ -322,7 +324,7 @@ impl EventsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
-        #[oai(validator(pattern = "^[0-9]{1,20}$"))]
+        #[oai(validator(pattern = "^[0-9]{0,20}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<EventPage>, { status::TENANT }> {
         let ctx = ctx(req);
@@ -339,7 +341,9 @@ impl EventsApi {
         }))
     }
 
-    /// One event's metadata.
+    /// Get an event
+    ///
+    /// Tenant-admin or viewer. The event's metadata.
     #[oai(
         path = "/api/tenants/:tenant/events/:id",
         method = "get",
@@ -370,7 +374,10 @@ impl EventsApi {
         Ok(Json(ev.into()))
     }
 
-    /// One event's raw body, byte for byte, with its original `Content-Type`.
+    /// Get an event's raw body
+    ///
+    /// Tenant-admin or viewer. The body byte for byte as signed, with its original
+    /// `Content-Type`; 410 `BODY_PURGED` after its retention.
     #[oai(
         path = "/api/tenants/:tenant/events/:id/body",
         method = "get",
@@ -411,7 +418,9 @@ impl EventsApi {
         })
     }
 
-    /// List a tenant's ML insights, newest first.
+    /// List insights
+    ///
+    /// Tenant-admin or viewer. ML insights, newest first, by job and review state.
     #[oai(
         path = "/api/tenants/:tenant/insights",
         method = "get",
@@ -436,7 +445,7 @@ impl EventsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
-        #[oai(validator(pattern = "^[0-9]{1,20}$"))]
+        #[oai(validator(pattern = "^[0-9]{0,20}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<InsightPage>, { status::TENANT }> {
         let ctx = ctx(req);
@@ -455,7 +464,9 @@ impl EventsApi {
         }))
     }
 
-    /// Approve or reject a PENDING insight (tenant-admin).
+    /// Decide an insight
+    ///
+    /// Tenant-admin. Approve or reject a `PENDING` insight, with a reason.
     #[oai(
         path = "/api/tenants/:tenant/insights/:id/decision",
         method = "post",
@@ -523,7 +534,9 @@ impl EventsApi {
         }
     }
 
-    /// A tenant's audit trail, newest first (tenant-admin).
+    /// List a tenant's audit records
+    ///
+    /// Tenant-admin. Newest first; each record is a leaf of the tenant's `audit` log.
     #[oai(
         path = "/api/tenants/:tenant/audit",
         method = "get",
@@ -542,7 +555,7 @@ impl EventsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
-        #[oai(validator(pattern = "^[0-9]{1,20}$"))]
+        #[oai(validator(pattern = "^[0-9]{0,20}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<AuditPage>, { status::TENANT }> {
         let ctx = ctx(req);
@@ -557,8 +570,10 @@ impl EventsApi {
         }))
     }
 
-    /// The appliance-scope audit trail (requests that named no known tenant), newest first
-    /// (appliance-admin).
+    /// List appliance audit records
+    ///
+    /// Appliance-admin. Records of requests that named no known tenant, newest first (the
+    /// `system` log).
     #[oai(
         path = "/api/audit",
         method = "get",
@@ -574,7 +589,7 @@ impl EventsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
-        #[oai(validator(pattern = "^[0-9]{1,20}$"))]
+        #[oai(validator(pattern = "^[0-9]{0,20}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<AuditPage>, { status::AUTH }> {
         let ctx = ctx(req);

@@ -40,7 +40,7 @@ pub const RECEIPT_FUTURE_SKEW: i64 = 60;
 
 /// `POST /api/tenants/{tenant}/signing-keys` body.
 #[derive(Object, serde::Deserialize)]
-#[oai(example, deny_unknown_fields)]
+#[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSigningKey {
     /// Get a receipt's offline verification bundle
@@ -291,7 +291,7 @@ fn run_id_ok(run: &str) -> Result<(), Problem> {
     if valid_run_id(run) {
         Ok(())
     } else {
-        Err(Problem::not_found("run").into())
+        Err(Problem::not_found("run"))
     }
 }
 
@@ -307,7 +307,10 @@ pub struct EvidenceApi;
 
 #[OpenApi]
 impl EvidenceApi {
-    /// Register a key that signs this tenant's receipts (tenant-admin).
+    /// Register a receipt-signing key
+    ///
+    /// Tenant-admin. An HS256 secret or an Ed25519 public key that signs this tenant's
+    /// receipts, by `kid`.
     #[oai(
         path = "/api/tenants/:tenant/signing-keys",
         method = "post",
@@ -389,7 +392,9 @@ impl EvidenceApi {
         Ok(Created::Created(Json(record.into())))
     }
 
-    /// List this tenant's receipt-signing keys (no secrets).
+    /// List receipt-signing keys
+    ///
+    /// Tenant-admin or viewer. Secrets are never shown.
     #[oai(
         path = "/api/tenants/:tenant/signing-keys",
         method = "get",
@@ -418,7 +423,12 @@ impl EvidenceApi {
         Ok(Json(SigningKeyList { items }))
     }
 
-    /// Upload a run artifact: the raw bytes with their `Content-Type` (ingest, tenant-admin).
+    /// Upload a run artifact
+    ///
+    /// Ingest or tenant-admin token of the tenant. The raw bytes with the `Content-Type` their
+    /// type accepts: `sbom` CycloneDX/SPDX/JSON, `attestation` in-toto/DSSE/JSON, `log`
+    /// text/plain or NDJSON, `output` JSON/text/octet-stream, `trace` JSON/NDJSON,
+    /// `policy_decision` and `receipt` JSON. The descriptor becomes a leaf of the evidence log.
     #[oai(
         path = "/api/conductor/runs/:run_id/artifacts",
         method = "post",
@@ -536,7 +546,9 @@ impl EvidenceApi {
         }
     }
 
-    /// List a run's artifacts.
+    /// List a run's artifacts
+    ///
+    /// Tenant-admin, viewer or ingest, in the caller's tenant.
     #[oai(
         path = "/api/conductor/runs/:run_id/artifacts",
         method = "get",
@@ -567,7 +579,10 @@ impl EvidenceApi {
         Ok(Json(ArtifactList { items }))
     }
 
-    /// Download an artifact's bytes (`Repr-Digest`, `Content-Disposition: attachment`).
+    /// Download an artifact
+    ///
+    /// Tenant-admin or viewer. The bytes as stored; `Content-Type` is the stored type,
+    /// `Repr-Digest` their SHA-256; 410 `ARTIFACT_PURGED` after retention.
     #[oai(
         path = "/api/conductor/runs/:run_id/artifacts/:artifact_id",
         method = "get",
@@ -616,7 +631,9 @@ impl EvidenceApi {
         })
     }
 
-    /// Place or release a legal hold (tenant-admin): held artifacts are never purged.
+    /// Set or release a legal hold
+    ///
+    /// Tenant-admin. Held artifacts are never purged.
     #[oai(
         path = "/api/conductor/runs/:run_id/artifacts/:artifact_id/legal-hold",
         method = "put",
@@ -663,7 +680,10 @@ impl EvidenceApi {
         Ok(Json(rec.into()))
     }
 
-    /// Submit a signed provenance receipt (ingest, tenant-admin). Cap 256 KiB.
+    /// Submit a signed provenance receipt
+    ///
+    /// Ingest or tenant-admin. Cap 256 KiB. Stored as its RFC 8785 bytes, appended to the
+    /// evidence log; 201 with the leaf, inclusion proof and signed checkpoint.
     #[oai(
         path = "/api/conductor/evidence/receipt",
         method = "post",
@@ -779,7 +799,10 @@ impl EvidenceApi {
         }
     }
 
-    /// The newest receipt of a run in the caller's tenant (or `receiptId`), as stored.
+    /// Get a run's receipt
+    ///
+    /// Tenant-admin, viewer or ingest. The newest receipt of the run (or `receiptId`), bytes as
+    /// stored with `Repr-Digest`.
     #[oai(
         path = "/api/conductor/evidence/receipt/:run_id",
         method = "get",
@@ -816,9 +839,10 @@ impl EvidenceApi {
         }))
     }
 
-    /// An offline verification bundle for a run's newest receipt (or `receiptId`): receipt
-    /// bytes, leaf, inclusion proof and signed checkpoint; check it with
-    /// `evidentia verify bundle FILE --key VKEY`.
+    /// Get a receipt's offline verification bundle
+    ///
+    /// Tenant-admin, viewer or ingest. Receipt bytes, leaf, inclusion proof and signed
+    /// checkpoint; check it with `evidentia verify bundle FILE --key VKEY`.
     #[oai(
         path = "/api/conductor/evidence/receipt/:run_id/bundle",
         method = "get",

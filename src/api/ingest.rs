@@ -269,7 +269,10 @@ async fn pipeline(
     }
     if secrets.is_empty() {
         ctx.set_signature("not_checked");
-        return Err(Problem::new(Code::SignatureInvalid, "this source has no valid secret").into());
+        return Err(Problem::new(
+            Code::SignatureInvalid,
+            "this source has no valid secret",
+        ));
     }
     let verified = verify(&VerifyInput {
         provider: source.provider,

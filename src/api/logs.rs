@@ -174,10 +174,10 @@ pub struct LogsApi;
 
 #[OpenApi]
 impl LogsApi {
-    /// Get a consistency proof
+    /// List checkpoint-signing keys
     ///
-    /// Tenant-admin, viewer or ingest. RFC 9162 §2.1.4 proof between tree sizes `from` and
-    /// `to`.
+    /// No authentication: anyone may verify. The active key is last; retired keys stay listed
+    /// so older checkpoints still verify.
     #[oai(
         path = "/api/keys",
         method = "get",
@@ -211,7 +211,10 @@ impl LogsApi {
         Ok(Json(KeyList { keys }))
     }
 
-    /// The log's latest signed checkpoint (C2SP signed note, `text/plain`).
+    /// Get a log's signed checkpoint
+    ///
+    /// Tenant-admin, viewer or ingest. The latest C2SP signed note (`text/plain`): origin,
+    /// size, base64 root, Ed25519 signature. 404 while the log is empty.
     #[oai(
         path = "/api/tenants/:tenant/logs/:log/checkpoint",
         method = "get",
@@ -237,7 +240,10 @@ impl LogsApi {
         Ok(PlainText(cp.note))
     }
 
-    /// One log entry, its exact bytes (RFC 8785 JSON).
+    /// Get a log entry
+    ///
+    /// Tenant-admin, viewer or ingest. The entry's exact bytes (RFC 8785 JSON) with its
+    /// `Leaf-Hash`.
     #[oai(
         path = "/api/tenants/:tenant/logs/:log/entries/:index",
         method = "get",
@@ -273,8 +279,10 @@ impl LogsApi {
         }))
     }
 
-    /// RFC 9162 inclusion proof of entry `index` in the tree of `tree_size` (default: the
-    /// latest checkpoint's size).
+    /// Get an inclusion proof
+    ///
+    /// Tenant-admin, viewer or ingest. RFC 9162 §2.1.3 proof of entry `index` in the tree of
+    /// `tree_size` (default: the latest checkpoint's size).
     #[oai(
         path = "/api/tenants/:tenant/logs/:log/proofs/inclusion",
         method = "get",
@@ -310,7 +318,10 @@ impl LogsApi {
         }))
     }
 
-    /// RFC 9162 consistency proof between tree sizes `from` and `to` (default: latest).
+    /// Get a consistency proof
+    ///
+    /// Tenant-admin, viewer or ingest. RFC 9162 §2.1.4 proof between tree sizes `from` and
+    /// `to` (default: the latest checkpoint's size).
     #[oai(
         path = "/api/tenants/:tenant/logs/:log/proofs/consistency",
         method = "get",

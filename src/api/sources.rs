@@ -28,7 +28,7 @@ enum ApiTags {
 
 /// `POST /api/tenants/{tenant}/webhook-sources` body.
 #[derive(Object, serde::Deserialize)]
-#[oai(example, deny_unknown_fields)]
+#[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSource {
     /// The provider whose signature scheme the source verifies.
@@ -208,9 +208,9 @@ pub struct SourcesApi;
 
 #[OpenApi]
 impl SourcesApi {
-    /// Delete a secret slot
+    /// Create a webhook source
     ///
-    /// Tenant-admin. The last remaining secret cannot be deleted (409 `LAST_SECRET`).
+    /// Tenant-admin. The secret is returned only when the appliance generated it.
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources",
         method = "post",
@@ -317,7 +317,9 @@ impl SourcesApi {
         Ok(SourceCreated::Created(Json(dto)))
     }
 
-    /// List a tenant's webhook sources.
+    /// List webhook sources
+    ///
+    /// Tenant-admin or viewer. Secret values are never listed.
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources",
         method = "get",
@@ -346,7 +348,9 @@ impl SourcesApi {
         Ok(Json(SourceList { items }))
     }
 
-    /// Get one webhook source.
+    /// Get a webhook source
+    ///
+    /// Tenant-admin or viewer.
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources/:id",
         method = "get",
@@ -378,7 +382,9 @@ impl SourcesApi {
         Ok(Json(SourceDto::from(&s)))
     }
 
-    /// Delete a webhook source. Its events stay.
+    /// Delete a webhook source
+    ///
+    /// Tenant-admin. Its events stay; deliveries to it answer 404 from now on.
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources/:id",
         method = "delete",
@@ -420,7 +426,9 @@ impl SourcesApi {
         Ok(Deleted::NoContent)
     }
 
-    /// Add a new secret; older secrets stay valid for 7 days or until deleted.
+    /// Rotate a source secret
+    ///
+    /// Tenant-admin. Adds a secret; older secrets stay valid for 7 days or until deleted.
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources/:id/rotate",
         method = "post",
@@ -501,7 +509,9 @@ impl SourcesApi {
         })))
     }
 
-    /// Delete secret slot `n` (the last remaining secret cannot be deleted).
+    /// Delete a secret slot
+    ///
+    /// Tenant-admin. The last remaining secret cannot be deleted (409 `LAST_SECRET`).
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources/:id/secrets/:n",
         method = "delete",

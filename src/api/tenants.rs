@@ -79,7 +79,7 @@ impl From<Tenant> for TenantDto {
 
 /// `POST /api/tenants` body.
 #[derive(Object, serde::Deserialize)]
-#[oai(example, deny_unknown_fields)]
+#[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     /// Tenant id: 2–63 characters of `a-z`, `0-9` and `-`.
@@ -108,7 +108,7 @@ pub struct TenantList {
 
 /// `POST /api/tenants/{tenant}/tokens` body.
 #[derive(Object, serde::Deserialize)]
-#[oai(example, deny_unknown_fields)]
+#[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// Label: 1–100 characters, no control, bidi or invisible characters.
