@@ -33,6 +33,13 @@ enum ApiTags {
     SigningKeys,
 }
 
+/// Characters percent-encoded in a query value: everything but RFC 3986 unreserved ones.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Receipt body cap, bytes.
 pub const RECEIPT_CAP: u64 = 256 * 1024;
 /// How far in the future a receipt's `createdAt` may be, seconds.
@@ -768,9 +775,12 @@ impl EvidenceApi {
                 })))
             }
             ReceiptOutcome::Replayed(original) => {
+                // `receiptId` is the client's string: percent-encode it so `&`, `#` or spaces
+                // cannot point the Location at another receipt.
                 let location = format!(
                     "/api/conductor/evidence/receipt/{}?receiptId={}",
-                    original.run_id, original.receipt_id
+                    original.run_id,
+                    percent_encoding::utf8_percent_encode(&original.receipt_id, QUERY_VALUE)
                 );
                 let mut p = Problem::new(
                     Code::ReceiptReplayed,

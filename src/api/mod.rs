@@ -165,27 +165,30 @@ impl ReqCtx {
         self.with(|i| i.audited)
     }
 
-    /// The audit record of this request as known now.
+    /// The audit record of this request as known now, with every client-influenced string
+    /// bounded (`audit::AuditRecord::bound`: unknown methods are `OTHER`).
     pub fn record(&self, route: &str, status: u16, code: Option<&str>, now: i64) -> AuditRecord {
-        self.with(|i| AuditRecord {
-            index: 0,
-            time: rfc3339(now),
-            tenant: i.tenant.clone().unwrap_or_else(|| APPLIANCE_SCOPE.into()),
-            actor: i.actor.clone().unwrap_or_else(|| "anonymous".into()),
-            action: i
-                .action
-                .clone()
-                .unwrap_or_else(|| format!("{} {route}", self.method)),
-            method: self.method.clone(),
-            route: route.to_string(),
-            status,
-            code: code.map(str::to_string),
-            peer: self.peer.clone(),
-            request_id: self.request_id.clone(),
-            signature: i.signature.clone(),
-            resource: i.resource.clone(),
-            detail: i.detail.clone(),
-            count: None,
+        self.with(|i| {
+            AuditRecord {
+                index: 0,
+                time: rfc3339(now),
+                tenant: i.tenant.clone().unwrap_or_else(|| APPLIANCE_SCOPE.into()),
+                actor: i.actor.clone().unwrap_or_else(|| "anonymous".into()),
+                action: i.action.clone().unwrap_or_else(|| {
+                    format!("{} {route}", crate::audit::audited_method(&self.method))
+                }),
+                method: self.method.clone(),
+                route: route.to_string(),
+                status,
+                code: code.map(str::to_string),
+                peer: self.peer.clone(),
+                request_id: self.request_id.clone(),
+                signature: i.signature.clone(),
+                resource: i.resource.clone(),
+                detail: i.detail.clone(),
+                count: None,
+            }
+            .bound()
         })
     }
 }
@@ -311,7 +314,7 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
     let ctx = Arc::new(ReqCtx {
         request_id: crate::ingest::random_id("req_"),
         peer: client_addr(&req, &state.trusted_proxies),
-        method: req.method().to_string(),
+        method: crate::audit::audited_method(req.method().as_str()).to_string(),
         info: Mutex::new(AuditInfo::default()),
     });
     req.extensions_mut().insert(ctx.clone());

@@ -933,3 +933,24 @@ async fn a_read_whose_audit_record_cannot_be_written_is_refused_with_503() {
         "no bytes without an audit record"
     );
 }
+
+#[tokio::test]
+async fn the_location_of_a_replay_is_percent_encoded() {
+    let ev = setup().await;
+    let mut r = vector()["receipt_unsigned"].clone();
+    let id = "a&receiptId=b#c d";
+    r["receiptId"] = json!(id);
+    r["signature"] = json!(evidentia::verify::hs256_sign(EVIDENCE_SECRET.as_bytes(), &r).unwrap());
+    ev.submit(&r).await.expect(201);
+    let again = ev.submit(&r).await;
+    again.problem(409, "RECEIPT_REPLAYED");
+    let location = again.header("location").unwrap();
+    assert!(
+        location.ends_with("?receiptId=a%26receiptId%3Db%23c%20d"),
+        "{location}"
+    );
+    // Following it reaches that receipt, not another.
+    let got = ev.app.get(&location, &ev.token).await;
+    got.expect(200);
+    assert_eq!(got.json()["receiptId"], id);
+}
