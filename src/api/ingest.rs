@@ -221,7 +221,7 @@ fn rate_limited(d: &RateDecision) -> Option<Problem> {
         return None;
     };
     let detail = if *penalised {
-        "this source is throttled after repeated signature failures".to_string()
+        "this client is throttled after repeated signature failures on this source".to_string()
     } else {
         "this source's request quota is spent".to_string()
     };
@@ -247,9 +247,12 @@ async fn pipeline(
     let provider = source.provider.as_str();
 
     // 1. rate limit
-    let decision = state
-        .ratelimits
-        .check(&source.id, source.rate_per_second, source.rate_burst);
+    let decision = state.ratelimits.check(
+        &source.id,
+        &ctx.peer,
+        source.rate_per_second,
+        source.rate_burst,
+    );
     if let Some(p) = rate_limited(&decision) {
         return Err(p);
     }
@@ -286,7 +289,9 @@ async fn pipeline(
     let verified = match verified {
         Ok(v) => {
             ctx.set_signature("valid");
-            state.ratelimits.record_outcome(&source.id, false);
+            state
+                .ratelimits
+                .record_outcome(&source.id, &ctx.peer, false);
             v
         }
         Err(e) => {
@@ -297,7 +302,10 @@ async fn pipeline(
                 SignatureError::TimestampOutOfTolerance => "valid_stale",
             });
             state.metrics.observe_signature_failure(provider);
-            if state.ratelimits.record_outcome(&source.id, failed_mac) {
+            if state
+                .ratelimits
+                .record_outcome(&source.id, &ctx.peer, failed_mac)
+            {
                 let mut rec = ctx.record(route, 429, Some(Code::RateLimitPenalty.as_str()), now);
                 rec.action = "ratelimit.penalty".into();
                 rec.detail = Some(format!(

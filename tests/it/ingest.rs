@@ -604,3 +604,44 @@ async fn source_validation() {
     .await
     .problem(400, "INVALID_JSON");
 }
+
+#[tokio::test]
+async fn a_stranger_cannot_silence_a_sources_real_sender() {
+    // Peers are told apart by their address; here through a trusted proxy on loopback.
+    let app = start_with(|c| c.server.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    app.create_tenant("acme").await;
+    let (_, url) = github_source(&app, json!({})).await;
+    let addr = app.serve_tcp().await;
+    let http = reqwest::Client::new();
+    let post = |peer: &'static str, body: &'static [u8], sig: String| {
+        let http = http.clone();
+        let url = format!("http://{addr}{url}");
+        async move {
+            http.post(url)
+                .header("content-type", "application/json")
+                .header("x-forwarded-for", peer)
+                .header("x-hub-signature-256", sig)
+                .body(body)
+                .send()
+                .await
+                .expect("request")
+                .status()
+                .as_u16()
+        }
+    };
+    for _ in 0..11 {
+        let s = post("203.0.113.7", b"{\"forged\":1}", "sha256=00".into()).await;
+        assert!(s == 401 || s == 429, "{s}");
+    }
+    // The forger is throttled…
+    let mut limited = false;
+    for _ in 0..3 {
+        limited |= post("203.0.113.7", b"{\"forged\":2}", "sha256=00".into()).await == 429;
+    }
+    assert!(limited, "the failing peer is penalised");
+    // …and the real sender is not, request after request.
+    for body in [&b"{\"n\":1}"[..], b"{\"n\":2}", b"{\"n\":3}"] {
+        let status = post("198.51.100.9", body, gh_sig(body)).await;
+        assert_eq!(status, 200);
+    }
+}
