@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod identity;
 pub mod ingest;
 pub mod metrics;
+pub mod net;
 pub mod ratelimit;
 pub mod server;
 pub mod store;

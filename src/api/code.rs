@@ -142,15 +142,15 @@ codes! {
     InvalidReason = ("INVALID_REASON", 422, "Invalid reason");
     /// The verified JSON body does not have the shape its endpoint needs (ML payloads).
     SchemaInvalid = ("SCHEMA_INVALID", 422, "Schema invalid");
-    /// A signing key id is not 1–64 characters of `A-Za-z0-9._-`.
+    /// A signing key id is not 1–128 characters of `A-Za-z0-9._:-`.
     InvalidKid = ("INVALID_KID", 422, "Invalid key id");
     /// The signing key material does not fit its algorithm.
     InvalidSigningKey = ("INVALID_SIGNING_KEY", 422, "Invalid signing key");
-    /// A run id is not 1–128 characters of `A-Za-z0-9._:-`.
+    /// A run id is not 1–200 characters of `A-Za-z0-9._:-`.
     InvalidRunId = ("INVALID_RUN_ID", 422, "Invalid run id");
-    /// An artifact id is not 1–128 characters of `A-Za-z0-9._:-`.
+    /// An artifact id is not 1–128 characters of `A-Za-z0-9._-`.
     InvalidArtifactId = ("INVALID_ARTIFACT_ID", 422, "Invalid artifact id");
-    /// The media type is not accepted for the artifact type.
+    /// An unknown artifact type.
     InvalidArtifactType = ("INVALID_ARTIFACT_TYPE", 422, "Invalid artifact type");
     /// A retention outside 1 day to `evidence.max_retention_days`.
     InvalidRetention = ("INVALID_RETENTION", 422, "Invalid retention");
@@ -175,6 +175,9 @@ codes! {
     StorageError = ("STORAGE_ERROR", 500, "Storage error");
     /// An unexpected internal failure (never caused by client input).
     Internal = ("INTERNAL", 500, "Internal error");
+    // ----- 501 ---------------------------------------------------------------------------
+    /// A `Transfer-Encoding` other than `chunked` (RFC 9112 §6.1): the body is not accepted.
+    TransferEncodingUnsupported = ("TRANSFER_ENCODING_UNSUPPORTED", 501, "Transfer encoding unsupported");
     // ----- 503 ---------------------------------------------------------------------------
     /// The request's audit event could not be recorded, so the request was not answered.
     AuditUnavailable = ("AUDIT_UNAVAILABLE", 503, "Audit unavailable");
@@ -251,9 +254,11 @@ pub mod status {
     pub const S507: u64 = 1 << 13;
     /// 405 Method Not Allowed.
     pub const S405: u64 = 1 << 14;
+    /// 501 Not Implemented.
+    pub const S501: u64 = 1 << 15;
 
     /// Every bit with its status, in order.
-    pub const ALL: [(u64, u16); 15] = [
+    pub const ALL: [(u64, u16); 16] = [
         (S400, 400),
         (S401, 401),
         (S403, 403),
@@ -267,6 +272,7 @@ pub mod status {
         (S422, 422),
         (S429, 429),
         (S500, 500),
+        (S501, 501),
         (S503, 503),
         (S507, 507),
     ];

@@ -321,9 +321,11 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
     let path = req.uri().path().to_string();
     let method = req.method().to_string();
 
-    // One credential per request: a second Authorization header is refused before anything
-    // reads the first.
-    let result = if req
+    // Framing hyper leaves to us; then one credential per request: a second Authorization
+    // header is refused before anything reads the first.
+    let result = if let Some(p) = framing_problem(&req) {
+        Err(p.into())
+    } else if req
         .headers()
         .get_all(poem::http::header::AUTHORIZATION)
         .iter()
@@ -400,6 +402,39 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
         resp.headers_mut().insert("x-request-id", v);
     }
     Ok(resp)
+}
+
+/// HTTP/1.1 framing rules hyper leaves to the application: a `Host` header is required
+/// (RFC 9112 §3.2), and `chunked` is the only transfer coding accepted (RFC 9112 §6.1; a
+/// `gzip, chunked` body would otherwise reach the pipeline still compressed).
+fn framing_problem(req: &Request) -> Option<Problem> {
+    if req.extensions().get::<crate::net::FromNetwork>().is_some()
+        && req.version() == poem::http::Version::HTTP_11
+        && req.headers().get(poem::http::header::HOST).is_none()
+    {
+        return Some(Problem::new(
+            Code::BadRequest,
+            "HTTP/1.1 requests must carry a Host header",
+        ));
+    }
+    let te: Vec<&poem::http::HeaderValue> = req
+        .headers()
+        .get_all(poem::http::header::TRANSFER_ENCODING)
+        .iter()
+        .collect();
+    let only_chunked = te.iter().all(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',')
+                .all(|c| c.trim().eq_ignore_ascii_case("chunked"))
+        })
+    }) && te.len() <= 1;
+    if !only_chunked {
+        return Some(Problem::new(
+            Code::TransferEncodingUnsupported,
+            "only Transfer-Encoding: chunked is accepted",
+        ));
+    }
+    None
 }
 
 #[handler]

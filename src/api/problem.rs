@@ -226,6 +226,7 @@ fn status_description(status: u16) -> &'static str {
         422 => "Well-formed but semantically invalid",
         429 => "Rate limited: retry after `Retry-After` seconds",
         500 => "Storage or internal failure (never caused by the client)",
+        501 => "A transfer coding the appliance does not implement",
         503 => "Temporarily unavailable (audit could not be recorded, shutting down, busy)",
         507 => "The data volume is below its free-space floor: writes are refused",
         _ => "Error",

@@ -291,8 +291,19 @@ impl TestApp {
         let addr = listener.local_addr().expect("addr");
         let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
         let app = evidentia::api::app(self.state.clone());
+        // The appliance's own connection layer (timeouts, caps), as `serve` runs it.
+        let limits = evidentia::server::conn_limits(&self.state.config);
+        let metrics = self.state.metrics.clone();
         tokio::spawn(async move {
-            let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
+            let _ = evidentia::net::serve(
+                acceptor,
+                app,
+                limits,
+                metrics,
+                std::future::pending::<()>(),
+                std::time::Duration::from_secs(1),
+            )
+            .await;
         });
         addr
     }

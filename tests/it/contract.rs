@@ -104,9 +104,8 @@ fn problem_code_enum_is_the_code_table() {
 fn docs_errors_md_is_generated_from_the_table() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/errors.md");
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        on_disk,
-        Code::markdown_table(),
+    assert!(
+        on_disk == Code::markdown_table(),
         "docs/errors.md is out of date: run `cargo run -- errors > docs/errors.md`"
     );
 }
