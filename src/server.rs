@@ -22,7 +22,8 @@ use crate::tlog::NoteSigner;
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "evidentia.redb";
 
-/// Creates the data directory (0700) and opens the database in it.
+/// Creates the data directory (0700) and opens the database in it; `now` (Unix seconds) dates
+/// a signing key the database has not seen before.
 ///
 /// # Errors
 /// When the directory cannot be created or redb cannot open the file.
@@ -31,6 +32,7 @@ pub fn open_store(
     metrics: Arc<Metrics>,
     signer: Arc<NoteSigner>,
     cache_bytes: u64,
+    now: i64,
 ) -> anyhow::Result<Store> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -39,7 +41,7 @@ pub fn open_store(
     builder
         .create(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-    Store::open(&data_dir.join(DB_FILE), metrics, signer, cache_bytes)
+    Store::open(&data_dir.join(DB_FILE), metrics, signer, cache_bytes, now)
         .with_context(|| format!("cannot open database in {}", data_dir.display()))
 }
 
@@ -60,6 +62,7 @@ pub async fn build_state(
         metrics.clone(),
         signer.clone(),
         config.storage.cache_bytes,
+        clock.now_unix(),
     )?;
     let state = Arc::new(AppState::new(config, secrets, store, clock, metrics));
     let generated = bootstrap(&state).await?;

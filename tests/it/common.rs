@@ -20,7 +20,7 @@ pub const EVIDENCE_SECRET: &str = "evidence-signing-secret-0123456789abcdef";
 pub const NOW: i64 = 1_795_003_200;
 
 pub fn vectors_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
 }
 
 pub fn load_vector(name: &str) -> Value {
