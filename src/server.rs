@@ -295,10 +295,20 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested; draining in-flight requests");
 }
 
-/// The connection-layer limits of `config.server`.
+/// The soft limit on open file descriptors of this process (Linux `/proc/self/limits`).
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// The connection-layer limits of `config.server`. The global cap also stays below the
+/// process's descriptor limit (keeping 64 for the database, logs and outbound sockets), so
+/// connections over a cap are refused before the accept loop runs out of descriptors.
 pub fn conn_limits(config: &Config) -> crate::net::ConnLimits {
+    let fd_room = open_files_limit().map_or(usize::MAX, |n| n.saturating_sub(64).max(16));
     crate::net::ConnLimits {
-        max_connections: config.server.max_connections,
+        max_connections: config.server.max_connections.min(fd_room),
         max_per_peer: config.server.max_connections_per_peer,
         // Both bound the wait for a request head: the first one's, and the next one's on an
         // idle keep-alive connection.

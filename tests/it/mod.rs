@@ -7,5 +7,6 @@ mod hardening;
 mod ingest;
 mod lifecycle;
 mod process;
+mod slowloris;
 mod tcp;
 mod vectors;
