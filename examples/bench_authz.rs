@@ -12,6 +12,12 @@
 //! cargo run --release --example bench_authz -- [--decisions 200000]
 //! ```
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark driver: a failed setup step should stop the run loudly"
+)]
+
 use std::time::Instant;
 
 use evidentia::authz::{

@@ -189,7 +189,8 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, checks the schema version, creates
-    /// every table, and starts the writer thread.
+    /// every table, records `signer`'s key as in use since `now` (Unix seconds; a key seen
+    /// before keeps its first date) and starts the writer thread.
     ///
     /// # Errors
     /// [`StoreError::Db`] when redb cannot open the file (e.g. another process holds it),
@@ -199,6 +200,7 @@ impl Store {
         metrics: Arc<Metrics>,
         signer: Arc<NoteSigner>,
         cache_bytes: u64,
+        now: i64,
     ) -> Result<Self, StoreError> {
         let db = Arc::new(
             Database::builder()
@@ -259,7 +261,7 @@ impl Store {
         let (tx, rx) = mpsc::channel::<Job>(4096);
         let writer_db = db.clone();
         let origin_prefix = signer.verifier_key().name().to_string();
-        register_key(&db, &signer)?;
+        register_key(&db, &signer, now)?;
         let handle = std::thread::Builder::new()
             .name("evidentia-store-writer".into())
             .spawn(move || writer_loop(writer_db, rx, metrics, signer))

@@ -2,10 +2,12 @@ pub mod common;
 
 mod api;
 mod authz;
+mod contract;
 mod evidence;
 mod hardening;
 mod ingest;
 mod lifecycle;
 mod process;
+mod slowloris;
 mod tcp;
 mod vectors;
