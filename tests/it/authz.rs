@@ -1068,9 +1068,9 @@ fn access_receipt_signs_verifies_and_any_changed_byte_fails() {
     );
     // Change any one byte: it no longer verifies.
     let bytes = jws.as_bytes();
-    for i in 0..bytes.len() {
+    for (i, &original) in bytes.iter().enumerate() {
         for replacement in [b'A', b'-', b'.'] {
-            if bytes[i] == replacement {
+            if original == replacement {
                 continue;
             }
             let mut t = bytes.to_vec();
