@@ -64,6 +64,14 @@ wire_enum! {
         ApplianceAdmin = "appliance-admin" => Role::ApplianceAdmin,
         /// Manage the tenant's tokens and sources, read everything, decide insights.
         TenantAdmin = "tenant-admin" => Role::TenantAdmin,
+        /// Read every record of the tenant, hold artifacts, approve exports and deletions.
+        ComplianceOfficer = "compliance-officer" => Role::ComplianceOfficer,
+        /// Own the security controls: secrets, keys, tokens, policies, integrations, plugins.
+        SecurityAdmin = "security-admin" => Role::SecurityAdmin,
+        /// Run the pipelines day to day: rotate secrets, decide insights, operate integrations.
+        Operator = "operator" => Role::Operator,
+        /// Investigate events, artifacts and receipts.
+        Analyst = "analyst" => Role::Analyst,
         /// Machine token for pipelines: artifacts and receipts.
         Ingest = "ingest" => Role::Ingest,
         /// Read events, insights and evidence.

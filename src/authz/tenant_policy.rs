@@ -278,8 +278,8 @@ pub(crate) fn compile(
     }
     let parsed = cedar::PolicySet::from_str(text).map_err(|errs| {
         TenantPolicyError::Rejected(
-            errs.into_iter()
-                .flat_map(|e| diagnostics_of(&e, Severity::Error, None, Some(text)))
+            errs.iter()
+                .flat_map(|e| diagnostics_of(e, Severity::Error, None, Some(text)))
                 .collect(),
         )
     })?;

@@ -237,8 +237,9 @@ fn decision_matrix() {
             checked += 2;
         }
     }
-    // Appliance administrators: everything, in every tenant and on the appliance.
-    let admin = Principal::token("tok_admin", None, vec![Role::ApplianceAdmin]);
+    // Appliance administrators: everything, in every tenant and on the appliance (a user: some
+    // self-service actions, such as logout, take user principals only).
+    let admin = Principal::user("usr_admin", None, vec![Role::ApplianceAdmin]);
     for &action in Action::ALL {
         for tenant in ["acme", "globex"] {
             let d = az.decide(
