@@ -28,6 +28,8 @@ pub enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Print the table of problem codes as Markdown (`docs/errors.md`).
+    Errors,
     /// Offline verification (no server, no database).
     Verify {
         /// What to verify.
@@ -155,6 +157,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) => std::fs::write(&path, spec + "\n")?,
                 None => println!("{spec}"),
             }
+            Ok(())
+        }
+        Command::Errors => {
+            use std::io::Write;
+            let table = crate::api::code::Code::markdown_table();
+            // A closed pipe (`evidentia errors | head`) is not an error.
+            let _ = std::io::stdout().write_all(table.as_bytes());
             Ok(())
         }
         Command::Verify {

@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use poem::Request;
-use poem::http::StatusCode;
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 
-use super::problem::{ApiResult, Problem, RawBody};
+use super::code::Code;
+use super::problem::{Problem, status};
+use super::raw::RawBody;
 use super::{AppState, ReqCtx, body, ctx};
 use crate::identity::{DEFAULT_TENANT, valid_tenant_id};
 use crate::ingest::signature::{SignatureError, VerifyInput, verify};
@@ -29,8 +30,23 @@ enum ApiTags {
     Ingestion,
 }
 
+/// What every ingest operation can answer besides 200.
+const INGEST_ERRORS: u64 = status::BASE
+    | status::S401
+    | status::S404
+    | status::S408
+    | status::S413
+    | status::S415
+    | status::S422
+    | status::S429
+    | status::S507;
+
+type IngestResult = super::problem::ApiResult<Json<IngestAck>, INGEST_ERRORS>;
+type PipelineResult = Result<Json<IngestAck>, Problem>;
+
 /// Acknowledgement of a stored (or duplicate) delivery.
 #[derive(Object, Debug)]
+#[oai(example)]
 pub struct IngestAck {
     /// Always `true`.
     pub ok: bool,
@@ -42,20 +58,59 @@ pub struct IngestAck {
     pub duplicate: bool,
 }
 
+impl poem_openapi::types::Example for IngestAck {
+    fn example() -> Self {
+        Self {
+            ok: true,
+            event_id: "evt_5f0c2f5e9a1b4c3d8e7f6a5b4c3d2e1f".into(),
+            insights: 1,
+            duplicate: false,
+        }
+    }
+}
+
 /// Ingestion endpoints.
 pub struct IngestApi;
 
 #[OpenApi]
 impl IngestApi {
-    /// ML model output (`X-IntelGraph-Signature` or Standard Webhooks headers; `X-Tenant-Id`
-    /// selects the tenant, default `default`). Cap 512 KiB.
-    #[oai(path = "/ai/webhook", method = "post", tag = "ApiTags::Ingestion")]
+    /// Ingest ML model output
+    ///
+    /// Signed with `X-IntelGraph-Signature: <lowercase hex HMAC-SHA256 of the raw body>` (a
+    /// `sha256=` prefix is accepted) or the Standard Webhooks headers `webhook-id`,
+    /// `webhook-timestamp`, `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>`,
+    /// replay-safe, preferred). `X-Tenant-Id` selects the tenant's `ml` source (absent: the
+    /// `default` tenant, whose secret is `ML_WEBHOOK_SECRET`). Cap 512 KiB. The body is JSON
+    /// `{job_id, kind, …}`; its insights are stored `PENDING` for review. Checks run in DESIGN §1
+    /// order; a replay answers 200 with the original `event_id` and `duplicate: true`.
+    #[oai(
+        path = "/ai/webhook",
+        method = "post",
+        tag = "ApiTags::Ingestion",
+        operation_id = "ingestMlWebhook"
+    )]
+    #[allow(clippy::too_many_arguments)]
     async fn ai_webhook(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
+        /// Tenant whose `ml` source verifies the delivery (default `default`).
+        #[oai(name = "X-Tenant-Id", validator(pattern = "^[a-z0-9-]{2,63}$"))]
+        _tenant: Header<Option<String>>,
+        /// Lowercase hex HMAC-SHA256 of the raw body, optionally prefixed `sha256=`.
+        #[oai(name = "X-IntelGraph-Signature")]
+        _intelgraph: Header<Option<String>>,
+        /// Standard Webhooks message id (replay key).
+        #[oai(name = "webhook-id")]
+        _webhook_id: Header<Option<String>>,
+        /// Standard Webhooks timestamp, Unix seconds (±300 s).
+        #[oai(name = "webhook-timestamp")]
+        _webhook_timestamp: Header<Option<String>>,
+        /// Standard Webhooks signatures: space-separated `v1,<base64>`.
+        #[oai(name = "webhook-signature")]
+        _webhook_signature: Header<Option<String>>,
         body: RawBody,
-    ) -> ApiResult<Json<IngestAck>> {
+    ) -> IngestResult {
         let ctx = ctx(req);
         ctx.set_action("webhook.ingest");
         let tenant = match req.headers().get_all("x-tenant-id").iter().count() {
@@ -67,47 +122,92 @@ impl IngestApi {
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default(),
             _ => {
-                return Err(Problem::bad_request(
-                    "TENANT_HEADER_INVALID",
+                return Err(Problem::new(
+                    Code::TenantHeaderInvalid,
                     "X-Tenant-Id appears more than once",
-                ));
+                )
+                .into());
             }
         };
         let no_secret = || {
             ctx.set_signature("not_checked");
             Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "SIGNATURE_INVALID",
+                Code::SignatureInvalid,
                 "no ML webhook secret is configured for this tenant",
             )
         };
         if !valid_tenant_id(&tenant) {
-            return Err(no_secret());
+            return Err(no_secret().into());
         }
         let source = state.store.ml_source(&tenant)?.ok_or_else(no_secret)?;
-        pipeline(&state, &ctx, req, source, body, "/ai/webhook").await
+        Ok(pipeline(&state, &ctx, req, source, body, "/ai/webhook").await?)
     }
 
-    /// Provider webhooks for a source created with `POST /api/tenants/{tenant}/webhook-sources`.
+    /// Ingest a provider webhook
+    ///
+    /// For a source created with `createWebhookSource`. The source's provider decides the
+    /// signature headers, each over the exact raw bytes: `standard` `webhook-id`,
+    /// `webhook-timestamp`, `webhook-signature` (`v1,<base64>` over `id.timestamp.body`, secret
+    /// `whsec_<base64>`); `github` `X-Hub-Signature-256: sha256=<hex>` (+ `X-GitHub-Delivery`);
+    /// `stripe` `Stripe-Signature: t=…,v1=…` over `t.body`; `slack` `X-Slack-Signature:
+    /// v0=<hex>` over `v0:ts:body` with `X-Slack-Request-Timestamp`; `shopify`
+    /// `X-Shopify-Hmac-Sha256: <base64>` (+ `X-Shopify-Webhook-Id`); `generic` the source's
+    /// configured header (hex or base64, optional prefix). Timestamps must be within ±300 s.
+    /// Checks run in DESIGN §1 order; a replay answers 200 with the original `event_id` and
+    /// `duplicate: true`.
     #[oai(
         path = "/webhooks/:source/events",
         method = "post",
-        tag = "ApiTags::Ingestion"
+        tag = "ApiTags::Ingestion",
+        operation_id = "ingestProviderWebhook"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn provider_webhook(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
+        /// Source id (`src_…`).
+        #[oai(validator(pattern = "^src_[0-9a-f]{32}$"))]
         source: Path<String>,
+        /// Standard Webhooks message id.
+        #[oai(name = "webhook-id")]
+        _webhook_id: Header<Option<String>>,
+        /// Standard Webhooks timestamp, Unix seconds.
+        #[oai(name = "webhook-timestamp")]
+        _webhook_timestamp: Header<Option<String>>,
+        /// Standard Webhooks signatures: space-separated `v1,<base64>`.
+        #[oai(name = "webhook-signature")]
+        _webhook_signature: Header<Option<String>>,
+        /// GitHub: `sha256=<hex HMAC-SHA256 of the body>`.
+        #[oai(name = "X-Hub-Signature-256")]
+        _github_signature: Header<Option<String>>,
+        /// GitHub delivery id (replay key).
+        #[oai(name = "X-GitHub-Delivery")]
+        _github_delivery: Header<Option<String>>,
+        /// Stripe: `t=<unix>,v1=<hex>[,v1=<hex>]` over `t.body`.
+        #[oai(name = "Stripe-Signature")]
+        _stripe_signature: Header<Option<String>>,
+        /// Slack: `v0=<hex>` over `v0:timestamp:body`.
+        #[oai(name = "X-Slack-Signature")]
+        _slack_signature: Header<Option<String>>,
+        /// Slack timestamp, Unix seconds.
+        #[oai(name = "X-Slack-Request-Timestamp")]
+        _slack_timestamp: Header<Option<String>>,
+        /// Shopify: base64 HMAC-SHA256 of the body.
+        #[oai(name = "X-Shopify-Hmac-Sha256")]
+        _shopify_hmac: Header<Option<String>>,
+        /// Shopify webhook id (replay key).
+        #[oai(name = "X-Shopify-Webhook-Id")]
+        _shopify_id: Header<Option<String>>,
         body: RawBody,
-    ) -> ApiResult<Json<IngestAck>> {
+    ) -> IngestResult {
         let ctx = ctx(req);
         ctx.set_action("webhook.ingest");
         let record = state
             .store
             .get_source(&source)?
             .ok_or_else(|| Problem::not_found("webhook source"))?;
-        pipeline(&state, &ctx, req, record, body, "/webhooks/{source}/events").await
+        Ok(pipeline(&state, &ctx, req, record, body, "/webhooks/{source}/events").await?)
     }
 }
 
@@ -121,11 +221,11 @@ fn rate_limited(d: &RateDecision) -> Option<Problem> {
         return None;
     };
     let detail = if *penalised {
-        "this source is throttled after repeated signature failures".to_string()
+        "this client is throttled after repeated signature failures on this source".to_string()
     } else {
         "this source's request quota is spent".to_string()
     };
-    let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", detail)
+    let mut p = Problem::new(Code::RateLimited, detail)
         .with_header("Retry-After", retry_after_secs.to_string());
     for (name, value) in d.headers() {
         p = p.with_header(name, value);
@@ -140,16 +240,19 @@ async fn pipeline(
     source: SourceRecord,
     raw: RawBody,
     route: &'static str,
-) -> ApiResult<Json<IngestAck>> {
+) -> PipelineResult {
     ctx.set_tenant(&source.tenant);
     ctx.set_actor(format!("source:{}", source.id));
     ctx.set_resource(&source.id);
     let provider = source.provider.as_str();
 
     // 1. rate limit
-    let decision = state
-        .ratelimits
-        .check(&source.id, source.rate_per_second, source.rate_burst);
+    let decision = state.ratelimits.check(
+        &source.id,
+        &ctx.peer,
+        source.rate_per_second,
+        source.rate_burst,
+    );
     if let Some(p) = rate_limited(&decision) {
         return Err(p);
     }
@@ -170,8 +273,7 @@ async fn pipeline(
     if secrets.is_empty() {
         ctx.set_signature("not_checked");
         return Err(Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "SIGNATURE_INVALID",
+            Code::SignatureInvalid,
             "this source has no valid secret",
         ));
     }
@@ -187,7 +289,9 @@ async fn pipeline(
     let verified = match verified {
         Ok(v) => {
             ctx.set_signature("valid");
-            state.ratelimits.record_outcome(&source.id, false);
+            state
+                .ratelimits
+                .record_outcome(&source.id, &ctx.peer, false);
             v
         }
         Err(e) => {
@@ -198,8 +302,11 @@ async fn pipeline(
                 SignatureError::TimestampOutOfTolerance => "valid_stale",
             });
             state.metrics.observe_signature_failure(provider);
-            if state.ratelimits.record_outcome(&source.id, failed_mac) {
-                let mut rec = ctx.record(route, 429, Some("RATE_LIMIT_PENALTY"), now);
+            if state
+                .ratelimits
+                .record_outcome(&source.id, &ctx.peer, failed_mac)
+            {
+                let mut rec = ctx.record(route, 429, Some(Code::RateLimitPenalty.as_str()), now);
                 rec.action = "ratelimit.penalty".into();
                 rec.detail = Some(format!(
                     "at least half of the last {} requests failed signature checks; limited to 1 request/s for {} s",
@@ -210,16 +317,14 @@ async fn pipeline(
             }
             return Err(match e {
                 SignatureError::HeaderInvalid(msg) => {
-                    Problem::bad_request("SIGNATURE_HEADER_INVALID", msg)
+                    Problem::new(Code::SignatureHeaderInvalid, msg)
                 }
                 SignatureError::Invalid => Problem::new(
-                    StatusCode::UNAUTHORIZED,
-                    "SIGNATURE_INVALID",
+                    Code::SignatureInvalid,
                     "the signature does not match the body",
                 ),
                 SignatureError::TimestampOutOfTolerance => Problem::new(
-                    StatusCode::UNAUTHORIZED,
-                    "TIMESTAMP_OUT_OF_TOLERANCE",
+                    Code::TimestampOutOfTolerance,
                     format!(
                         "the signed timestamp is more than {} s from the appliance clock",
                         state.config.ingest.timestamp_tolerance_secs
@@ -259,7 +364,10 @@ async fn pipeline(
     let parsed = if must_be_json {
         Some(
             serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
-                Problem::bad_request("INVALID_JSON", format!("the body is not valid JSON: {e}"))
+                Problem::new(
+                    Code::InvalidJson,
+                    format!("the body is not valid JSON: {e}"),
+                )
             })?,
         )
     } else {
@@ -268,8 +376,7 @@ async fn pipeline(
     let event_id = random_id("evt_");
     let job = match (&parsed, source.provider) {
         (Some(value), Provider::Ml) => {
-            let payload =
-                ai::extract(value).map_err(|e| Problem::unprocessable("SCHEMA_INVALID", e.0))?;
+            let payload = ai::extract(value)?;
             let insights: Vec<InsightRecord> = payload
                 .insights
                 .into_iter()

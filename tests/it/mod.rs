@@ -1,10 +1,12 @@
 pub mod common;
 
 mod api;
+mod contract;
 mod evidence;
 mod hardening;
 mod ingest;
 mod lifecycle;
 mod process;
+mod slowloris;
 mod tcp;
 mod vectors;
