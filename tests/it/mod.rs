@@ -1,6 +1,7 @@
 pub mod common;
 
 mod api;
+mod cli;
 mod contract;
 mod evidence;
 mod hardening;
