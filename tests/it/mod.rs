@@ -2,6 +2,7 @@ pub mod common;
 
 mod api;
 mod authz;
+mod cli;
 mod contract;
 mod evidence;
 mod hardening;
