@@ -208,6 +208,27 @@ pub enum KeyStatus {
     Retired,
 }
 
+/// `v` with every object's keys in sorted order, so the document is byte-identical whether or
+/// not a build enables serde_json's `preserve_order` (a dev-dependency does for test builds).
+pub fn sort_keys(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sort_keys).collect())
+        }
+        other => other,
+    }
+}
+
 /// Final touches on the generated OpenAPI document: every response documents `X-Request-Id`.
 pub fn finish_spec(doc: &mut serde_json::Value) {
     let header = serde_json::json!({

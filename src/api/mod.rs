@@ -505,7 +505,7 @@ pub fn openapi_json() -> String {
             return raw;
         };
         dto::finish_spec(&mut doc);
-        serde_json::to_string_pretty(&doc).unwrap_or(raw)
+        serde_json::to_string_pretty(&dto::sort_keys(doc)).unwrap_or(raw)
     })
     .clone()
 }
