@@ -103,14 +103,7 @@ impl Metrics {
     /// Counts one answered request. Methods outside RFC 9110's set are counted as `OTHER`, so
     /// clients cannot mint label values.
     pub fn observe_request(&self, method: &str, route: &str, status: u16) {
-        const KNOWN: [&str; 9] = [
-            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-        ];
-        let method = if KNOWN.contains(&method) {
-            method
-        } else {
-            "OTHER"
-        };
+        let method = crate::audit::audited_method(method);
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.to_string(),
