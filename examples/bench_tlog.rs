@@ -22,6 +22,13 @@
 //!     [--dir /var/tmp] [--skip-appends] [--skip-proofs] [--no-audit]
 //! ```
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark driver: a failed setup step should stop the run loudly"
+)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -124,13 +131,25 @@ fn tempdir(args: &Args, label: &str) -> tempfile::TempDir {
     .expect("temp dir")
 }
 
+/// The real time in Unix seconds, read through the appliance's clock like the server does.
+fn wall_clock() -> i64 {
+    use evidentia::clock::Clock as _;
+    evidentia::clock::SystemClock.now_unix()
+}
+
 fn open_store(dir: &std::path::Path) -> (Store, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new());
     let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
     let signer = Arc::new(NoteSigner::new(NAME, key).expect("signer"));
     let cache = evidentia::config::StorageConfig::default().cache_bytes;
-    let store =
-        Store::open(&dir.join("evidentia.redb"), metrics.clone(), signer, cache).expect("open");
+    let store = Store::open(
+        &dir.join("evidentia.redb"),
+        metrics.clone(),
+        signer,
+        cache,
+        wall_clock(),
+    )
+    .expect("open");
     (store, metrics)
 }
 
@@ -145,7 +164,7 @@ struct ReceiptGen {
 
 impl ReceiptGen {
     fn new(size: usize) -> Self {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = wall_clock();
         let mut nonce = [0u8; 6];
         rand::rng().fill(&mut nonce);
         let mut g = Self {
@@ -230,7 +249,7 @@ fn sha256_hex(b: &[u8]) -> String {
 
 fn audit_record(receipt_id: &str, n: u64) -> AuditRecord {
     AuditRecord {
-        time: evidentia::clock::rfc3339(time::OffsetDateTime::now_utc().unix_timestamp()),
+        time: evidentia::clock::rfc3339(wall_clock()),
         tenant: TENANT.into(),
         actor: "token:tok_0123456789abcdef0123456789abcdef".into(),
         action: "receipt.submit".into(),

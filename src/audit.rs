@@ -9,6 +9,8 @@
 //! failures (same tenant, route, peer, status and code within one UTC minute) at once and counts
 //! the rest, which are written as one summary record (`count`) when the minute ends.
 
+pub mod access_receipt;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -16,6 +18,52 @@ use serde::{Deserialize, Serialize};
 
 /// Tenant key under which appliance-scope events (no tenant known) are kept.
 pub const APPLIANCE_SCOPE: &str = "_appliance";
+
+/// Longest value of a short audited string (actor, action, resource, signature verdict),
+/// characters; longer values are cut and marked with `…`.
+pub const MAX_FIELD_CHARS: usize = 256;
+/// Longest audited `detail`, characters.
+pub const MAX_DETAIL_CHARS: usize = 1024;
+
+/// The audited form of an HTTP method: the RFC 9110 methods as they are, anything else `OTHER`,
+/// so a client cannot make records (or aggregation keys) of arbitrary size or variety.
+pub fn audited_method(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("OTHER")
+}
+
+/// `value` cut to at most `max` characters (the cut marked with a trailing `…`).
+pub fn bounded(value: &str, max: usize) -> String {
+    if value.chars().count() <= max {
+        return value.to_string();
+    }
+    let mut out: String = value.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+impl AuditRecord {
+    /// Applies the length bounds to every client-influenced string of the record.
+    pub fn bound(mut self) -> Self {
+        self.method = audited_method(&self.method).to_string();
+        self.actor = bounded(&self.actor, MAX_FIELD_CHARS);
+        self.action = bounded(&self.action, MAX_FIELD_CHARS);
+        self.route = bounded(&self.route, MAX_FIELD_CHARS);
+        self.peer = bounded(&self.peer, MAX_FIELD_CHARS);
+        self.request_id = bounded(&self.request_id, MAX_FIELD_CHARS);
+        self.code = self.code.map(|c| bounded(&c, MAX_FIELD_CHARS));
+        self.signature = self.signature.map(|c| bounded(&c, MAX_FIELD_CHARS));
+        self.resource = self.resource.map(|c| bounded(&c, MAX_FIELD_CHARS));
+        self.detail = self.detail.map(|c| bounded(&c, MAX_DETAIL_CHARS));
+        self
+    }
+}
 
 /// One audit event.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -159,6 +207,25 @@ impl Aggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_methods_and_long_strings_are_bounded() {
+        let rec = AuditRecord {
+            method: "M".repeat(60_000),
+            action: format!("{} /api/x", "M".repeat(60_000)),
+            detail: Some("d".repeat(5000)),
+            ..Default::default()
+        }
+        .bound();
+        assert_eq!(rec.method, "OTHER");
+        assert_eq!(rec.action.chars().count(), MAX_FIELD_CHARS);
+        assert_eq!(
+            rec.detail.map(|d| d.chars().count()),
+            Some(MAX_DETAIL_CHARS)
+        );
+        assert_eq!(audited_method("PATCH"), "PATCH");
+        assert_eq!(audited_method("patch"), "OTHER");
+    }
 
     #[test]
     fn aggregates_per_key_and_minute() {

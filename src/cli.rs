@@ -1,7 +1,9 @@
 //! Command line: `serve`, `check-config`, `openapi`, `admin new-token`.
 
+use std::io::{ErrorKind, Write};
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::{CliOverrides, Config, Secrets, process_env};
@@ -28,6 +30,8 @@ pub enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Print the table of problem codes as Markdown (`docs/errors.md`).
+    Errors,
     /// Offline verification (no server, no database).
     Verify {
         /// What to verify.
@@ -104,6 +108,26 @@ pub enum AdminCommand {
     NewToken,
 }
 
+/// Writes `text` and a newline to standard output.
+///
+/// A reader that stops early (`evidentia openapi | head`) closes the pipe: the rest of the
+/// output is dropped and the command still succeeds, as a Unix filter does when its reader is
+/// satisfied (Rust ignores `SIGPIPE`, so the write fails with `EPIPE` instead of killing us).
+///
+/// # Errors
+/// Any other write failure (a full disk behind a redirection, a closed descriptor).
+fn print(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to standard output"),
+    }
+}
+
 fn load(args: &ServeArgs) -> anyhow::Result<(Config, Vec<(String, String)>)> {
     let env = process_env();
     let config = Config::load(
@@ -139,13 +163,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::server::tls_material(&config)?;
             }
             crate::server::appliance_signer(&config, &secrets)?;
-            println!(
+            print(&format!(
                 "configuration OK (listen {}, data dir {})",
                 config.server.listen,
                 config.server.data_dir.display()
-            );
+            ))?;
             for (name, origin) in origins {
-                println!("  {name}: {origin:?}");
+                print(&format!("  {name}: {origin:?}"))?;
             }
             Ok(())
         }
@@ -153,8 +177,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let spec = crate::api::openapi_json();
             match output {
                 Some(path) => std::fs::write(&path, spec + "\n")?,
-                None => println!("{spec}"),
+                None => print(&spec)?,
             }
+            Ok(())
+        }
+        Command::Errors => {
+            use std::io::Write;
+            let table = crate::api::code::Code::markdown_table();
+            // A closed pipe (`evidentia errors | head`) is not an error.
+            let _ = std::io::stdout().write_all(table.as_bytes());
             Ok(())
         }
         Command::Verify {
@@ -178,10 +209,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let results = verify::verify_bundle(&bundle, &key, secret.as_deref());
             for r in &results {
-                println!("{r}");
+                print(&r.to_string())?;
             }
             if verify::all_passed(&results) {
-                println!("bundle verified");
+                print("bundle verified")?;
                 Ok(())
             } else {
                 anyhow::bail!("bundle verification failed")
@@ -206,13 +237,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let signature = verify::hs256_sign(&secret, &receipt)?;
             receipt["signature"] = serde_json::Value::String(signature);
-            println!("{}", serde_json::to_string_pretty(&receipt)?);
+            print(&serde_json::to_string_pretty(&receipt)?)?;
             Ok(())
         }
         Command::Admin {
             command: AdminCommand::NewToken,
         } => {
-            println!("{}", crate::identity::generate_token_string());
+            print(&crate::identity::generate_token_string())?;
             Ok(())
         }
     }

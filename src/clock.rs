@@ -26,6 +26,10 @@ pub type SharedClock = Arc<dyn Clock>;
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the one place that reads the operating system's clock; everything else gets it from here"
+    )]
     fn now_nanos(&self) -> i64 {
         let now = time::OffsetDateTime::now_utc();
         i64::try_from(now.unix_timestamp_nanos()).unwrap_or(i64::MAX)

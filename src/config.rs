@@ -117,9 +117,17 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
-    /// Seconds a connection may stay silent (no bytes either way) before it is closed; bounds
-    /// idle and half-open connections.
+    /// Seconds an idle keep-alive connection may wait for its next request before it is
+    /// closed (the header-read timeout is the smaller of the two).
     pub idle_timeout_secs: u64,
+    /// Seconds a request head may take to arrive (slow and partial headers are cut off).
+    pub header_read_timeout_secs: u64,
+    /// Most open connections in all; more are closed at once.
+    pub max_connections: usize,
+    /// Most open connections from one peer address.
+    pub max_connections_per_peer: usize,
+    /// Largest request head, bytes (431 above it).
+    pub max_header_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -131,6 +139,10 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             shutdown_grace_secs: 30,
             idle_timeout_secs: 15,
+            header_read_timeout_secs: 10,
+            max_connections: 4096,
+            max_connections_per_peer: 256,
+            max_header_bytes: 64 * 1024,
         }
     }
 }
@@ -323,6 +335,17 @@ impl Config {
         if self.ingest.timestamp_tolerance_secs <= 0 || self.ingest.body_retention_days <= 0 {
             return Err(ConfigError::Invalid(
                 "ingest.timestamp_tolerance_secs and ingest.body_retention_days must be positive"
+                    .into(),
+            ));
+        }
+        if self.server.header_read_timeout_secs == 0
+            || self.server.max_connections == 0
+            || self.server.max_connections_per_peer == 0
+            || self.server.max_header_bytes < 1024
+        {
+            return Err(ConfigError::Invalid(
+                "server.header_read_timeout_secs, max_connections and max_connections_per_peer \
+                 must be positive, and server.max_header_bytes at least 1024"
                     .into(),
             ));
         }

@@ -4,6 +4,13 @@
 //! the id locates the stored record, the secret carries 192 bits of CSPRNG entropy, and the
 //! CRC-32 (over everything before it) lets typos be rejected without a database read. Only the
 //! SHA-256 of the whole token is stored; presented tokens are compared with it in constant time.
+//!
+//! People: [`password`] (argon2id PHC hashes), [`session`] (console sessions and CSRF tokens),
+//! [`lockout`] (login brute-force limits).
+
+pub mod lockout;
+pub mod password;
+pub mod session;
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -50,6 +57,14 @@ pub enum Role {
     ApplianceAdmin,
     /// Manage tokens, sources; read everything of the tenant; decide insights.
     TenantAdmin,
+    /// Read every record of the tenant, hold artifacts, approve exports and deletions.
+    ComplianceOfficer,
+    /// Own the security controls (secrets, keys, tokens, policies, integrations, plugins).
+    SecurityAdmin,
+    /// Run the pipelines day to day (rotate secrets, decide insights, operate integrations).
+    Operator,
+    /// Investigate events, artifacts and receipts.
+    Analyst,
     /// Machine token for pipelines (receipts, artifacts).
     Ingest,
     /// Read events and insights.
@@ -57,11 +72,27 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role.
+    pub const ALL: [Role; 8] = [
+        Role::ApplianceAdmin,
+        Role::TenantAdmin,
+        Role::ComplianceOfficer,
+        Role::SecurityAdmin,
+        Role::Operator,
+        Role::Analyst,
+        Role::Viewer,
+        Role::Ingest,
+    ];
+
     /// The role's wire name (`tenant-admin`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             Role::ApplianceAdmin => "appliance-admin",
             Role::TenantAdmin => "tenant-admin",
+            Role::ComplianceOfficer => "compliance-officer",
+            Role::SecurityAdmin => "security-admin",
+            Role::Operator => "operator",
+            Role::Analyst => "analyst",
             Role::Ingest => "ingest",
             Role::Viewer => "viewer",
         }
@@ -72,6 +103,10 @@ impl Role {
         Some(match s {
             "appliance-admin" => Role::ApplianceAdmin,
             "tenant-admin" => Role::TenantAdmin,
+            "compliance-officer" => Role::ComplianceOfficer,
+            "security-admin" => Role::SecurityAdmin,
+            "operator" => Role::Operator,
+            "analyst" => Role::Analyst,
             "ingest" => Role::Ingest,
             "viewer" => Role::Viewer,
             _ => return None,

@@ -19,6 +19,11 @@ struct ProviderLabels {
     provider: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionLabels {
+    event: &'static str,
+}
+
 /// The appliance's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -27,6 +32,7 @@ pub struct Metrics {
     signature_failures: Family<ProviderLabels, Counter>,
     commit_seconds: Histogram,
     commit_batch: Histogram,
+    connections: Family<ConnectionLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -50,6 +56,14 @@ impl Metrics {
         let signature_failures = Family::<ProviderLabels, Counter>::default();
         let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         let commit_batch = Histogram::new(exponential_buckets(1.0, 2.0, 11));
+        let connections = Family::<ConnectionLabels, Counter>::default();
+        registry.register(
+            "connections",
+            "Connection events: accepted, refused_global and refused_peer (over the caps), \
+             accept_error (e.g. EMFILE), transport_error (requests the HTTP layer refused before \
+             routing: malformed, headers too large or too slow)",
+            connections.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route template and status",
@@ -82,20 +96,14 @@ impl Metrics {
             signature_failures,
             commit_seconds,
             commit_batch,
+            connections,
         }
     }
 
     /// Counts one answered request. Methods outside RFC 9110's set are counted as `OTHER`, so
     /// clients cannot mint label values.
     pub fn observe_request(&self, method: &str, route: &str, status: u16) {
-        const KNOWN: [&str; 9] = [
-            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-        ];
-        let method = if KNOWN.contains(&method) {
-            method
-        } else {
-            "OTHER"
-        };
+        let method = crate::audit::audited_method(method);
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.to_string(),
@@ -127,6 +135,14 @@ impl Metrics {
     pub fn observe_commit(&self, seconds: f64, batch: usize) {
         self.commit_seconds.observe(seconds);
         self.commit_batch.observe(batch as f64);
+    }
+
+    /// Counts a connection event (`accepted`, `refused_global`, `refused_peer`, `accept_error`,
+    /// `transport_error`).
+    pub fn observe_connection(&self, event: &'static str) {
+        self.connections
+            .get_or_create(&ConnectionLabels { event })
+            .inc();
     }
 
     /// OpenMetrics text exposition.

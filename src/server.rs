@@ -22,7 +22,8 @@ use crate::tlog::NoteSigner;
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "evidentia.redb";
 
-/// Creates the data directory (0700) and opens the database in it.
+/// Creates the data directory (0700) and opens the database in it; `now` (Unix seconds) dates
+/// a signing key the database has not seen before.
 ///
 /// # Errors
 /// When the directory cannot be created or redb cannot open the file.
@@ -31,6 +32,7 @@ pub fn open_store(
     metrics: Arc<Metrics>,
     signer: Arc<NoteSigner>,
     cache_bytes: u64,
+    now: i64,
 ) -> anyhow::Result<Store> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -39,7 +41,7 @@ pub fn open_store(
     builder
         .create(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-    Store::open(&data_dir.join(DB_FILE), metrics, signer, cache_bytes)
+    Store::open(&data_dir.join(DB_FILE), metrics, signer, cache_bytes, now)
         .with_context(|| format!("cannot open database in {}", data_dir.display()))
 }
 
@@ -60,6 +62,7 @@ pub async fn build_state(
         metrics.clone(),
         signer.clone(),
         config.storage.cache_bytes,
+        clock.now_unix(),
     )?;
     let state = Arc::new(AppState::new(config, secrets, store, clock, metrics));
     let generated = bootstrap(&state).await?;
@@ -292,6 +295,33 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested; draining in-flight requests");
 }
 
+/// The soft limit on open file descriptors of this process (Linux `/proc/self/limits`).
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// The connection-layer limits of `config.server`. The global cap also stays below the
+/// process's descriptor limit (keeping 64 for the database, logs and outbound sockets), so
+/// connections over a cap are refused before the accept loop runs out of descriptors.
+pub fn conn_limits(config: &Config) -> crate::net::ConnLimits {
+    let fd_room = open_files_limit().map_or(usize::MAX, |n| n.saturating_sub(64).max(16));
+    crate::net::ConnLimits {
+        max_connections: config.server.max_connections.min(fd_room),
+        max_per_peer: config.server.max_connections_per_peer,
+        // Both bound the wait for a request head: the first one's, and the next one's on an
+        // idle keep-alive connection.
+        header_read_timeout: Duration::from_secs(
+            config
+                .server
+                .header_read_timeout_secs
+                .min(config.server.idle_timeout_secs),
+        ),
+        max_header_bytes: config.server.max_header_bytes,
+    }
+}
+
 /// `evidentia serve`: runs until SIGTERM/SIGINT, then drains and closes the database.
 ///
 /// # Errors
@@ -323,10 +353,15 @@ pub async fn serve(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     tracing::info!(listen = %listen, scheme, data_dir = %state.config.server.data_dir.display(), "evidentia listening");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let app = crate::api::app(state.clone());
-    let result = poem::Server::new_with_acceptor(acceptor)
-        .idle_timeout(Duration::from_secs(state.config.server.idle_timeout_secs))
-        .run_with_graceful_shutdown(app, shutdown_signal(), Some(grace))
-        .await;
+    let result = crate::net::serve(
+        acceptor,
+        app,
+        conn_limits(&state.config),
+        state.metrics.clone(),
+        shutdown_signal(),
+        grace,
+    )
+    .await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
     let _ = jobs.await;

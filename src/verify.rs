@@ -1068,7 +1068,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use serde_json::json;
 
-    const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors");
+    const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors");
     const ORIGIN: &str = "evidentia.test/tenant-a/evidence";
 
     fn vector() -> Value {

@@ -3,11 +3,19 @@
 //! the cap is passed, within the global buffered-body budget (503 when spent).
 
 use bytes::Bytes;
-use poem::http::{HeaderMap, StatusCode, header};
+use poem::http::{HeaderMap, Method, header};
 
 use super::AppState;
-use super::problem::{ApiResult, Problem};
-use crate::ingest::body::{BodyError, BudgetPermit, read_capped};
+use super::code::Code;
+use super::problem::Problem;
+use crate::ingest::body::{BudgetPermit, read_capped};
+
+type ApiResult<T> = Result<T, Problem>;
+
+/// Whether requests with `method` carry a body the management API reads (POST, PUT, PATCH).
+pub fn may_carry_body(method: &Method) -> bool {
+    method == Method::POST || method == Method::PUT || method == Method::PATCH
+}
 
 /// Cap of a management-API JSON body, bytes.
 pub const API_BODY_CAP: u64 = 64 * 1024;
@@ -30,8 +38,7 @@ pub async fn buffer_api_body(state: &AppState, req: &mut poem::Request) -> ApiRe
 /// 413 `PAYLOAD_TOO_LARGE`.
 pub fn too_large(cap: u64) -> Problem {
     Problem::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "PAYLOAD_TOO_LARGE",
+        Code::PayloadTooLarge,
         format!("the body exceeds the limit of {cap} bytes"),
     )
 }
@@ -46,7 +53,7 @@ pub fn precheck(headers: &HeaderMap, cap: u64) -> ApiResult<Option<u64>> {
             v.to_str()
                 .ok()
                 .and_then(|s| s.trim().parse::<u64>().ok())
-                .ok_or_else(|| Problem::bad_request("BAD_REQUEST", "invalid Content-Length"))?,
+                .ok_or_else(|| Problem::new(Code::BadRequest, "invalid Content-Length"))?,
         ),
         None => None,
     };
@@ -63,8 +70,7 @@ pub fn precheck(headers: &HeaderMap, cap: u64) -> ApiResult<Option<u64>> {
             .unwrap_or(false);
         if !identity {
             return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_CONTENT_ENCODING",
+                Code::UnsupportedContentEncoding,
                 "compressed bodies are not accepted; send Content-Encoding: identity",
             ));
         }
@@ -86,26 +92,12 @@ pub async fn read(
     let reading = read_capped(body.into_bytes_stream(), cap, declared, &state.budget);
     let Ok(result) = tokio::time::timeout(deadline, reading).await else {
         return Err(Problem::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "BODY_READ_TIMEOUT",
+            Code::BodyReadTimeout,
             format!(
                 "the body did not arrive within {} s",
                 state.config.ingest.body_read_timeout_secs
             ),
         ));
     };
-    match result {
-        Ok(b) => Ok(b),
-        Err(BodyError::TooLarge { cap }) => Err(too_large(cap)),
-        Err(BodyError::BudgetExhausted) => Err(Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "BODY_BUDGET_EXHAUSTED",
-            "too many request bodies are being received; retry shortly",
-        )
-        .with_header("Retry-After", "1")),
-        Err(BodyError::Io(e)) => Err(Problem::bad_request(
-            "BODY_READ_ERROR",
-            format!("the request body could not be read: {e}"),
-        )),
-    }
+    Ok(result?)
 }

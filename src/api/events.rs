@@ -3,17 +3,19 @@
 use std::sync::Arc;
 
 use poem::Request;
-use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 
 use super::auth::BearerAuth;
-use super::problem::{ApiResult, Problem, RawResponse};
+use super::code::Code;
+use super::dto::{InsightState, ProviderName, Verdict, ts};
+use super::json::StrictJson;
+use super::problem::{ApiResult, Problem, status};
+use super::raw::RawResponse;
 use super::{AppState, ctx};
 use crate::audit::{APPLIANCE_SCOPE, AuditRecord};
-use crate::clock::rfc3339;
 use crate::identity::Role;
 use crate::ingest::{Decision, EventRecord, InsightRecord, InsightStatus};
 use crate::store::{DecideOutcome, LogQueryError, StoreError};
@@ -33,17 +35,25 @@ const DEFAULT_LIMIT: u32 = 50;
 /// Largest page size.
 const MAX_LIMIT: u32 = 500;
 
-fn page_args(limit: Option<u32>, cursor: Option<String>) -> Result<(usize, Option<u64>), Problem> {
+/// Page size and cursor from the query (`limit` 1–500, default 50; `cursor` as returned in
+/// `next_cursor`).
+pub fn page_args(
+    limit: Option<u32>,
+    cursor: Option<String>,
+) -> Result<(usize, Option<u64>), Problem> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Problem::bad_request(
-            "INVALID_PARAMETER",
-            format!("limit must be 1 to {MAX_LIMIT}"),
+        return Err(Problem::new(
+            Code::InvalidParameter,
+            format!("parameter `limit`: must be 1 to {MAX_LIMIT}"),
         ));
     }
     let cursor = match cursor.filter(|c| !c.is_empty()) {
         Some(c) => Some(c.parse::<u64>().map_err(|_| {
-            Problem::bad_request("INVALID_PARAMETER", "cursor is not one this API returned")
+            Problem::new(
+                Code::InvalidParameter,
+                "parameter `cursor`: not a cursor this API returned",
+            )
         })?),
         None => None,
     };
@@ -52,36 +62,42 @@ fn page_args(limit: Option<u32>, cursor: Option<String>) -> Result<(usize, Optio
 
 /// Metadata of a stored event.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventDto {
-    /// `evt_…`.
+    /// List appliance audit records
+    ///
+    /// Appliance-admin. Records of requests that named no known tenant, newest first (the
+    /// `system` log).
+    #[oai(validator(pattern = "^evt_[0-9a-f]{32}$"))]
     pub id: String,
     /// Source id.
     pub source: String,
-    /// Provider.
-    pub provider: String,
+    /// Provider of the source.
+    pub provider: ProviderName,
     /// Scheme that verified (`standard`, `intelgraph`, `github`, …).
     pub scheme: String,
-    /// Sender's delivery id.
+    /// Sender's delivery id (`webhook-id`, `X-GitHub-Delivery`, …), when the scheme has one.
     pub delivery_id: Option<String>,
-    /// Signed timestamp (RFC 3339).
-    pub signed_timestamp: Option<String>,
-    /// Hex SHA-256 of the raw body.
+    /// The timestamp the sender signed, for schemes that sign one.
+    pub signed_timestamp: Option<time::OffsetDateTime>,
+    /// Lowercase hex SHA-256 of the raw body.
+    #[oai(validator(pattern = "^[0-9a-f]{64}$"))]
     pub sha256: String,
     /// Body size, bytes.
     pub size: u64,
-    /// Original `Content-Type`.
+    /// The `Content-Type` the body arrived with.
     pub content_type: String,
-    /// RFC 3339.
-    pub received_at: String,
-    /// `accepted`.
+    /// When the appliance accepted it.
+    pub received_at: time::OffsetDateTime,
+    /// Always `accepted` (refused deliveries are audit records, not events).
     pub outcome: String,
-    /// ML job id.
+    /// ML job id, for `/ai/webhook` events.
     pub job_id: Option<String>,
-    /// Insights created.
+    /// Insights created from it.
     pub insights: u64,
-    /// RFC 3339 end of raw-body retention.
-    pub body_expires_at: String,
-    /// Whether the raw body was purged.
+    /// End of raw-body retention.
+    pub body_expires_at: time::OffsetDateTime,
+    /// Whether the raw body was purged (metadata and digest remain).
     pub body_purged: bool,
 }
 
@@ -90,18 +106,18 @@ impl From<EventRecord> for EventDto {
         Self {
             id: e.id,
             source: e.source,
-            provider: e.provider.as_str().into(),
+            provider: e.provider.into(),
             scheme: e.scheme,
             delivery_id: e.delivery_id,
-            signed_timestamp: e.signed_timestamp.map(rfc3339),
+            signed_timestamp: e.signed_timestamp.map(ts),
             sha256: e.sha256,
             size: e.size,
             content_type: e.content_type,
-            received_at: rfc3339(e.received_at),
+            received_at: ts(e.received_at),
             outcome: e.outcome,
             job_id: e.job_id,
             insights: e.insights,
-            body_expires_at: rfc3339(e.body_expires_at),
+            body_expires_at: ts(e.body_expires_at),
             body_purged: e.body_purged,
         }
     }
@@ -109,6 +125,7 @@ impl From<EventRecord> for EventDto {
 
 /// A page of events, newest first.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventPage {
     /// Events.
     pub items: Vec<EventDto>,
@@ -119,35 +136,36 @@ pub struct EventPage {
 /// A review decision.
 #[derive(Object)]
 pub struct DecisionDto {
-    /// `approve` or `reject`.
-    pub decision: String,
+    /// The verdict.
+    pub decision: Verdict,
     /// Reason given.
     pub reason: String,
-    /// Reviewer.
+    /// Reviewer (`token:tok_…`).
     pub actor: String,
-    /// RFC 3339.
-    pub decided_at: String,
+    /// When it was decided.
+    pub decided_at: time::OffsetDateTime,
 }
 
-/// An ML insight.
+/// An ML insight awaiting (or past) human review.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct InsightDto {
-    /// `ins_…`.
+    /// Insight id (`ins_` and 32 hex digits).
     pub id: String,
     /// Job id.
     pub job_id: String,
-    /// Job kind.
+    /// Job kind (`nlp_entities`, `entity_resolution`, `link_prediction`, `community_detect`, …).
     pub kind: String,
     /// Event it came from.
     pub event_id: String,
-    /// The insight as the model sent it.
+    /// The insight exactly as the model sent it (any JSON value).
     pub payload: serde_json::Value,
-    /// `PENDING`, `APPROVED` or `REJECTED`.
-    pub status: String,
-    /// The decision, once made.
+    /// Review state.
+    pub status: InsightState,
+    /// The decision; absent while `PENDING`.
     pub decision: Option<DecisionDto>,
-    /// RFC 3339.
-    pub created_at: String,
+    /// When it was created.
+    pub created_at: time::OffsetDateTime,
 }
 
 impl From<InsightRecord> for InsightDto {
@@ -158,62 +176,80 @@ impl From<InsightRecord> for InsightDto {
             kind: i.kind,
             event_id: i.event_id,
             payload: i.payload,
-            status: i.status.as_str().into(),
+            status: i.status.into(),
             decision: i.decision.map(|d| DecisionDto {
-                decision: d.decision,
+                decision: if d.decision == "approve" {
+                    Verdict::Approve
+                } else {
+                    Verdict::Reject
+                },
                 reason: d.reason,
                 actor: d.actor,
-                decided_at: rfc3339(d.at),
+                decided_at: ts(d.at),
             }),
-            created_at: rfc3339(i.created_at),
+            created_at: ts(i.created_at),
         }
     }
 }
 
 /// A page of insights, newest first.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct InsightPage {
     /// Insights.
     pub items: Vec<InsightDto>,
-    /// Next-page cursor.
+    /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 
 /// `POST …/insights/{id}/decision` body.
-#[derive(Object)]
+#[derive(Object, serde::Deserialize)]
+#[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
+#[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
-    /// `approve` or `reject`.
-    pub decision: String,
-    /// Why (1–2000 characters).
+    /// The verdict.
+    pub decision: Verdict,
+    /// Why: 1–2000 characters.
+    #[oai(validator(min_length = 1, max_length = 2000))]
     pub reason: String,
 }
 
-/// One audit event.
+impl poem_openapi::types::Example for DecisionRequest {
+    fn example() -> Self {
+        Self {
+            decision: Verdict::Approve,
+            reason: "entity confirmed against the registry".into(),
+        }
+    }
+}
+
+/// One audit record (a leaf of the tenant's `audit` transparency log).
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditDto {
-    /// Position in the tenant's audit trail.
+    /// Leaf index in the tenant's audit log.
     pub index: u64,
-    /// RFC 3339.
-    pub time: String,
+    /// When it happened.
+    pub time: time::OffsetDateTime,
     /// Tenant (or `_appliance`).
     pub tenant: String,
-    /// Who.
+    /// Who: `token:tok_…`, `source:src_…`, `system` or `anonymous`.
     pub actor: String,
-    /// What.
+    /// Operation (`webhook.ingest`, `tenant.create`, `events.read`, …).
     pub action: String,
-    /// HTTP method.
+    /// HTTP method (`OTHER` for unknown methods).
     pub method: String,
-    /// Route template.
+    /// Matched route template (`unmatched` when no route matched).
     pub route: String,
-    /// HTTP status answered.
+    /// HTTP status answered (0 for appliance events).
     pub status: u16,
     /// Problem code, for failures.
     pub code: Option<String>,
     /// Client address.
     pub peer: String,
-    /// Request id.
+    /// Request id (`X-Request-Id` of the response).
     pub request_id: String,
-    /// Signature verdict (ingestion).
+    /// Signature verdict (ingestion): `valid`, `invalid`, `missing`, `valid_stale`, `not_checked`.
     pub signature: Option<String>,
     /// Resource acted on.
     pub resource: Option<String>,
@@ -225,9 +261,12 @@ pub struct AuditDto {
 
 impl From<AuditRecord> for AuditDto {
     fn from(a: AuditRecord) -> Self {
+        let time =
+            time::OffsetDateTime::parse(&a.time, &time::format_description::well_known::Rfc3339)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         Self {
             index: a.index,
-            time: a.time,
+            time,
             tenant: a.tenant,
             actor: a.actor,
             action: a.action,
@@ -245,12 +284,13 @@ impl From<AuditRecord> for AuditDto {
     }
 }
 
-/// A page of audit events, newest first.
+/// A page of audit records, newest first.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditPage {
-    /// Events.
+    /// Records.
     pub items: Vec<AuditDto>,
-    /// Next-page cursor.
+    /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -259,11 +299,14 @@ pub struct EventsApi;
 
 #[OpenApi]
 impl EventsApi {
-    /// List a tenant's events, newest first.
+    /// List events
+    ///
+    /// Tenant-admin or viewer. Newest first, optionally of one source.
     #[oai(
         path = "/api/tenants/:tenant/events",
         method = "get",
-        tag = "ApiTags::Events"
+        tag = "ApiTags::Events",
+        operation_id = "listEvents"
     )]
     #[allow(clippy::too_many_arguments)]
     async fn list_events(
@@ -271,11 +314,19 @@ impl EventsApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
+        /// Only events of this source (`src_…`).
+        #[oai(validator(pattern = "^src_[0-9a-f]{32}$"))]
         source: Query<Option<String>>,
+        /// Page size, 1–500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(pattern = "^[0-9]{0,20}$"))]
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<EventPage>> {
+    ) -> ApiResult<Json<EventPage>, { status::TENANT }> {
         let ctx = ctx(req);
         ctx.set_action("events.list");
         let p = state.authenticate(&auth, &ctx)?;
@@ -290,20 +341,27 @@ impl EventsApi {
         }))
     }
 
-    /// One event's metadata.
+    /// Get an event
+    ///
+    /// Tenant-admin or viewer. The event's metadata.
     #[oai(
         path = "/api/tenants/:tenant/events/:id",
         method = "get",
-        tag = "ApiTags::Events"
+        tag = "ApiTags::Events",
+        operation_id = "getEvent"
     )]
     async fn get_event(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
+        /// Event id (`evt_…`).
+        #[oai(validator(pattern = "^evt_[0-9a-f]{32}$"))]
         id: Path<String>,
-    ) -> ApiResult<Json<EventDto>> {
+    ) -> ApiResult<Json<EventDto>, { status::TENANT }> {
         let ctx = ctx(req);
         ctx.set_action("events.read");
         let p = state.authenticate(&auth, &ctx)?;
@@ -316,20 +374,28 @@ impl EventsApi {
         Ok(Json(ev.into()))
     }
 
-    /// One event's raw body, byte for byte, with its original `Content-Type`.
+    /// Get an event's raw body
+    ///
+    /// Tenant-admin or viewer. The body byte for byte as signed, with its original
+    /// `Content-Type`; 410 `BODY_PURGED` after its retention.
     #[oai(
         path = "/api/tenants/:tenant/events/:id/body",
         method = "get",
-        tag = "ApiTags::Events"
+        tag = "ApiTags::Events",
+        operation_id = "getEventBody"
     )]
     async fn get_event_body(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
+        /// Event id (`evt_…`).
+        #[oai(validator(pattern = "^evt_[0-9a-f]{32}$"))]
         id: Path<String>,
-    ) -> ApiResult<RawResponse> {
+    ) -> ApiResult<RawResponse, { status::TENANT | status::S410 }> {
         let ctx = ctx(req);
         ctx.set_action("events.body.read");
         let p = state.authenticate(&auth, &ctx)?;
@@ -341,8 +407,7 @@ impl EventsApi {
             .ok_or_else(|| Problem::not_found("event"))?;
         let bytes = body.ok_or_else(|| {
             Problem::new(
-                StatusCode::GONE,
-                "BODY_PURGED",
+                Code::BodyPurged,
                 "the raw body was purged at the end of its retention period; metadata remains",
             )
         })?;
@@ -353,9 +418,11 @@ impl EventsApi {
         })
     }
 
-    /// A notarised delivery's offline verification bundle (`evidentia-webhook-bundle/v1`):
-    /// its evidence-log entry, RFC 9162 inclusion proof and signed checkpoint, and the raw body
-    /// while it is retained; check it with `evidentia verify bundle FILE --key VKEY`.
+    /// Get a notarised delivery's offline bundle
+    ///
+    /// Tenant-admin or viewer. An `evidentia-webhook-bundle/v1`: the delivery's evidence-log
+    /// entry, its RFC 9162 inclusion proof and the signed checkpoint, and the raw body while it
+    /// is retained; check it with `evidentia verify bundle FILE --key VKEY`.
     #[oai(
         path = "/api/tenants/:tenant/events/:id/bundle",
         method = "get",
@@ -367,9 +434,13 @@ impl EventsApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
+        /// Event id (`evt_…`).
+        #[oai(validator(pattern = "^evt_[0-9a-f]{32}$"))]
         id: Path<String>,
-    ) -> ApiResult<Json<serde_json::Value>> {
+    ) -> ApiResult<Json<serde_json::Value>, { status::TENANT }> {
         let ctx = ctx(req);
         ctx.set_action("events.bundle.read");
         let p = state.authenticate(&auth, &ctx)?;
@@ -381,8 +452,7 @@ impl EventsApi {
             .ok_or_else(|| Problem::not_found("event"))?;
         let index = leaf.ok_or_else(|| {
             Problem::new(
-                StatusCode::NOT_FOUND,
-                "EVENT_NOT_NOTARISED",
+                Code::NotFound,
                 "this event was stored before deliveries were notarised and has no evidence-log leaf",
             )
         })?;
@@ -406,11 +476,14 @@ impl EventsApi {
         )))
     }
 
-    /// List a tenant's ML insights, newest first.
+    /// List insights
+    ///
+    /// Tenant-admin or viewer. ML insights, newest first, by job and review state.
     #[oai(
         path = "/api/tenants/:tenant/insights",
         method = "get",
-        tag = "ApiTags::Insights"
+        tag = "ApiTags::Insights",
+        operation_id = "listInsights"
     )]
     #[allow(clippy::too_many_arguments)]
     async fn list_insights(
@@ -418,25 +491,26 @@ impl EventsApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
+        /// Only insights of this ML job.
+        #[oai(validator(min_length = 1, max_length = 200))]
         job_id: Query<Option<String>>,
-        status: Query<Option<String>>,
+        /// Only insights in this review state.
+        status: Query<Option<InsightState>>,
+        /// Page size, 1–500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(pattern = "^[0-9]{0,20}$"))]
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<InsightPage>> {
+    ) -> ApiResult<Json<InsightPage>, { status::TENANT }> {
         let ctx = ctx(req);
         ctx.set_action("insights.list");
         let p = state.authenticate(&auth, &ctx)?;
         state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin, Role::Viewer], &ctx)?;
-        let status = match status.0.as_deref() {
-            None | Some("") => None,
-            Some(s) => Some(InsightStatus::parse(s).ok_or_else(|| {
-                Problem::bad_request(
-                    "INVALID_PARAMETER",
-                    "status must be PENDING, APPROVED or REJECTED",
-                )
-            })?),
-        };
+        let status = status.0.map(InsightStatus::from);
         let (limit, cursor) = page_args(limit.0, cursor.0)?;
         let page =
             state
@@ -448,47 +522,48 @@ impl EventsApi {
         }))
     }
 
-    /// Approve or reject a PENDING insight (tenant-admin).
+    /// Decide an insight
+    ///
+    /// Tenant-admin. Approve or reject a `PENDING` insight, with a reason.
     #[oai(
         path = "/api/tenants/:tenant/insights/:id/decision",
         method = "post",
-        tag = "ApiTags::Insights"
+        tag = "ApiTags::Insights",
+        operation_id = "decideInsight"
     )]
     async fn decide(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
+        /// Insight id (`ins_…`).
+        #[oai(validator(pattern = "^ins_[0-9a-f]{32}$"))]
         id: Path<String>,
-        body: Json<DecisionRequest>,
-    ) -> ApiResult<Json<InsightDto>> {
+        /// The verdict and its reason.
+        body: StrictJson<DecisionRequest>,
+    ) -> ApiResult<Json<InsightDto>, { status::TENANT | status::BODY | status::S409 }> {
         let ctx = ctx(req);
         ctx.set_action("insights.decide");
         let p = state.authenticate(&auth, &ctx)?;
         state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
         ctx.set_resource(&id);
-        let status = match body.0.decision.as_str() {
-            "approve" => InsightStatus::Approved,
-            "reject" => InsightStatus::Rejected,
-            _ => {
-                return Err(Problem::unprocessable(
-                    "INVALID_DECISION",
-                    "decision must be approve or reject",
-                ));
-            }
+        let status = match body.0.decision {
+            Verdict::Approve => InsightStatus::Approved,
+            Verdict::Reject => InsightStatus::Rejected,
         };
         let reason = body.0.reason.trim().to_string();
         if reason.is_empty() || reason.chars().count() > 2000 {
-            return Err(Problem::unprocessable(
-                "INVALID_REASON",
-                "reason must be 1 to 2000 characters",
-            ));
+            return Err(
+                Problem::new(Code::InvalidReason, "reason must be 1 to 2000 characters").into(),
+            );
         }
         let now = state.now();
-        ctx.set_detail(body.0.decision.clone());
+        ctx.set_detail(body.0.decision.as_str().to_string());
         let decision = Decision {
-            decision: body.0.decision.clone(),
+            decision: body.0.decision.as_str().to_string(),
             reason,
             actor: p.actor(),
             at: now,
@@ -508,29 +583,39 @@ impl EventsApi {
                 ctx.mark_audited();
                 Ok(Json(rec.into()))
             }
-            DecideOutcome::NotFound => Err(Problem::not_found("insight")),
-            DecideOutcome::AlreadyDecided(rec) => Err(Problem::conflict(
-                "INSIGHT_ALREADY_DECIDED",
+            DecideOutcome::NotFound => Err(Problem::not_found("insight").into()),
+            DecideOutcome::AlreadyDecided(rec) => Err(Problem::new(
+                Code::InsightAlreadyDecided,
                 format!("this insight is already {}", rec.status.as_str()),
-            )),
+            )
+            .into()),
         }
     }
 
-    /// A tenant's audit trail, newest first (tenant-admin).
+    /// List a tenant's audit records
+    ///
+    /// Tenant-admin. Newest first; each record is a leaf of the tenant's `audit` log.
     #[oai(
         path = "/api/tenants/:tenant/audit",
         method = "get",
-        tag = "ApiTags::Audit"
+        tag = "ApiTags::Audit",
+        operation_id = "listAuditRecords"
     )]
     async fn tenant_audit(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
+        /// Page size, 1–500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(pattern = "^[0-9]{0,20}$"))]
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<AuditPage>> {
+    ) -> ApiResult<Json<AuditPage>, { status::TENANT }> {
         let ctx = ctx(req);
         ctx.set_action("audit.read");
         let p = state.authenticate(&auth, &ctx)?;
@@ -543,17 +628,28 @@ impl EventsApi {
         }))
     }
 
-    /// The appliance-scope audit trail (requests that named no known tenant), newest first
-    /// (appliance-admin).
-    #[oai(path = "/api/audit", method = "get", tag = "ApiTags::Audit")]
+    /// List appliance audit records
+    ///
+    /// Appliance-admin. Records of requests that named no known tenant, newest first (the
+    /// `system` log).
+    #[oai(
+        path = "/api/audit",
+        method = "get",
+        tag = "ApiTags::Audit",
+        operation_id = "listApplianceAuditRecords"
+    )]
     async fn appliance_audit(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Page size, 1–500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(pattern = "^[0-9]{0,20}$"))]
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<AuditPage>> {
+    ) -> ApiResult<Json<AuditPage>, { status::AUTH }> {
         let ctx = ctx(req);
         ctx.set_action("audit.read");
         let p = state.authenticate(&auth, &ctx)?;

@@ -5,23 +5,22 @@
 use std::sync::Arc;
 
 use poem::Request;
-use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::auth::{BearerAuth, require_roles};
+use super::code::Code;
+use super::dto::{ArtifactKind, KeyAlg, ts};
+use super::json::StrictJson;
 use super::logs::LogRef;
-use super::problem::{ApiResult, Problem, RawBody, RawResponse};
+use super::problem::{ApiResult, Problem, status};
+use super::raw::{ArtifactBody, JsonBytes, RawBody, RawResponse, ReceiptBody};
 use super::{AppState, ReqCtx, body, ctx};
-use crate::clock::rfc3339;
 use crate::evidence::artifact::{self, check_content, valid_id, valid_run_id};
 use crate::evidence::receipt::{self, ReceiptKey, parse_ed25519_public};
-use crate::evidence::{
-    ArtifactError, ArtifactRecord, ArtifactType, ReceiptError, ReceiptRecord, SigningKeyRecord,
-    repr_digest,
-};
+use crate::evidence::{ArtifactRecord, ArtifactType, ReceiptRecord, SigningKeyRecord, repr_digest};
 use crate::identity::{Principal, Role};
 use crate::ingest::{random_id, sha256_hex};
 use crate::store::{ArtifactOutcome, ReceiptOutcome};
@@ -34,44 +33,71 @@ enum ApiTags {
     SigningKeys,
 }
 
+/// Characters percent-encoded in a query value: everything but RFC 3986 unreserved ones.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Receipt body cap, bytes.
 pub const RECEIPT_CAP: u64 = 256 * 1024;
 /// How far in the future a receipt's `createdAt` may be, seconds.
 pub const RECEIPT_FUTURE_SKEW: i64 = 60;
 
 /// `POST /api/tenants/{tenant}/signing-keys` body.
-#[derive(Object)]
+#[derive(Object, serde::Deserialize)]
+#[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
+#[serde(deny_unknown_fields)]
 pub struct CreateSigningKey {
-    /// Key id, matched against a receipt's `signer.kid` (1–128 of `A-Za-z0-9._:-`).
+    /// Get a receipt's offline verification bundle
+    ///
+    /// Tenant-admin, viewer or ingest. Receipt bytes, leaf, inclusion proof and signed
+    /// checkpoint; check it with `evidentia verify bundle FILE --key VKEY`.
+    #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,128}$"))]
     pub kid: String,
-    /// `HS256` or `EdDSA`.
-    pub alg: String,
-    /// HS256 shared secret (at least 32 bytes, no surrounding whitespace).
+    /// The key's algorithm.
+    pub alg: KeyAlg,
+    /// `HS256` only: the shared secret, at least 32 bytes without surrounding whitespace.
+    #[oai(validator(min_length = 32, max_length = 1024))]
     pub secret: Option<String>,
-    /// EdDSA public key: standard base64 of the 32-byte Ed25519 key.
+    /// `EdDSA` only: standard base64 of the 32-byte Ed25519 public key.
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub public_key: Option<String>,
+}
+
+impl poem_openapi::types::Example for CreateSigningKey {
+    fn example() -> Self {
+        Self {
+            kid: "pipeline-2026".into(),
+            alg: KeyAlg::EdDsa,
+            secret: None,
+            public_key: Some("11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=".into()),
+        }
+    }
 }
 
 /// A receipt-signing key (secrets are never shown).
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SigningKeyDto {
     /// Key id.
     pub kid: String,
-    /// `HS256` or `EdDSA`.
-    pub alg: String,
-    /// EdDSA public key (base64).
+    /// The key's algorithm.
+    pub alg: KeyAlg,
+    /// `EdDSA` keys: the public key (standard base64).
     pub public_key: Option<String>,
-    /// RFC 3339.
-    pub created_at: String,
+    /// When it was registered.
+    pub created_at: time::OffsetDateTime,
 }
 
 impl From<SigningKeyRecord> for SigningKeyDto {
     fn from(k: SigningKeyRecord) -> Self {
         Self {
             kid: k.kid,
-            alg: k.alg,
+            alg: KeyAlg::parse(&k.alg).unwrap_or(KeyAlg::Hs256),
             public_key: k.public_key,
-            created_at: rfc3339(k.created_at),
+            created_at: ts(k.created_at),
         }
     }
 }
@@ -85,30 +111,31 @@ pub struct SigningKeyList {
 
 /// A stored artifact.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct ArtifactDto {
     /// Artifact id (unique within the run).
     pub artifact_id: String,
     /// Run id.
     pub run_id: String,
-    /// Type.
+    /// Artifact type.
     #[oai(rename = "type")]
-    pub ty: String,
-    /// Hex SHA-256 of the bytes.
+    pub ty: ArtifactKind,
+    /// Lowercase hex SHA-256 of the bytes.
+    #[oai(validator(pattern = "^[0-9a-f]{64}$"))]
     pub sha256: String,
     /// Size, bytes.
     pub size: u64,
-    /// Media type.
+    /// Media type it was stored with.
     pub content_type: String,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339 end of retention.
-    pub retention_until: String,
+    /// When it was stored.
+    pub created_at: time::OffsetDateTime,
+    /// End of retention (then the bytes are purged unless held; the log leaf stays).
+    pub retention_until: time::OffsetDateTime,
     /// Exempt from purging.
     pub legal_hold: bool,
     /// Whether the bytes were purged (the log entry stays).
     pub purged: bool,
-    /// Its descriptor's place in the evidence log (proof only in the upload response).
+    /// Its descriptor's place in the evidence log, with proof; only in the upload response.
     pub log: Option<LogRef>,
     /// Leaf index of its descriptor.
     pub log_index: u64,
@@ -119,12 +146,12 @@ impl From<ArtifactRecord> for ArtifactDto {
         Self {
             artifact_id: a.id,
             run_id: a.run_id,
-            ty: a.ty.as_str().into(),
+            ty: a.ty.into(),
             sha256: a.sha256,
             size: a.size,
             content_type: a.content_type,
-            created_at: rfc3339(a.created_at),
-            retention_until: rfc3339(a.retention_until),
+            created_at: ts(a.created_at),
+            retention_until: ts(a.retention_until),
             legal_hold: a.legal_hold,
             purged: a.purged,
             log: None,
@@ -141,7 +168,9 @@ pub struct ArtifactList {
 }
 
 /// `PUT …/legal-hold` body.
-#[derive(Object)]
+#[derive(Object, serde::Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct LegalHold {
     /// `true` to hold, `false` to release.
     pub hold: bool,
@@ -159,6 +188,93 @@ pub struct ReceiptAccepted {
     pub sha256: String,
     /// Its place in the tenant's evidence log, with proof and signed checkpoint.
     pub log: LogRef,
+}
+
+/// The signer of a receipt.
+#[derive(Object)]
+pub struct ReceiptSigner {
+    /// Key id: `default` for the appliance's `EVIDENCE_SIGNING_SECRET`, else a tenant key.
+    pub kid: String,
+    /// The signature algorithm.
+    pub alg: KeyAlg,
+}
+
+/// An artifact a receipt vouches for.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ReceiptArtifact {
+    /// Artifact id within the run.
+    pub id: String,
+    /// Artifact type.
+    #[oai(rename = "type")]
+    pub ty: ArtifactKind,
+    /// Lowercase hex SHA-256 of its bytes.
+    #[oai(validator(pattern = "^[0-9a-f]{64}$"))]
+    pub sha256: String,
+    /// When it was created.
+    pub created_at: time::OffsetDateTime,
+}
+
+/// The evidence a receipt lists.
+#[derive(Object)]
+pub struct ReceiptEvidence {
+    /// Artifacts of the run.
+    pub artifacts: Vec<ReceiptArtifact>,
+}
+
+/// A provenance receipt as the pipeline runner signs it (DESIGN §2). The appliance reads the
+/// exact bytes: unknown members are kept and covered by the signature.
+#[derive(Object)]
+#[oai(rename = "Receipt", rename_all = "camelCase")]
+pub struct ReceiptDoc {
+    /// Unique per tenant; a second submission is 409 `RECEIPT_REPLAYED`.
+    pub receipt_id: String,
+    /// The pipeline run.
+    #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,200}$"))]
+    pub run_id: String,
+    /// When the runner made it; outside the freshness window it is 422 `RECEIPT_STALE`.
+    pub created_at: time::OffsetDateTime,
+    /// Digest of the code that ran (e.g. a commit id).
+    pub code_digest: String,
+    /// Digest of the inputs.
+    pub inputs_hash: String,
+    /// Digest of the outputs.
+    pub outputs_hash: String,
+    /// Who signed.
+    pub signer: ReceiptSigner,
+    /// base64url of HMAC-SHA256 (`HS256`) or Ed25519 (`EdDSA`) over the RFC 8785 bytes of the
+    /// receipt without `signature`.
+    pub signature: String,
+    /// Free-form summary.
+    pub summary: Option<serde_json::Value>,
+    /// Listed artifacts; a digest contradicting a stored artifact is 422.
+    pub evidence: Option<ReceiptEvidence>,
+    /// Required when `signer.kid` is `default`: the tenant the receipt is for.
+    pub tenant: Option<String>,
+}
+
+/// An offline verification bundle (`evidentia verify bundle FILE --key VKEY`): the stored
+/// bytes, their leaf, the inclusion proof and the signed checkpoint.
+#[derive(Object, serde::Deserialize)]
+pub struct Bundle {
+    /// Bundle format identifier.
+    pub format: String,
+    /// Log origin (`<appliance>/<tenant>/evidence`).
+    pub origin: String,
+    /// The receipt's stored bytes, standard base64.
+    pub receipt: String,
+    /// Lowercase hex SHA-256 of the receipt bytes.
+    pub receipt_sha256: String,
+    /// Leaf index of the receipt in the log.
+    pub leaf_index: u64,
+    /// Tree size of the proof and checkpoint.
+    pub tree_size: u64,
+    /// base64 SHA-256(0x00 ‖ receipt bytes).
+    pub leaf_hash: String,
+    /// RFC 9162 inclusion proof, base64 hashes.
+    pub inclusion_proof: Vec<String>,
+    /// The C2SP signed checkpoint for `tree_size`.
+    pub checkpoint: String,
 }
 
 #[derive(ApiResponse)]
@@ -186,14 +302,6 @@ fn run_id_ok(run: &str) -> Result<(), Problem> {
     }
 }
 
-fn receipt_problem(e: ReceiptError) -> Problem {
-    match e {
-        ReceiptError::Invalid(m) => Problem::unprocessable("RECEIPT_INVALID", m),
-        ReceiptError::SignatureInvalid(m) => Problem::unprocessable("RECEIPT_SIGNATURE_INVALID", m),
-        ReceiptError::Stale(m) => Problem::unprocessable("RECEIPT_STALE", m),
-    }
-}
-
 fn valid_kid(kid: &str) -> bool {
     (1..=128).contains(&kid.len())
         && kid
@@ -206,70 +314,74 @@ pub struct EvidenceApi;
 
 #[OpenApi]
 impl EvidenceApi {
-    /// Register a key that signs this tenant's receipts (tenant-admin).
+    /// Register a receipt-signing key
+    ///
+    /// Tenant-admin. An HS256 secret or an Ed25519 public key that signs this tenant's
+    /// receipts, by `kid`.
     #[oai(
         path = "/api/tenants/:tenant/signing-keys",
         method = "post",
-        tag = "ApiTags::SigningKeys"
+        tag = "ApiTags::SigningKeys",
+        operation_id = "createSigningKey"
     )]
     async fn create_signing_key(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
-        body: Json<CreateSigningKey>,
-    ) -> ApiResult<Created<SigningKeyDto>> {
+        /// Key id, algorithm and key material.
+        body: StrictJson<CreateSigningKey>,
+    ) -> ApiResult<Created<SigningKeyDto>, { status::TENANT | status::BODY | status::S409 }> {
         let ctx = ctx(req);
         ctx.set_action("signing_key.create");
         let p = state.authenticate(&auth, &ctx)?;
         state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
         let b = body.0;
         if !valid_kid(&b.kid) {
-            return Err(Problem::unprocessable(
-                "INVALID_KID",
+            return Err(Problem::new(
+                Code::InvalidKid,
                 "kid must be 1 to 128 of A-Z a-z 0-9 . _ : -",
-            ));
+            )
+            .into());
         }
         if b.kid == state.secrets.evidence_signer_kid {
-            return Err(Problem::conflict(
-                "KID_RESERVED",
+            return Err(Problem::new(
+                Code::KidReserved,
                 "this kid names the appliance's EVIDENCE_SIGNING_SECRET",
-            ));
+            )
+            .into());
         }
-        let (secret, public_key) = match (b.alg.as_str(), b.secret, b.public_key) {
-            ("HS256", Some(s), None) => {
+        let (secret, public_key) = match (b.alg, b.secret, b.public_key) {
+            (KeyAlg::Hs256, Some(s), None) => {
                 if s.len() < 32 || s.trim() != s {
-                    return Err(Problem::unprocessable(
-                        "INVALID_SECRET",
+                    return Err(Problem::new(
+                        Code::InvalidSecret,
                         "an HS256 secret is at least 32 bytes without surrounding whitespace",
-                    ));
+                    )
+                    .into());
                 }
                 (Some(s), None)
             }
-            ("EdDSA", None, Some(pk)) => {
-                parse_ed25519_public(&pk)
-                    .map_err(|e| Problem::unprocessable("INVALID_PUBLIC_KEY", e))?;
+            (KeyAlg::EdDsa, None, Some(pk)) => {
+                parse_ed25519_public(&pk).map_err(|e| Problem::new(Code::InvalidSigningKey, e))?;
                 (None, Some(pk.trim().to_string()))
             }
-            ("HS256" | "EdDSA", _, _) => {
-                return Err(Problem::unprocessable(
-                    "INVALID_SIGNING_KEY",
-                    "HS256 keys take `secret` only; EdDSA keys take `public_key` only",
-                ));
-            }
             _ => {
-                return Err(Problem::unprocessable(
-                    "INVALID_ALG",
-                    "alg must be HS256 or EdDSA",
-                ));
+                return Err(Problem::new(
+                    Code::InvalidSigningKey,
+                    "HS256 keys take `secret` only; EdDSA keys take `public_key` only",
+                )
+                .into());
             }
         };
         let now = state.now();
         let record = SigningKeyRecord {
             tenant: tenant.0.clone(),
             kid: b.kid.clone(),
-            alg: b.alg,
+            alg: b.alg.as_str().to_string(),
             secret,
             public_key,
             created_at: now,
@@ -277,28 +389,34 @@ impl EvidenceApi {
         ctx.set_resource(&b.kid);
         let audit = vec![ctx.record("/api/tenants/{tenant}/signing-keys", 201, None, now)];
         if !state.store.put_signing_key(record.clone(), audit).await? {
-            return Err(Problem::conflict(
-                "KID_EXISTS",
+            return Err(Problem::new(
+                Code::KidExists,
                 "this tenant already has a key with this kid",
-            ));
+            )
+            .into());
         }
         ctx.mark_audited();
         Ok(Created::Created(Json(record.into())))
     }
 
-    /// List this tenant's receipt-signing keys (no secrets).
+    /// List receipt-signing keys
+    ///
+    /// Tenant-admin or viewer. Secrets are never shown.
     #[oai(
         path = "/api/tenants/:tenant/signing-keys",
         method = "get",
-        tag = "ApiTags::SigningKeys"
+        tag = "ApiTags::SigningKeys",
+        operation_id = "listSigningKeys"
     )]
     async fn list_signing_keys(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
-    ) -> ApiResult<Json<SigningKeyList>> {
+    ) -> ApiResult<Json<SigningKeyList>, { status::TENANT }> {
         let ctx = ctx(req);
         ctx.set_action("signing_key.list");
         let p = state.authenticate(&auth, &ctx)?;
@@ -312,11 +430,17 @@ impl EvidenceApi {
         Ok(Json(SigningKeyList { items }))
     }
 
-    /// Upload a run artifact: the raw bytes with their `Content-Type` (ingest, tenant-admin).
+    /// Upload a run artifact
+    ///
+    /// Ingest or tenant-admin token of the tenant. The raw bytes with the `Content-Type` their
+    /// type accepts: `sbom` CycloneDX/SPDX/JSON, `attestation` in-toto/DSSE/JSON, `log`
+    /// text/plain or NDJSON, `output` JSON/text/octet-stream, `trace` JSON/NDJSON,
+    /// `policy_decision` and `receipt` JSON. The descriptor becomes a leaf of the evidence log.
     #[oai(
         path = "/api/conductor/runs/:run_id/artifacts",
         method = "post",
-        tag = "ApiTags::Evidence"
+        tag = "ApiTags::Evidence",
+        operation_id = "uploadArtifact"
     )]
     #[allow(clippy::too_many_arguments)]
     async fn upload_artifact(
@@ -324,48 +448,54 @@ impl EvidenceApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Pipeline run id (1–200 of `A-Za-z0-9._:-`).
+        #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,200}$"))]
         run_id: Path<String>,
-        #[oai(name = "type")] ty: Query<String>,
+        /// The artifact type; it decides the accepted media types and default retention.
+        #[oai(name = "type")]
+        ty: Query<ArtifactKind>,
+        /// Artifact id within the run (1–128 of `A-Za-z0-9._-`); generated when absent.
+        #[oai(validator(pattern = "^[A-Za-z0-9._-]{1,128}$"))]
         id: Query<Option<String>>,
+        /// Retention, days (default per type; at most `evidence.max_retention_days`).
+        #[oai(validator(minimum(value = "1"), maximum(value = "36500")))]
         retention_days: Query<Option<i64>>,
-        raw: RawBody,
-    ) -> ApiResult<Created<ArtifactDto>> {
+        raw: RawBody<ArtifactBody>,
+    ) -> ApiResult<Created<ArtifactDto>, { status::AUTH | status::BODY | status::S409 }> {
         let ctx = ctx(req);
         ctx.set_action("artifact.upload");
         let p = state.authenticate(&auth, &ctx)?;
         let tenant = tenant_of(&p, &ctx)?;
         require_roles(&p, &[Role::Ingest, Role::TenantAdmin])?;
         if !valid_run_id(&run_id) {
-            return Err(Problem::unprocessable(
-                "INVALID_RUN_ID",
+            return Err(Problem::new(
+                Code::InvalidRunId,
                 "runId must be 1 to 200 of A-Z a-z 0-9 . _ : -",
-            ));
-        }
-        let ty = ArtifactType::parse(&ty).ok_or_else(|| {
-            Problem::unprocessable(
-                "INVALID_ARTIFACT_TYPE",
-                ArtifactError::UnknownType(ty.0.clone()).to_string(),
             )
-        })?;
+            .into());
+        }
+        let ty = ArtifactType::from(ty.0);
         let artifact_id = match id.0 {
             Some(id) if valid_id(&id) => id,
             Some(_) => {
-                return Err(Problem::unprocessable(
-                    "INVALID_ARTIFACT_ID",
+                return Err(Problem::new(
+                    Code::InvalidArtifactId,
                     "id must be 1 to 128 of A-Z a-z 0-9 . _ -",
-                ));
+                )
+                .into());
             }
             None => random_id("art_"),
         };
         let days = retention_days.0.unwrap_or(ty.default_retention_days());
         if !(1..=state.config.evidence.max_retention_days).contains(&days) {
-            return Err(Problem::unprocessable(
-                "INVALID_RETENTION",
+            return Err(Problem::new(
+                Code::InvalidRetention,
                 format!(
                     "retention_days must be 1 to {}",
                     state.config.evidence.max_retention_days
                 ),
-            ));
+            )
+            .into());
         }
         let content_type = req
             .headers()
@@ -376,20 +506,19 @@ impl EvidenceApi {
         // The media type is checked before the body is read.
         if !artifact::media_type_allowed(ty, &content_type) {
             return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
+                Code::UnsupportedMediaType,
                 format!(
                     "{} artifacts take: {}",
                     ty.as_str(),
                     ty.allowed_media_types().join(", ")
                 ),
-            ));
+            )
+            .into());
         }
         let cap = state.config.evidence.max_artifact_bytes;
         let declared = body::precheck(req.headers(), cap)?;
         let (bytes, _permit) = body::read(&state, raw.0, cap, declared).await?;
-        let content = check_content(ty, &content_type, bytes)
-            .map_err(|e| Problem::unprocessable("ARTIFACT_CONTENT_INVALID", e.to_string()))?;
+        let content = check_content(ty, &content_type, bytes)?;
         let now = state.now();
         let record = ArtifactRecord {
             id: artifact_id.clone(),
@@ -408,10 +537,11 @@ impl EvidenceApi {
         ctx.set_resource(&format!("{}/{}", run_id.0, artifact_id));
         let audit = vec![ctx.record("/api/conductor/runs/{run_id}/artifacts", 201, None, now)];
         match state.store.put_artifact(record, content, audit).await? {
-            ArtifactOutcome::Exists => Err(Problem::conflict(
-                "ARTIFACT_EXISTS",
+            ArtifactOutcome::Exists => Err(Problem::new(
+                Code::ArtifactExists,
                 "this run already has an artifact with this id; artifacts are immutable",
-            )),
+            )
+            .into()),
             ArtifactOutcome::Stored(rec) => {
                 ctx.mark_audited();
                 let origin = state.store.origin(&tenant, "evidence");
@@ -423,19 +553,24 @@ impl EvidenceApi {
         }
     }
 
-    /// List a run's artifacts.
+    /// List a run's artifacts
+    ///
+    /// Tenant-admin, viewer or ingest, in the caller's tenant.
     #[oai(
         path = "/api/conductor/runs/:run_id/artifacts",
         method = "get",
-        tag = "ApiTags::Evidence"
+        tag = "ApiTags::Evidence",
+        operation_id = "listArtifacts"
     )]
     async fn list_artifacts(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Pipeline run id (1–200 of `A-Za-z0-9._:-`).
+        #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,200}$"))]
         run_id: Path<String>,
-    ) -> ApiResult<Json<ArtifactList>> {
+    ) -> ApiResult<Json<ArtifactList>, { status::TENANT }> {
         let ctx = ctx(req);
         ctx.set_action("artifact.list");
         let p = state.authenticate(&auth, &ctx)?;
@@ -451,20 +586,28 @@ impl EvidenceApi {
         Ok(Json(ArtifactList { items }))
     }
 
-    /// Download an artifact's bytes (`Repr-Digest`, `Content-Disposition: attachment`).
+    /// Download an artifact
+    ///
+    /// Tenant-admin or viewer. The bytes as stored; `Content-Type` is the stored type,
+    /// `Repr-Digest` their SHA-256; 410 `ARTIFACT_PURGED` after retention.
     #[oai(
         path = "/api/conductor/runs/:run_id/artifacts/:artifact_id",
         method = "get",
-        tag = "ApiTags::Evidence"
+        tag = "ApiTags::Evidence",
+        operation_id = "downloadArtifact"
     )]
     async fn get_artifact(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Pipeline run id (1–200 of `A-Za-z0-9._:-`).
+        #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,200}$"))]
         run_id: Path<String>,
+        /// Artifact id within the run.
+        #[oai(validator(pattern = "^[A-Za-z0-9._-]{1,128}$"))]
         artifact_id: Path<String>,
-    ) -> ApiResult<RawResponse> {
+    ) -> ApiResult<RawResponse, { status::TENANT | status::S410 }> {
         let ctx = ctx(req);
         ctx.set_action("artifact.read");
         let p = state.authenticate(&auth, &ctx)?;
@@ -478,8 +621,7 @@ impl EvidenceApi {
             .ok_or_else(|| Problem::not_found("artifact"))?;
         let bytes = bytes.ok_or_else(|| {
             Problem::new(
-                StatusCode::GONE,
-                "ARTIFACT_PURGED",
+                Code::ArtifactPurged,
                 "the artifact's retention ended and its bytes were purged; its evidence-log entry remains",
             )
         })?;
@@ -496,21 +638,29 @@ impl EvidenceApi {
         })
     }
 
-    /// Place or release a legal hold (tenant-admin): held artifacts are never purged.
+    /// Set or release a legal hold
+    ///
+    /// Tenant-admin. Held artifacts are never purged.
     #[oai(
         path = "/api/conductor/runs/:run_id/artifacts/:artifact_id/legal-hold",
         method = "put",
-        tag = "ApiTags::Evidence"
+        tag = "ApiTags::Evidence",
+        operation_id = "setLegalHold"
     )]
     async fn legal_hold(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Pipeline run id (1–200 of `A-Za-z0-9._:-`).
+        #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,200}$"))]
         run_id: Path<String>,
+        /// Artifact id within the run.
+        #[oai(validator(pattern = "^[A-Za-z0-9._-]{1,128}$"))]
         artifact_id: Path<String>,
-        body: Json<LegalHold>,
-    ) -> ApiResult<Json<ArtifactDto>> {
+        /// Whether to hold.
+        body: StrictJson<LegalHold>,
+    ) -> ApiResult<Json<ArtifactDto>, { status::TENANT | status::BODY }> {
         let ctx = ctx(req);
         ctx.set_action(if body.0.hold {
             "artifact.legal_hold.set"
@@ -537,19 +687,23 @@ impl EvidenceApi {
         Ok(Json(rec.into()))
     }
 
-    /// Submit a signed provenance receipt (ingest, tenant-admin). Cap 256 KiB.
+    /// Submit a signed provenance receipt
+    ///
+    /// Ingest or tenant-admin. Cap 256 KiB. Stored as its RFC 8785 bytes, appended to the
+    /// evidence log; 201 with the leaf, inclusion proof and signed checkpoint.
     #[oai(
         path = "/api/conductor/evidence/receipt",
         method = "post",
-        tag = "ApiTags::Evidence"
+        tag = "ApiTags::Evidence",
+        operation_id = "submitReceipt"
     )]
     async fn submit_receipt(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
-        raw: RawBody,
-    ) -> ApiResult<Created<ReceiptAccepted>> {
+        raw: RawBody<ReceiptBody>,
+    ) -> ApiResult<Created<ReceiptAccepted>, { status::AUTH | status::BODY | status::S409 }> {
         let ctx = ctx(req);
         ctx.set_action("receipt.submit");
         let p = state.authenticate(&auth, &ctx)?;
@@ -558,9 +712,12 @@ impl EvidenceApi {
         let declared = body::precheck(req.headers(), RECEIPT_CAP)?;
         let (bytes, _permit) = body::read(&state, raw.0, RECEIPT_CAP, declared).await?;
         let value = crate::verify::parse_strict_json(&bytes).map_err(|e| {
-            Problem::bad_request("INVALID_JSON", format!("the body is not valid JSON: {e}"))
+            Problem::new(
+                Code::InvalidJson,
+                format!("the body is not valid JSON: {e}"),
+            )
         })?;
-        let parsed = receipt::parse(value).map_err(receipt_problem)?;
+        let parsed = receipt::parse(value)?;
         ctx.set_resource(&parsed.receipt_id);
         let key = if parsed.alg == "HS256" && parsed.kid == state.secrets.evidence_signer_kid {
             Some(ReceiptKey::Hs256(state.secrets.evidence_signing.clone()))
@@ -571,20 +728,19 @@ impl EvidenceApi {
                 .and_then(|k| k.key().ok())
         };
         let key = key.ok_or_else(|| {
-            Problem::unprocessable(
-                "RECEIPT_SIGNATURE_INVALID",
+            Problem::new(
+                Code::ReceiptSignatureInvalid,
                 "no key is registered for signer.kid",
             )
         })?;
-        let verified = receipt::verify_signature(&parsed, &key).map_err(receipt_problem)?;
+        let verified = receipt::verify_signature(&parsed, &key)?;
         let now = state.now();
         receipt::check_fresh(
             parsed.created_at,
             now,
             state.config.evidence.receipt_freshness_secs,
             RECEIPT_FUTURE_SKEW,
-        )
-        .map_err(receipt_problem)?;
+        )?;
         let record = ReceiptRecord {
             tenant: tenant.clone(),
             receipt_id: parsed.receipt_id.clone(),
@@ -617,12 +773,15 @@ impl EvidenceApi {
                 })))
             }
             ReceiptOutcome::Replayed(original) => {
+                // `receiptId` is the client's string: percent-encode it so `&`, `#` or spaces
+                // cannot point the Location at another receipt.
                 let location = format!(
                     "/api/conductor/evidence/receipt/{}?receiptId={}",
-                    original.run_id, original.receipt_id
+                    original.run_id,
+                    percent_encoding::utf8_percent_encode(&original.receipt_id, QUERY_VALUE)
                 );
-                let mut p = Problem::conflict(
-                    "RECEIPT_REPLAYED",
+                let mut p = Problem::new(
+                    Code::ReceiptReplayed,
                     format!("receipt {} was already recorded", original.receipt_id),
                 )
                 .with_header("Location", location.clone());
@@ -638,29 +797,38 @@ impl EvidenceApi {
                     }),
                 );
                 p.extra = Some(extra);
-                Err(p)
+                Err(p.into())
             }
-            ReceiptOutcome::DigestMismatch(id, _) => Err(Problem::unprocessable(
-                "ARTIFACT_DIGEST_MISMATCH",
+            ReceiptOutcome::DigestMismatch(id, _) => Err(Problem::new(
+                Code::ArtifactDigestMismatch,
                 format!("artifact {id} of this run was stored with a different sha256"),
-            )),
+            )
+            .into()),
         }
     }
 
-    /// The newest receipt of a run in the caller's tenant (or `receiptId`), as stored.
+    /// Get a run's receipt
+    ///
+    /// Tenant-admin, viewer or ingest. The newest receipt of the run (or `receiptId`), bytes as
+    /// stored with `Repr-Digest`.
     #[oai(
         path = "/api/conductor/evidence/receipt/:run_id",
         method = "get",
-        tag = "ApiTags::Evidence"
+        tag = "ApiTags::Evidence",
+        operation_id = "getReceipt"
     )]
     async fn get_receipt(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Pipeline run id (1–200 of `A-Za-z0-9._:-`).
+        #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,200}$"))]
         run_id: Path<String>,
-        #[oai(name = "receiptId")] receipt_id: Query<Option<String>>,
-    ) -> ApiResult<RawResponse> {
+        /// A receipt of the run (default: the newest).
+        #[oai(name = "receiptId", validator(min_length = 1, max_length = 200))]
+        receipt_id: Query<Option<String>>,
+    ) -> ApiResult<JsonBytes, { status::TENANT }> {
         let ctx = ctx(req);
         ctx.set_action("receipt.read");
         let p = state.authenticate(&auth, &ctx)?;
@@ -672,29 +840,35 @@ impl EvidenceApi {
             .get_receipt(&tenant, &run_id, receipt_id.0.as_deref())?
             .ok_or_else(|| Problem::not_found("receipt"))?;
         ctx.set_resource(&rec.receipt_id);
-        Ok(RawResponse {
+        Ok(JsonBytes(RawResponse {
             content_type: "application/json".into(),
             headers: vec![("Repr-Digest", repr_digest(&bytes))],
             bytes,
-        })
+        }))
     }
 
-    /// An offline verification bundle for a run's newest receipt (or `receiptId`): receipt
-    /// bytes, leaf, inclusion proof and signed checkpoint; check it with
-    /// `evidentia verify bundle FILE --key VKEY`.
+    /// Get a receipt's offline verification bundle
+    ///
+    /// Tenant-admin, viewer or ingest. Receipt bytes, leaf, inclusion proof and signed
+    /// checkpoint; check it with `evidentia verify bundle FILE --key VKEY`.
     #[oai(
         path = "/api/conductor/evidence/receipt/:run_id/bundle",
         method = "get",
-        tag = "ApiTags::Evidence"
+        tag = "ApiTags::Evidence",
+        operation_id = "getReceiptBundle"
     )]
     async fn get_bundle(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Pipeline run id (1–200 of `A-Za-z0-9._:-`).
+        #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,200}$"))]
         run_id: Path<String>,
-        #[oai(name = "receiptId")] receipt_id: Query<Option<String>>,
-    ) -> ApiResult<Json<serde_json::Value>> {
+        /// A receipt of the run (default: the newest).
+        #[oai(name = "receiptId", validator(min_length = 1, max_length = 200))]
+        receipt_id: Query<Option<String>>,
+    ) -> ApiResult<Json<Bundle>, { status::TENANT }> {
         let ctx = ctx(req);
         ctx.set_action("receipt.bundle");
         let p = state.authenticate(&auth, &ctx)?;
@@ -708,13 +882,12 @@ impl EvidenceApi {
         ctx.set_resource(&rec.receipt_id);
         let origin = state.store.origin(&tenant, "evidence");
         let (cp, proof) = state.latest_inclusion(&origin, rec.log_index)?;
-        Ok(Json(crate::verify::make_bundle(
-            &origin,
-            &bytes,
-            rec.log_index,
-            cp.size,
-            &proof,
-            &cp.note,
-        )))
+        let bundle =
+            crate::verify::make_bundle(&origin, &bytes, rec.log_index, cp.size, &proof, &cp.note);
+        let bundle = serde_json::from_value::<Bundle>(bundle).map_err(|e| {
+            tracing::error!(error = %e, "bundle does not match its schema");
+            Problem::new(Code::Internal, "the bundle could not be assembled")
+        })?;
+        Ok(Json(bundle))
     }
 }

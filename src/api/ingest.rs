@@ -1,23 +1,24 @@
 //! `POST /ai/webhook` and `POST /webhooks/{source}/events`: transport only — tenant header,
 //! rate limit, `Content-Length` cap, `Content-Encoding`, bounded read, request context and the
-//! mapping of [`crate::ingest::Pipeline`]'s outcome (which owns DESIGN §1 steps 4–8) to answers.
+//! answer to [`crate::ingest::Pipeline`]'s outcome (the pipeline owns DESIGN §1 steps 4–8; its
+//! [`IngestError`] maps to problems in `api/errors.rs`).
 
 use std::sync::Arc;
 
 use poem::Request;
-use poem::http::StatusCode;
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 
-use super::problem::{ApiResult, Problem, RawBody};
+use super::code::Code;
+use super::problem::{Problem, status};
+use super::raw::RawBody;
 use super::{AppState, ReqCtx, body, ctx};
 use crate::identity::{DEFAULT_TENANT, valid_tenant_id};
 use crate::ingest::pipeline::Settings;
 use crate::ingest::{Accepted, Inbound, IngestError, Pipeline, SourceRecord};
 use crate::ratelimit::RateDecision;
-use crate::store::StoreError;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -25,8 +26,23 @@ enum ApiTags {
     Ingestion,
 }
 
+/// What every ingest operation can answer besides 200.
+const INGEST_ERRORS: u64 = status::BASE
+    | status::S401
+    | status::S404
+    | status::S408
+    | status::S413
+    | status::S415
+    | status::S422
+    | status::S429
+    | status::S507;
+
+type IngestResult = super::problem::ApiResult<Json<IngestAck>, INGEST_ERRORS>;
+type PipelineResult = Result<Json<IngestAck>, Problem>;
+
 /// Acknowledgement of a stored (or duplicate) delivery.
 #[derive(Object, Debug)]
+#[oai(example)]
 pub struct IngestAck {
     /// Always `true`.
     pub ok: bool,
@@ -38,20 +54,59 @@ pub struct IngestAck {
     pub duplicate: bool,
 }
 
+impl poem_openapi::types::Example for IngestAck {
+    fn example() -> Self {
+        Self {
+            ok: true,
+            event_id: "evt_5f0c2f5e9a1b4c3d8e7f6a5b4c3d2e1f".into(),
+            insights: 1,
+            duplicate: false,
+        }
+    }
+}
+
 /// Ingestion endpoints.
 pub struct IngestApi;
 
 #[OpenApi]
 impl IngestApi {
-    /// ML model output (`X-IntelGraph-Signature` or Standard Webhooks headers; `X-Tenant-Id`
-    /// selects the tenant, default `default`). Cap 512 KiB.
-    #[oai(path = "/ai/webhook", method = "post", tag = "ApiTags::Ingestion")]
+    /// Ingest ML model output
+    ///
+    /// Signed with `X-IntelGraph-Signature: <lowercase hex HMAC-SHA256 of the raw body>` (a
+    /// `sha256=` prefix is accepted) or the Standard Webhooks headers `webhook-id`,
+    /// `webhook-timestamp`, `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>`,
+    /// replay-safe, preferred). `X-Tenant-Id` selects the tenant's `ml` source (absent: the
+    /// `default` tenant, whose secret is `ML_WEBHOOK_SECRET`). Cap 512 KiB. The body is JSON
+    /// `{job_id, kind, …}`; its insights are stored `PENDING` for review. Checks run in DESIGN §1
+    /// order; a replay answers 200 with the original `event_id` and `duplicate: true`.
+    #[oai(
+        path = "/ai/webhook",
+        method = "post",
+        tag = "ApiTags::Ingestion",
+        operation_id = "ingestMlWebhook"
+    )]
+    #[allow(clippy::too_many_arguments)]
     async fn ai_webhook(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
+        /// Tenant whose `ml` source verifies the delivery (default `default`).
+        #[oai(name = "X-Tenant-Id", validator(pattern = "^[a-z0-9-]{2,63}$"))]
+        _tenant: Header<Option<String>>,
+        /// Lowercase hex HMAC-SHA256 of the raw body, optionally prefixed `sha256=`.
+        #[oai(name = "X-IntelGraph-Signature")]
+        _intelgraph: Header<Option<String>>,
+        /// Standard Webhooks message id (replay key).
+        #[oai(name = "webhook-id")]
+        _webhook_id: Header<Option<String>>,
+        /// Standard Webhooks timestamp, Unix seconds (±300 s).
+        #[oai(name = "webhook-timestamp")]
+        _webhook_timestamp: Header<Option<String>>,
+        /// Standard Webhooks signatures: space-separated `v1,<base64>`.
+        #[oai(name = "webhook-signature")]
+        _webhook_signature: Header<Option<String>>,
         body: RawBody,
-    ) -> ApiResult<Json<IngestAck>> {
+    ) -> IngestResult {
         let ctx = ctx(req);
         ctx.set_action("webhook.ingest");
         let tenant = match req.headers().get_all("x-tenant-id").iter().count() {
@@ -63,43 +118,89 @@ impl IngestApi {
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default(),
             _ => {
-                return Err(Problem::bad_request(
-                    "TENANT_HEADER_INVALID",
+                return Err(Problem::new(
+                    Code::TenantHeaderInvalid,
                     "X-Tenant-Id appears more than once",
-                ));
+                )
+                .into());
             }
         };
         let no_secret = || {
             ctx.set_signature("not_checked");
-            ingest_problem(IngestError::NoSecret)
+            Problem::from(IngestError::NoSecret)
         };
         if !valid_tenant_id(&tenant) {
-            return Err(no_secret());
+            return Err(no_secret().into());
         }
         let source = state.store.ml_source(&tenant)?.ok_or_else(no_secret)?;
-        pipeline(&state, &ctx, req, source, body, "/ai/webhook").await
+        Ok(pipeline(&state, &ctx, req, source, body, "/ai/webhook").await?)
     }
 
-    /// Provider webhooks for a source created with `POST /api/tenants/{tenant}/webhook-sources`.
+    /// Ingest a provider webhook
+    ///
+    /// For a source created with `createWebhookSource`. The source's provider decides the
+    /// signature headers, each over the exact raw bytes: `standard` `webhook-id`,
+    /// `webhook-timestamp`, `webhook-signature` (`v1,<base64>` over `id.timestamp.body`, secret
+    /// `whsec_<base64>`); `github` `X-Hub-Signature-256: sha256=<hex>` (+ `X-GitHub-Delivery`);
+    /// `stripe` `Stripe-Signature: t=…,v1=…` over `t.body`; `slack` `X-Slack-Signature:
+    /// v0=<hex>` over `v0:ts:body` with `X-Slack-Request-Timestamp`; `shopify`
+    /// `X-Shopify-Hmac-Sha256: <base64>` (+ `X-Shopify-Webhook-Id`); `generic` the source's
+    /// configured header (hex or base64, optional prefix). Timestamps must be within ±300 s.
+    /// Checks run in DESIGN §1 order; a replay answers 200 with the original `event_id` and
+    /// `duplicate: true`.
     #[oai(
         path = "/webhooks/:source/events",
         method = "post",
-        tag = "ApiTags::Ingestion"
+        tag = "ApiTags::Ingestion",
+        operation_id = "ingestProviderWebhook"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn provider_webhook(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
+        /// Source id (`src_…`).
+        #[oai(validator(pattern = "^src_[0-9a-f]{32}$"))]
         source: Path<String>,
+        /// Standard Webhooks message id.
+        #[oai(name = "webhook-id")]
+        _webhook_id: Header<Option<String>>,
+        /// Standard Webhooks timestamp, Unix seconds.
+        #[oai(name = "webhook-timestamp")]
+        _webhook_timestamp: Header<Option<String>>,
+        /// Standard Webhooks signatures: space-separated `v1,<base64>`.
+        #[oai(name = "webhook-signature")]
+        _webhook_signature: Header<Option<String>>,
+        /// GitHub: `sha256=<hex HMAC-SHA256 of the body>`.
+        #[oai(name = "X-Hub-Signature-256")]
+        _github_signature: Header<Option<String>>,
+        /// GitHub delivery id (replay key).
+        #[oai(name = "X-GitHub-Delivery")]
+        _github_delivery: Header<Option<String>>,
+        /// Stripe: `t=<unix>,v1=<hex>[,v1=<hex>]` over `t.body`.
+        #[oai(name = "Stripe-Signature")]
+        _stripe_signature: Header<Option<String>>,
+        /// Slack: `v0=<hex>` over `v0:timestamp:body`.
+        #[oai(name = "X-Slack-Signature")]
+        _slack_signature: Header<Option<String>>,
+        /// Slack timestamp, Unix seconds.
+        #[oai(name = "X-Slack-Request-Timestamp")]
+        _slack_timestamp: Header<Option<String>>,
+        /// Shopify: base64 HMAC-SHA256 of the body.
+        #[oai(name = "X-Shopify-Hmac-Sha256")]
+        _shopify_hmac: Header<Option<String>>,
+        /// Shopify webhook id (replay key).
+        #[oai(name = "X-Shopify-Webhook-Id")]
+        _shopify_id: Header<Option<String>>,
         body: RawBody,
-    ) -> ApiResult<Json<IngestAck>> {
+    ) -> IngestResult {
         let ctx = ctx(req);
         ctx.set_action("webhook.ingest");
         let record = state
             .store
             .get_source(&source)?
             .ok_or_else(|| Problem::not_found("webhook source"))?;
-        pipeline(&state, &ctx, req, record, body, "/webhooks/{source}/events").await
+        Ok(pipeline(&state, &ctx, req, record, body, "/webhooks/{source}/events").await?)
     }
 }
 
@@ -113,11 +214,11 @@ fn rate_limited(d: &RateDecision) -> Option<Problem> {
         return None;
     };
     let detail = if *penalised {
-        "this source is throttled after repeated signature failures".to_string()
+        "this client is throttled after repeated signature failures on this source".to_string()
     } else {
         "this source's request quota is spent".to_string()
     };
-    let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", detail)
+    let mut p = Problem::new(Code::RateLimited, detail)
         .with_header("Retry-After", retry_after_secs.to_string());
     for (name, value) in d.headers() {
         p = p.with_header(name, value);
@@ -126,8 +227,8 @@ fn rate_limited(d: &RateDecision) -> Option<Problem> {
 }
 
 /// Transport around [`crate::ingest::Pipeline`]: steps 1–3 (rate limit, cap, encoding,
-/// bounded read), then the domain pipeline, then the answer and its side effects (audit
-/// verdict, failure penalty, metrics).
+/// bounded read), then the domain pipeline (DESIGN §1 steps 4–8), then the answer and its side
+/// effects (audit verdict, failure penalty, metrics).
 async fn pipeline(
     state: &AppState,
     ctx: &ReqCtx,
@@ -135,16 +236,19 @@ async fn pipeline(
     source: SourceRecord,
     raw: RawBody,
     route: &'static str,
-) -> ApiResult<Json<IngestAck>> {
+) -> PipelineResult {
     ctx.set_tenant(&source.tenant);
     ctx.set_actor(format!("source:{}", source.id));
     ctx.set_resource(&source.id);
     let provider = source.provider.as_str();
 
     // 1. rate limit
-    let decision = state
-        .ratelimits
-        .check(&source.id, source.rate_per_second, source.rate_burst);
+    let decision = state.ratelimits.check(
+        &source.id,
+        &ctx.peer,
+        source.rate_per_second,
+        source.rate_burst,
+    );
     if let Some(p) = rate_limited(&decision) {
         return Err(p);
     }
@@ -188,7 +292,9 @@ async fn pipeline(
     let accepted = match outcome {
         Ok(a) => {
             ctx.set_signature("valid");
-            state.ratelimits.record_outcome(&source.id, false);
+            state
+                .ratelimits
+                .record_outcome(&source.id, &ctx.peer, false);
             a
         }
         Err(e) => {
@@ -196,16 +302,21 @@ async fn pipeline(
             match e.signature_failure() {
                 Some(failed_mac) => {
                     state.metrics.observe_signature_failure(provider);
-                    if state.ratelimits.record_outcome(&source.id, failed_mac) {
+                    if state
+                        .ratelimits
+                        .record_outcome(&source.id, &ctx.peer, failed_mac)
+                    {
                         penalty_audit(state, ctx, route, now).await?;
                     }
                 }
                 None if !matches!(e, IngestError::NoSecret) => {
-                    state.ratelimits.record_outcome(&source.id, false);
+                    state
+                        .ratelimits
+                        .record_outcome(&source.id, &ctx.peer, false);
                 }
                 None => {}
             }
-            return Err(ingest_problem(e));
+            return Err(e.into());
         }
     };
     Ok(Json(match accepted {
@@ -236,8 +347,13 @@ async fn pipeline(
     }))
 }
 
-async fn penalty_audit(state: &AppState, ctx: &ReqCtx, route: &str, now: i64) -> ApiResult<()> {
-    let mut rec = ctx.record(route, 429, Some("RATE_LIMIT_PENALTY"), now);
+async fn penalty_audit(
+    state: &AppState,
+    ctx: &ReqCtx,
+    route: &str,
+    now: i64,
+) -> Result<(), Problem> {
+    let mut rec = ctx.record(route, 429, Some(Code::RateLimitPenalty.as_str()), now);
     rec.action = "ratelimit.penalty".into();
     rec.detail = Some(format!(
         "at least half of the last {} requests failed signature checks; limited to 1 request/s for {} s",
@@ -246,22 +362,4 @@ async fn penalty_audit(state: &AppState, ctx: &ReqCtx, route: &str, now: i64) ->
     ));
     state.store.append_audit(vec![rec]).await?;
     Ok(())
-}
-
-/// The one mapping of [`IngestError`] to problems (status, code, detail).
-fn ingest_problem(e: IngestError<StoreError>) -> Problem {
-    let unauthorized = |code, detail: String| Problem::new(StatusCode::UNAUTHORIZED, code, detail);
-    match e {
-        IngestError::NoSecret => unauthorized("SIGNATURE_INVALID", e.to_string()),
-        IngestError::SignatureHeaderInvalid(msg) => {
-            Problem::bad_request("SIGNATURE_HEADER_INVALID", msg)
-        }
-        IngestError::SignatureInvalid => unauthorized("SIGNATURE_INVALID", e.to_string()),
-        IngestError::TimestampOutOfTolerance { .. } => {
-            unauthorized("TIMESTAMP_OUT_OF_TOLERANCE", e.to_string())
-        }
-        IngestError::InvalidJson(_) => Problem::bad_request("INVALID_JSON", e.to_string()),
-        IngestError::SchemaInvalid(msg) => Problem::unprocessable("SCHEMA_INVALID", msg),
-        IngestError::Storage(s) => s.into(),
-    }
 }

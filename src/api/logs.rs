@@ -6,16 +6,17 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use poem::Request;
-use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{Object, OpenApi, Tags};
 
 use super::auth::BearerAuth;
-use super::problem::{ApiResult, Problem, RawResponse};
+use super::code::Code;
+use super::dto::{KeyStatus, LogName, ts};
+use super::problem::{ApiResult, Problem, status};
+use super::raw::{JsonBytes, RawResponse};
 use super::{AppState, ctx};
-use crate::clock::rfc3339;
 use crate::identity::Role;
 use crate::store::{LogQueryError, SignedCheckpoint};
 use crate::tlog::merkle::{Hash, leaf_hash};
@@ -31,6 +32,7 @@ pub const LOG_READERS: [Role; 3] = [Role::TenantAdmin, Role::Viewer, Role::Inges
 
 /// A checkpoint-signing key.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct KeyDto {
     /// C2SP signed-note verifier key (`name+keyid+base64`): pin this to verify offline.
     pub verifier_key: String,
@@ -38,14 +40,14 @@ pub struct KeyDto {
     pub name: String,
     /// Key id, 8 hex digits.
     pub key_id: String,
-    /// `Ed25519`.
+    /// Always `Ed25519`.
     pub algorithm: String,
-    /// `active` or `retired`.
-    pub status: String,
-    /// RFC 3339.
-    pub first_used: String,
-    /// RFC 3339, when replaced.
-    pub retired_at: Option<String>,
+    /// Whether it signs new checkpoints.
+    pub status: KeyStatus,
+    /// When it was first used.
+    pub first_used: time::OffsetDateTime,
+    /// When it was replaced; absent for the active key.
+    pub retired_at: Option<time::OffsetDateTime>,
 }
 
 /// All keys, the active one and those retired by rotation.
@@ -96,27 +98,14 @@ pub struct ConsistencyProof {
     pub consistency_proof: Vec<String>,
 }
 
-fn range_problem(e: LogQueryError) -> Problem {
-    match e {
-        LogQueryError::Range(msg) => Problem::bad_request("INVALID_RANGE", msg),
-        LogQueryError::Store(s) => s.into(),
-    }
-}
-
 fn b64_all(hashes: &[[u8; 32]]) -> Vec<String> {
     hashes.iter().map(|h| B64.encode(h)).collect()
 }
 
 impl AppState {
-    /// The origin of `tenant`'s `log` (`evidence` or `audit`), or 404.
-    ///
-    /// # Errors
-    /// 404 `NOT_FOUND` for other log names.
-    pub fn tenant_log(&self, tenant: &str, log: &str) -> Result<String, Problem> {
-        match log {
-            "evidence" | "audit" => Ok(self.store.origin(tenant, log)),
-            _ => Err(Problem::not_found("log")),
-        }
+    /// The origin of `tenant`'s `log`.
+    pub fn tenant_log(&self, tenant: &str, log: LogName) -> String {
+        self.store.origin(tenant, log.as_str())
     }
 
     /// Authenticates a read of `tenant`'s `log` and returns its origin.
@@ -128,14 +117,14 @@ impl AppState {
         req: &Request,
         auth: &BearerAuth,
         tenant: &str,
-        log: &str,
+        log: LogName,
         action: &str,
     ) -> Result<String, Problem> {
         let ctx = ctx(req);
         ctx.set_action(action);
         let p = self.authenticate(auth, &ctx)?;
         self.authorize_tenant(&p, tenant, &LOG_READERS, &ctx)?;
-        self.tenant_log(tenant, log)
+        Ok(self.tenant_log(tenant, log))
     }
 
     /// `requested`, or the size of the log's latest checkpoint.
@@ -172,16 +161,10 @@ impl AppState {
         index: u64,
     ) -> Result<(SignedCheckpoint, Vec<Hash>), Problem> {
         let cp = self.store.checkpoint(origin)?.ok_or_else(|| {
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "LOG_ERROR",
-                "no checkpoint",
-            )
+            tracing::error!(origin, "an appended log has no checkpoint");
+            Problem::new(Code::StorageError, "the log has no signed checkpoint")
         })?;
-        let proof = self
-            .store
-            .inclusion_proof(origin, index, cp.size)
-            .map_err(range_problem)?;
+        let proof = self.store.inclusion_proof(origin, index, cp.size)?;
         Ok((cp, proof))
     }
 }
@@ -191,9 +174,21 @@ pub struct LogsApi;
 
 #[OpenApi]
 impl LogsApi {
-    /// Public keys that sign checkpoints (no authentication: anyone may verify).
-    #[oai(path = "/api/keys", method = "get", tag = "ApiTags::Logs")]
-    async fn keys(&self, state: Data<&Arc<AppState>>, req: &Request) -> ApiResult<Json<KeyList>> {
+    /// List checkpoint-signing keys
+    ///
+    /// No authentication: anyone may verify. The active key is last; retired keys stay listed
+    /// so older checkpoints still verify.
+    #[oai(
+        path = "/api/keys",
+        method = "get",
+        tag = "ApiTags::Logs",
+        operation_id = "listApplianceKeys"
+    )]
+    async fn keys(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+    ) -> ApiResult<Json<KeyList>, { status::BASE }> {
         ctx(req).set_action("keys.list");
         let keys = state
             .store
@@ -201,37 +196,43 @@ impl LogsApi {
             .into_iter()
             .map(|k| KeyDto {
                 status: if k.retired_at.is_some() {
-                    "retired"
+                    KeyStatus::Retired
                 } else {
-                    "active"
-                }
-                .into(),
+                    KeyStatus::Active
+                },
                 verifier_key: k.verifier_key,
                 name: k.name,
                 key_id: k.key_id,
                 algorithm: "Ed25519".into(),
-                first_used: rfc3339(k.first_used),
-                retired_at: k.retired_at.map(rfc3339),
+                first_used: ts(k.first_used),
+                retired_at: k.retired_at.map(ts),
             })
             .collect();
         Ok(Json(KeyList { keys }))
     }
 
-    /// The log's latest signed checkpoint (C2SP signed note, `text/plain`).
+    /// Get a log's signed checkpoint
+    ///
+    /// Tenant-admin, viewer or ingest. The latest C2SP signed note (`text/plain`): origin,
+    /// size, base64 root, Ed25519 signature. 404 while the log is empty.
     #[oai(
         path = "/api/tenants/:tenant/logs/:log/checkpoint",
         method = "get",
-        tag = "ApiTags::Logs"
+        tag = "ApiTags::Logs",
+        operation_id = "getCheckpoint"
     )]
     async fn checkpoint(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
-        log: Path<String>,
-    ) -> ApiResult<PlainText<String>> {
-        let origin = state.open_log(req, &auth, &tenant, &log, "log.checkpoint.read")?;
+        /// Which of the tenant's logs.
+        log: Path<LogName>,
+    ) -> ApiResult<PlainText<String>, { status::TENANT }> {
+        let origin = state.open_log(req, &auth, &tenant, log.0, "log.checkpoint.read")?;
         let cp = state
             .store
             .checkpoint(&origin)?
@@ -239,22 +240,30 @@ impl LogsApi {
         Ok(PlainText(cp.note))
     }
 
-    /// One log entry, its exact bytes (RFC 8785 JSON).
+    /// Get a log entry
+    ///
+    /// Tenant-admin, viewer or ingest. The entry's exact bytes (RFC 8785 JSON) with its
+    /// `Leaf-Hash`.
     #[oai(
         path = "/api/tenants/:tenant/logs/:log/entries/:index",
         method = "get",
-        tag = "ApiTags::Logs"
+        tag = "ApiTags::Logs",
+        operation_id = "getLogEntry"
     )]
     async fn entry(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
-        log: Path<String>,
+        /// Which of the tenant's logs.
+        log: Path<LogName>,
+        /// Leaf index (0-based).
         index: Path<u64>,
-    ) -> ApiResult<RawResponse> {
-        let origin = state.open_log(req, &auth, &tenant, &log, "log.entry.read")?;
+    ) -> ApiResult<JsonBytes, { status::TENANT }> {
+        let origin = state.open_log(req, &auth, &tenant, log.0, "log.entry.read")?;
         let bytes = state
             .store
             .log_entry(&origin, index.0)
@@ -263,19 +272,22 @@ impl LogsApi {
                 LogQueryError::Store(s) => s.into(),
             })?;
         let leaf = B64.encode(leaf_hash(&bytes));
-        Ok(RawResponse {
+        Ok(JsonBytes(RawResponse {
             content_type: "application/json".into(),
             bytes,
             headers: vec![("Leaf-Hash", leaf)],
-        })
+        }))
     }
 
-    /// RFC 9162 inclusion proof of entry `index` in the tree of `tree_size` (default: the
-    /// latest checkpoint's size).
+    /// Get an inclusion proof
+    ///
+    /// Tenant-admin, viewer or ingest. RFC 9162 §2.1.3 proof of entry `index` in the tree of
+    /// `tree_size` (default: the latest checkpoint's size).
     #[oai(
         path = "/api/tenants/:tenant/logs/:log/proofs/inclusion",
         method = "get",
-        tag = "ApiTags::Logs"
+        tag = "ApiTags::Logs",
+        operation_id = "getInclusionProof"
     )]
     #[allow(clippy::too_many_arguments)]
     async fn inclusion(
@@ -283,21 +295,21 @@ impl LogsApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
-        log: Path<String>,
+        /// Which of the tenant's logs.
+        log: Path<LogName>,
+        /// Leaf index (0-based, below `tree_size`).
         index: Query<u64>,
+        /// Tree size the proof is for (default: the latest checkpoint's size).
+        #[oai(validator(minimum(value = "1")))]
         tree_size: Query<Option<u64>>,
-    ) -> ApiResult<Json<InclusionProof>> {
-        let origin = state.open_log(req, &auth, &tenant, &log, "log.proof.inclusion")?;
+    ) -> ApiResult<Json<InclusionProof>, { status::TENANT }> {
+        let origin = state.open_log(req, &auth, &tenant, log.0, "log.proof.inclusion")?;
         let size = state.size_or_latest(&origin, tree_size.0)?;
-        let proof = state
-            .store
-            .inclusion_proof(&origin, index.0, size)
-            .map_err(range_problem)?;
-        let entry = state
-            .store
-            .log_entry(&origin, index.0)
-            .map_err(range_problem)?;
+        let proof = state.store.inclusion_proof(&origin, index.0, size)?;
+        let entry = state.store.log_entry(&origin, index.0)?;
         Ok(Json(InclusionProof {
             index: index.0,
             tree_size: size,
@@ -306,11 +318,15 @@ impl LogsApi {
         }))
     }
 
-    /// RFC 9162 consistency proof between tree sizes `from` and `to` (default: latest).
+    /// Get a consistency proof
+    ///
+    /// Tenant-admin, viewer or ingest. RFC 9162 §2.1.4 proof between tree sizes `from` and
+    /// `to` (default: the latest checkpoint's size).
     #[oai(
         path = "/api/tenants/:tenant/logs/:log/proofs/consistency",
         method = "get",
-        tag = "ApiTags::Logs"
+        tag = "ApiTags::Logs",
+        operation_id = "getConsistencyProof"
     )]
     #[allow(clippy::too_many_arguments)]
     async fn consistency(
@@ -318,17 +334,19 @@ impl LogsApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
-        log: Path<String>,
+        /// Which of the tenant's logs.
+        log: Path<LogName>,
+        /// The older tree size.
         from: Query<u64>,
+        /// The newer tree size (default: the latest checkpoint's size).
         to: Query<Option<u64>>,
-    ) -> ApiResult<Json<ConsistencyProof>> {
-        let origin = state.open_log(req, &auth, &tenant, &log, "log.proof.consistency")?;
+    ) -> ApiResult<Json<ConsistencyProof>, { status::TENANT }> {
+        let origin = state.open_log(req, &auth, &tenant, log.0, "log.proof.consistency")?;
         let to = state.size_or_latest(&origin, to.0)?;
-        let proof = state
-            .store
-            .consistency_proof(&origin, from.0, to)
-            .map_err(range_problem)?;
+        let proof = state.store.consistency_proof(&origin, from.0, to)?;
         Ok(Json(ConsistencyProof {
             from: from.0,
             to,

@@ -7,11 +7,16 @@
 
 pub mod auth;
 pub mod body;
+pub mod code;
+pub mod dto;
+pub mod errors;
 pub mod events;
 pub mod evidence;
 pub mod ingest;
+pub mod json;
 pub mod logs;
 pub mod problem;
+pub mod raw;
 pub mod sources;
 pub mod tenants;
 
@@ -31,6 +36,7 @@ use crate::ingest::body::BodyBudget;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::store::Store;
+use code::Code;
 use problem::{Problem, ProblemCode, problem_from_error};
 
 /// Everything handlers share.
@@ -159,27 +165,30 @@ impl ReqCtx {
         self.with(|i| i.audited)
     }
 
-    /// The audit record of this request as known now.
+    /// The audit record of this request as known now, with every client-influenced string
+    /// bounded (`audit::AuditRecord::bound`: unknown methods are `OTHER`).
     pub fn record(&self, route: &str, status: u16, code: Option<&str>, now: i64) -> AuditRecord {
-        self.with(|i| AuditRecord {
-            index: 0,
-            time: rfc3339(now),
-            tenant: i.tenant.clone().unwrap_or_else(|| APPLIANCE_SCOPE.into()),
-            actor: i.actor.clone().unwrap_or_else(|| "anonymous".into()),
-            action: i
-                .action
-                .clone()
-                .unwrap_or_else(|| format!("{} {route}", self.method)),
-            method: self.method.clone(),
-            route: route.to_string(),
-            status,
-            code: code.map(str::to_string),
-            peer: self.peer.clone(),
-            request_id: self.request_id.clone(),
-            signature: i.signature.clone(),
-            resource: i.resource.clone(),
-            detail: i.detail.clone(),
-            count: None,
+        self.with(|i| {
+            AuditRecord {
+                index: 0,
+                time: rfc3339(now),
+                tenant: i.tenant.clone().unwrap_or_else(|| APPLIANCE_SCOPE.into()),
+                actor: i.actor.clone().unwrap_or_else(|| "anonymous".into()),
+                action: i.action.clone().unwrap_or_else(|| {
+                    format!("{} {route}", crate::audit::audited_method(&self.method))
+                }),
+                method: self.method.clone(),
+                route: route.to_string(),
+                status,
+                code: code.map(str::to_string),
+                peer: self.peer.clone(),
+                request_id: self.request_id.clone(),
+                signature: i.signature.clone(),
+                resource: i.resource.clone(),
+                detail: i.detail.clone(),
+                count: None,
+            }
+            .bound()
         })
     }
 }
@@ -211,18 +220,51 @@ pub fn client_addr(req: &Request, trusted: &[IpAddr]) -> String {
         .to_string()
 }
 
-/// The path templates of the OpenAPI document (`/api/tenants/{tenant}`), computed once.
-fn spec_templates() -> &'static [String] {
-    static TEMPLATES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    TEMPLATES.get_or_init(|| {
+/// The path templates of the OpenAPI document (`/api/tenants/{tenant}`) with their methods
+/// (uppercase), computed once.
+fn spec_paths() -> &'static [(String, Vec<String>)] {
+    static PATHS: std::sync::OnceLock<Vec<(String, Vec<String>)>> = std::sync::OnceLock::new();
+    PATHS.get_or_init(|| {
         serde_json::from_str::<serde_json::Value>(&openapi_json())
             .ok()
             .and_then(|v| {
-                v.get("paths")
-                    .and_then(|p| p.as_object())
-                    .map(|m| m.keys().cloned().collect())
+                v.get("paths").and_then(|p| p.as_object()).map(|m| {
+                    m.iter()
+                        .map(|(k, ops)| {
+                            let methods = ops
+                                .as_object()
+                                .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
+                                .unwrap_or_default();
+                            (k.clone(), methods)
+                        })
+                        .collect()
+                })
             })
             .unwrap_or_default()
+    })
+}
+
+fn spec_templates() -> impl Iterator<Item = &'static String> {
+    spec_paths().iter().map(|(t, _)| t)
+}
+
+/// The methods of the documented path that `path` (a request path) matches, for `Allow`.
+fn allowed_methods(path: &str) -> Option<String> {
+    let segs: Vec<&str> = path.split('/').collect();
+    spec_paths().iter().find_map(|(t, methods)| {
+        let tsegs: Vec<&str> = t.split('/').collect();
+        let matches = tsegs.len() == segs.len()
+            && tsegs
+                .iter()
+                .zip(&segs)
+                .all(|(t, p)| (t.starts_with('{') && !p.is_empty()) || t == p);
+        matches.then(|| {
+            let mut m = methods.clone();
+            if m.iter().any(|x| x == "GET") {
+                m.push("HEAD".into());
+            }
+            m.join(", ")
+        })
     })
 }
 
@@ -238,7 +280,7 @@ fn template(pattern: &str) -> String {
                 .zip(&segs)
                 .all(|(t, p)| (t.starts_with('{') && p.starts_with(':')) || t == p)
     };
-    if let Some(t) = spec_templates().iter().find(matches) {
+    if let Some(t) = spec_templates().find(matches) {
         return t.clone();
     }
     segs.iter()
@@ -272,16 +314,35 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
     let ctx = Arc::new(ReqCtx {
         request_id: crate::ingest::random_id("req_"),
         peer: client_addr(&req, &state.trusted_proxies),
-        method: req.method().to_string(),
+        method: crate::audit::audited_method(req.method().as_str()).to_string(),
         info: Mutex::new(AuditInfo::default()),
     });
     req.extensions_mut().insert(ctx.clone());
     let path = req.uri().path().to_string();
     let method = req.method().to_string();
 
-    // JSON bodies of the management API are small: read them here, capped, before any
-    // handler (and before authentication), so no client can make the appliance buffer more.
-    let result = if path.starts_with("/api/") && !reads_its_own_body(req.method(), &path) {
+    // Framing hyper leaves to us; then one credential per request: a second Authorization
+    // header is refused before anything reads the first.
+    let result = if let Some(p) = framing_problem(&req) {
+        Err(p.into())
+    } else if req
+        .headers()
+        .get_all(poem::http::header::AUTHORIZATION)
+        .iter()
+        .count()
+        > 1
+    {
+        Err(Problem::new(
+            Code::AuthorizationHeaderInvalid,
+            "send exactly one Authorization header",
+        )
+        .into())
+    } else if path.starts_with("/api/")
+        && body::may_carry_body(req.method())
+        && !reads_its_own_body(req.method(), &path)
+    {
+        // JSON bodies of the management API are small: read them here, capped, before any
+        // handler (and before authentication), so no client can make the appliance buffer more.
         match body::buffer_api_body(&state, &mut req).await {
             Ok(()) => ep.call(req).await,
             Err(p) => Err(p.into()),
@@ -293,7 +354,15 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
         Ok(r) => r,
         Err(err) => {
             let pattern = err.data::<poem::PathPattern>().cloned();
-            let mut r = problem_from_error(&err).to_response();
+            let tmpl = pattern.as_ref().map(|p| template(&p.0));
+            let problem = problem_from_error(&err, tmpl.as_deref());
+            let mut r = problem.to_response();
+            if problem.code == Code::MethodNotAllowed
+                && let Some(allow) = allowed_methods(&path)
+                && let Ok(v) = HeaderValue::from_str(&allow)
+            {
+                r.headers_mut().insert(poem::http::header::ALLOW, v);
+            }
             if let Some(p) = pattern {
                 r.set_data(p);
             }
@@ -307,7 +376,7 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
     let status = resp.status().as_u16();
 
     if is_audited_path(&path) && !ctx.audited() {
-        let code = resp.data::<ProblemCode>().map(|c| c.0);
+        let code = resp.data::<ProblemCode>().map(|c| c.0.as_str());
         let now = state.now();
         let record = ctx.record(&route, status, code, now);
         // A flood must not become a disk flood: failures (429s included) from one peer are
@@ -319,8 +388,7 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
             if resp.status().is_success() {
                 // Nothing is answered that was not recorded.
                 resp = Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "AUDIT_UNAVAILABLE",
+                    Code::AuditUnavailable,
                     "the audit event could not be recorded; the request was not answered",
                 )
                 .to_response();
@@ -334,6 +402,39 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
         resp.headers_mut().insert("x-request-id", v);
     }
     Ok(resp)
+}
+
+/// HTTP/1.1 framing rules hyper leaves to the application: a `Host` header is required
+/// (RFC 9112 §3.2), and `chunked` is the only transfer coding accepted (RFC 9112 §6.1; a
+/// `gzip, chunked` body would otherwise reach the pipeline still compressed).
+fn framing_problem(req: &Request) -> Option<Problem> {
+    if req.extensions().get::<crate::net::FromNetwork>().is_some()
+        && req.version() == poem::http::Version::HTTP_11
+        && req.headers().get(poem::http::header::HOST).is_none()
+    {
+        return Some(Problem::new(
+            Code::BadRequest,
+            "HTTP/1.1 requests must carry a Host header",
+        ));
+    }
+    let te: Vec<&poem::http::HeaderValue> = req
+        .headers()
+        .get_all(poem::http::header::TRANSFER_ENCODING)
+        .iter()
+        .collect();
+    let only_chunked = te.iter().all(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',')
+                .all(|c| c.trim().eq_ignore_ascii_case("chunked"))
+        })
+    }) && te.len() <= 1;
+    if !only_chunked {
+        return Some(Problem::new(
+            Code::TransferEncodingUnsupported,
+            "only Transfer-Encoding: chunked is accepted",
+        ));
+    }
+    None
 }
 
 #[handler]
@@ -351,9 +452,7 @@ fn readyz(state: Data<&Arc<AppState>>) -> Response {
         None
     };
     match problem {
-        Some(detail) => {
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "NOT_READY", detail).to_response()
-        }
+        Some(detail) => Problem::new(Code::NotReady, detail).to_response(),
         None => poem::web::Json(serde_json::json!({"status": "ready"})).into_response(),
     }
 }
@@ -395,15 +494,26 @@ pub fn openapi_service() -> OpenApiService<
     )
 }
 
-/// The generated OpenAPI document (JSON, pretty-printed), as written to `openapi/evidentia.json`.
+/// The generated OpenAPI document (JSON, pretty-printed), as written to `openapi/evidentia.json`
+/// and served at `/openapi.json`. Every response documents the `X-Request-Id` header the edge
+/// middleware adds to all answers.
 pub fn openapi_json() -> String {
-    openapi_service().spec()
+    static SPEC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SPEC.get_or_init(|| {
+        let raw = openapi_service().spec();
+        let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&raw) else {
+            return raw;
+        };
+        dto::finish_spec(&mut doc);
+        serde_json::to_string_pretty(&dto::sort_keys(doc)).unwrap_or(raw)
+    })
+    .clone()
 }
 
 /// The whole HTTP application for `state`.
 pub fn app(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let service = openapi_service();
-    let spec = service.spec();
+    let spec = openapi_json();
     let docs = service.swagger_ui();
     let api = SharedEndpoint(Arc::new(service.boxed()));
     let spec_ep = make_sync(move |_| {

@@ -9,9 +9,11 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::auth::BearerAuth;
-use super::problem::{ApiResult, Problem};
+use super::code::Code;
+use super::dto::{EncodingName, ProviderName, ts};
+use super::json::StrictJson;
+use super::problem::{ApiResult, Problem, status};
 use super::{AppState, ctx};
-use crate::clock::rfc3339;
 use crate::identity::Role;
 use crate::ingest::{
     GenericScheme, Provider, ROTATION_GRACE_SECS, SecretEntry, SigEncoding, SourceRecord,
@@ -25,47 +27,75 @@ enum ApiTags {
 }
 
 /// `POST /api/tenants/{tenant}/webhook-sources` body.
-#[derive(Object)]
+#[derive(Object, serde::Deserialize)]
+#[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
+#[serde(deny_unknown_fields)]
 pub struct CreateSource {
-    /// `standard`, `github`, `stripe`, `slack`, `shopify`, `generic` or `ml`.
-    pub provider: String,
-    /// Shared secret; generated (and returned once) when absent.
+    /// The provider whose signature scheme the source verifies.
+    pub provider: ProviderName,
+    /// Shared secret (16–1024 bytes; `whsec_<base64>` for `standard`); generated and returned
+    /// once when absent.
+    #[oai(validator(min_length = 16, max_length = 1024))]
     pub secret: Option<String>,
-    /// Body cap in bytes (default per provider; at most the provider maximum).
+    /// Body cap, bytes (default per provider: 1 MiB, 25 MiB for github, 512 KiB for ml; at most
+    /// the provider's maximum).
+    #[oai(validator(minimum(value = "1"), maximum(value = "26214400")))]
     pub max_payload_bytes: Option<u64>,
-    /// `generic`: header carrying the signature.
+    /// `generic` only: the header carrying the signature.
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub header: Option<String>,
-    /// `generic`: `hex` or `base64`.
-    pub encoding: Option<String>,
-    /// `generic`: literal prefix before the MAC (e.g. `sha256=`).
+    /// `generic` only: how the MAC is encoded (default `hex`).
+    pub encoding: Option<EncodingName>,
+    /// `generic` only: literal prefix before the MAC (e.g. `sha256=`), at most 64 bytes.
+    #[oai(validator(max_length = 64))]
     pub prefix: Option<String>,
-    /// Sustained rate, requests per second (default from config).
+    /// Sustained rate, requests per second (default from `ratelimit.per_second`).
+    #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
     pub rate_per_second: Option<u32>,
-    /// Burst, requests (default from config).
+    /// Burst, requests (default from `ratelimit.burst`).
+    #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
     pub rate_burst: Option<u32>,
+}
+
+impl poem_openapi::types::Example for CreateSource {
+    fn example() -> Self {
+        Self {
+            provider: ProviderName::Github,
+            secret: Some("my-github-webhook-secret".into()),
+            max_payload_bytes: None,
+            header: None,
+            encoding: None,
+            prefix: None,
+            rate_per_second: None,
+            rate_burst: None,
+        }
+    }
 }
 
 /// A secret slot of a source (the value is never listed).
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SecretSlot {
     /// Slot number, for `DELETE …/secrets/{n}`.
     pub n: u32,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339 end of validity after a rotation.
-    pub expires_at: Option<String>,
+    /// When the secret was added.
+    pub created_at: time::OffsetDateTime,
+    /// End of validity after a rotation; absent while the secret is current.
+    pub expires_at: Option<time::OffsetDateTime>,
 }
 
-/// A webhook source.
+/// A webhook source: where one tenant receives one provider's webhooks.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SourceDto {
-    /// `src_…`.
+    /// Source id (`src_` and 32 hex digits).
+    #[oai(validator(pattern = "^src_[0-9a-f]{32}$"))]
     pub id: String,
-    /// Tenant.
+    /// Owning tenant.
     pub tenant: String,
-    /// Provider.
-    pub provider: String,
-    /// Where to send webhooks.
+    /// Provider scheme.
+    pub provider: ProviderName,
+    /// Path to send webhooks to (`/webhooks/{id}/events`, `/ai/webhook` for `ml`).
     pub ingest_url: String,
     /// Body cap, bytes.
     pub max_payload_bytes: u64,
@@ -73,19 +103,19 @@ pub struct SourceDto {
     pub rate_per_second: u32,
     /// Burst, requests.
     pub rate_burst: u32,
-    /// Secret slots.
+    /// Secret slots (values never listed).
     pub secrets: Vec<SecretSlot>,
-    /// Whether the appliance `ML_WEBHOOK_SECRET` also verifies (default tenant's `ml`).
+    /// Whether the appliance `ML_WEBHOOK_SECRET` also verifies (the default tenant's `ml`).
     pub uses_appliance_secret: bool,
-    /// `generic` header.
+    /// `generic` sources: the signature header.
     pub header: Option<String>,
-    /// `generic` encoding.
-    pub encoding: Option<String>,
-    /// `generic` prefix.
+    /// `generic` sources: the MAC encoding.
+    pub encoding: Option<EncodingName>,
+    /// `generic` sources: the prefix before the MAC, if any.
     pub prefix: Option<String>,
-    /// RFC 3339.
-    pub created_at: String,
-    /// The generated secret: present only in the response that created it.
+    /// When the source was created.
+    pub created_at: time::OffsetDateTime,
+    /// The generated secret: present only in the response that generated it.
     pub secret: Option<String>,
 }
 
@@ -94,7 +124,7 @@ impl From<&SourceRecord> for SourceDto {
         Self {
             id: s.id.clone(),
             tenant: s.tenant.clone(),
-            provider: s.provider.as_str().into(),
+            provider: s.provider.into(),
             ingest_url: s.ingest_url(),
             max_payload_bytes: s.max_payload_bytes,
             rate_per_second: s.rate_per_second,
@@ -104,18 +134,15 @@ impl From<&SourceRecord> for SourceDto {
                 .iter()
                 .map(|e| SecretSlot {
                     n: e.n,
-                    created_at: rfc3339(e.created_at),
-                    expires_at: e.expires_at.map(rfc3339),
+                    created_at: ts(e.created_at),
+                    expires_at: e.expires_at.map(ts),
                 })
                 .collect(),
             uses_appliance_secret: s.uses_appliance_secret,
             header: s.generic.as_ref().map(|g| g.header.clone()),
-            encoding: s.generic.as_ref().map(|g| match g.encoding {
-                SigEncoding::Hex => "hex".into(),
-                SigEncoding::Base64 => "base64".into(),
-            }),
+            encoding: s.generic.as_ref().map(|g| g.encoding.into()),
             prefix: s.generic.as_ref().and_then(|g| g.prefix.clone()),
-            created_at: rfc3339(s.created_at),
+            created_at: ts(s.created_at),
             secret: None,
         }
     }
@@ -128,15 +155,19 @@ pub struct SourceList {
     pub items: Vec<SourceDto>,
 }
 
-/// `POST …/rotate` body.
-#[derive(Object, Default)]
+/// `POST …/rotate` body (`{}` to generate the new secret).
+#[derive(Object, Default, serde::Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct RotateSecret {
-    /// New secret; generated (and returned once) when absent.
+    /// New secret (16–1024 bytes); generated and returned once when absent.
+    #[oai(validator(min_length = 16, max_length = 1024))]
     pub secret: Option<String>,
 }
 
 /// Result of a rotation.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Rotated {
     /// Slot number of the new secret.
     pub n: u32,
@@ -177,72 +208,63 @@ pub struct SourcesApi;
 
 #[OpenApi]
 impl SourcesApi {
-    /// Create a webhook source (tenant-admin). The secret is returned only when generated.
+    /// Create a webhook source
+    ///
+    /// Tenant-admin. The secret is returned only when the appliance generated it.
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources",
         method = "post",
-        tag = "ApiTags::Sources"
+        tag = "ApiTags::Sources",
+        operation_id = "createWebhookSource"
     )]
     async fn create_source(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
-        body: Json<CreateSource>,
-    ) -> ApiResult<SourceCreated> {
+        /// Provider, secret and limits of the source.
+        body: StrictJson<CreateSource>,
+    ) -> ApiResult<SourceCreated, { status::TENANT | status::BODY | status::S409 }> {
         let ctx = ctx(req);
         ctx.set_action("source.create");
         let p = state.authenticate(&auth, &ctx)?;
         state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
         let b = body.0;
-        let provider = Provider::parse(&b.provider).ok_or_else(|| {
-            Problem::unprocessable(
-                "UNKNOWN_PROVIDER",
-                format!(
-                    "unknown provider {:?}; use standard, github, stripe, slack, shopify, generic or ml",
-                    b.provider
-                ),
-            )
-        })?;
+        let provider = Provider::from(b.provider);
         let cap = b.max_payload_bytes.unwrap_or(provider.default_cap());
         if cap == 0 || cap > provider.max_cap() {
-            return Err(Problem::unprocessable(
-                "INVALID_PAYLOAD_CAP",
+            return Err(Problem::new(
+                Code::InvalidPayloadCap,
                 format!(
                     "max_payload_bytes must be 1 to {} for {}",
                     provider.max_cap(),
                     provider.as_str()
                 ),
-            ));
+            )
+            .into());
         }
         let generic = if provider == Provider::Generic {
             let header = b.header.clone().ok_or_else(|| {
-                Problem::unprocessable("INVALID_SOURCE", "generic sources need a header")
+                Problem::new(Code::InvalidSource, "generic sources need a header")
             })?;
-            let encoding = match b.encoding.as_deref().unwrap_or("hex") {
-                "hex" => SigEncoding::Hex,
-                "base64" => SigEncoding::Base64,
-                other => {
-                    return Err(Problem::unprocessable(
-                        "INVALID_SOURCE",
-                        format!("encoding {other:?} must be hex or base64"),
-                    ));
-                }
-            };
+            let encoding = b.encoding.map_or(SigEncoding::Hex, SigEncoding::from);
             let g = GenericScheme {
                 header,
                 encoding,
                 prefix: b.prefix.clone().filter(|p| !p.is_empty()),
             };
-            validate_generic(&g).map_err(|e| Problem::unprocessable("INVALID_SOURCE", e.0))?;
+            validate_generic(&g)?;
             Some(g)
         } else {
             if b.header.is_some() || b.encoding.is_some() || b.prefix.is_some() {
-                return Err(Problem::unprocessable(
-                    "INVALID_SOURCE",
+                return Err(Problem::new(
+                    Code::InvalidSource,
                     "header, encoding and prefix apply to generic sources only",
-                ));
+                )
+                .into());
             }
             None
         };
@@ -251,15 +273,15 @@ impl SourcesApi {
             .unwrap_or(state.config.ratelimit.per_second);
         let burst = b.rate_burst.unwrap_or(state.config.ratelimit.burst);
         if !(1..=100_000).contains(&per_second) || !(1..=100_000).contains(&burst) {
-            return Err(Problem::unprocessable(
-                "INVALID_RATE_LIMIT",
+            return Err(Problem::new(
+                Code::InvalidRateLimit,
                 "rate_per_second and rate_burst must be 1 to 100000",
-            ));
+            )
+            .into());
         }
         let (secret, generated) = match b.secret {
             Some(s) => {
-                validate_secret(provider, &s)
-                    .map_err(|e| Problem::unprocessable("INVALID_SECRET", e.0))?;
+                validate_secret(provider, &s)?;
                 (s, false)
             }
             None => (generate_secret(provider), true),
@@ -285,10 +307,9 @@ impl SourcesApi {
         ctx.set_resource(&record.id);
         let audit = vec![ctx.record("/api/tenants/{tenant}/webhook-sources", 201, None, now)];
         if !state.store.insert_source(record.clone(), audit).await? {
-            return Err(Problem::conflict(
-                "ML_SOURCE_EXISTS",
-                "this tenant already has an ml source",
-            ));
+            return Err(
+                Problem::new(Code::MlSourceExists, "this tenant already has an ml source").into(),
+            );
         }
         ctx.mark_audited();
         let mut dto = SourceDto::from(&record);
@@ -296,19 +317,24 @@ impl SourcesApi {
         Ok(SourceCreated::Created(Json(dto)))
     }
 
-    /// List a tenant's webhook sources.
+    /// List webhook sources
+    ///
+    /// Tenant-admin or viewer. Secret values are never listed.
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources",
         method = "get",
-        tag = "ApiTags::Sources"
+        tag = "ApiTags::Sources",
+        operation_id = "listWebhookSources"
     )]
     async fn list_sources(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
-    ) -> ApiResult<Json<SourceList>> {
+    ) -> ApiResult<Json<SourceList>, { status::TENANT }> {
         let ctx = ctx(req);
         ctx.set_action("source.list");
         let p = state.authenticate(&auth, &ctx)?;
@@ -322,20 +348,27 @@ impl SourcesApi {
         Ok(Json(SourceList { items }))
     }
 
-    /// Get one webhook source.
+    /// Get a webhook source
+    ///
+    /// Tenant-admin or viewer.
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources/:id",
         method = "get",
-        tag = "ApiTags::Sources"
+        tag = "ApiTags::Sources",
+        operation_id = "getWebhookSource"
     )]
     async fn get_source(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
+        /// Source id (`src_…`).
+        #[oai(validator(pattern = "^src_[0-9a-f]{32}$"))]
         id: Path<String>,
-    ) -> ApiResult<Json<SourceDto>> {
+    ) -> ApiResult<Json<SourceDto>, { status::TENANT }> {
         let ctx = ctx(req);
         ctx.set_action("source.read");
         let p = state.authenticate(&auth, &ctx)?;
@@ -349,20 +382,27 @@ impl SourcesApi {
         Ok(Json(SourceDto::from(&s)))
     }
 
-    /// Delete a webhook source. Its events stay.
+    /// Delete a webhook source
+    ///
+    /// Tenant-admin. Its events stay; deliveries to it answer 404 from now on.
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources/:id",
         method = "delete",
-        tag = "ApiTags::Sources"
+        tag = "ApiTags::Sources",
+        operation_id = "deleteWebhookSource"
     )]
     async fn delete_source(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
+        /// Source id (`src_…`).
+        #[oai(validator(pattern = "^src_[0-9a-f]{32}$"))]
         id: Path<String>,
-    ) -> ApiResult<Deleted> {
+    ) -> ApiResult<Deleted, { status::TENANT | status::S507 }> {
         let ctx = ctx(req);
         ctx.set_action("source.delete");
         let p = state.authenticate(&auth, &ctx)?;
@@ -379,28 +419,36 @@ impl SourcesApi {
             .delete_source(tenant.0, id.0.clone(), audit)
             .await?
         {
-            return Err(Problem::not_found("webhook source"));
+            return Err(Problem::not_found("webhook source").into());
         }
         state.ratelimits.forget(&id);
         ctx.mark_audited();
         Ok(Deleted::NoContent)
     }
 
-    /// Add a new secret; older secrets stay valid for 7 days or until deleted.
+    /// Rotate a source secret
+    ///
+    /// Tenant-admin. Adds a secret; older secrets stay valid for 7 days or until deleted.
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources/:id/rotate",
         method = "post",
-        tag = "ApiTags::Sources"
+        tag = "ApiTags::Sources",
+        operation_id = "rotateWebhookSourceSecret"
     )]
     async fn rotate(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
+        /// Source id (`src_…`).
+        #[oai(validator(pattern = "^src_[0-9a-f]{32}$"))]
         id: Path<String>,
-        body: Json<RotateSecret>,
-    ) -> ApiResult<RotatedResponse> {
+        /// The new secret, or `{}` to generate one.
+        body: StrictJson<RotateSecret>,
+    ) -> ApiResult<RotatedResponse, { status::TENANT | status::BODY }> {
         let ctx = ctx(req);
         ctx.set_action("source.rotate");
         let p = state.authenticate(&auth, &ctx)?;
@@ -414,8 +462,7 @@ impl SourcesApi {
         let requested = body.0.secret;
         let (secret, generated) = match requested {
             Some(s) => {
-                validate_secret(existing.provider, &s)
-                    .map_err(|e| Problem::unprocessable("INVALID_SECRET", e.0))?;
+                validate_secret(existing.provider, &s)?;
                 (s, false)
             }
             None => (generate_secret(existing.provider), true),
@@ -452,7 +499,7 @@ impl SourcesApi {
             )
             .await?;
         let Some(Ok((n, source))) = updated else {
-            return Err(Problem::not_found("webhook source"));
+            return Err(Problem::not_found("webhook source").into());
         };
         ctx.mark_audited();
         Ok(RotatedResponse::Created(Json(Rotated {
@@ -462,21 +509,30 @@ impl SourcesApi {
         })))
     }
 
-    /// Delete secret slot `n` (the last remaining secret cannot be deleted).
+    /// Delete a secret slot
+    ///
+    /// Tenant-admin. The last remaining secret cannot be deleted (409 `LAST_SECRET`).
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources/:id/secrets/:n",
         method = "delete",
-        tag = "ApiTags::Sources"
+        tag = "ApiTags::Sources",
+        operation_id = "deleteWebhookSourceSecret"
     )]
     async fn delete_secret(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
+        /// Source id (`src_…`).
+        #[oai(validator(pattern = "^src_[0-9a-f]{32}$"))]
         id: Path<String>,
+        /// Secret slot number.
+        #[oai(validator(minimum(value = "1")))]
         n: Path<u32>,
-    ) -> ApiResult<Deleted> {
+    ) -> ApiResult<Deleted, { status::TENANT | status::S409 | status::S507 }> {
         let ctx = ctx(req);
         ctx.set_action("source.secret.delete");
         let p = state.authenticate(&auth, &ctx)?;
@@ -508,11 +564,12 @@ impl SourcesApi {
             )
             .await?;
         match result {
-            None | Some(Err(SlotError::Missing)) => Err(Problem::not_found("secret")),
-            Some(Err(SlotError::Last)) => Err(Problem::conflict(
-                "LAST_SECRET",
+            None | Some(Err(SlotError::Missing)) => Err(Problem::not_found("secret").into()),
+            Some(Err(SlotError::Last)) => Err(Problem::new(
+                Code::LastSecret,
                 "a source must keep at least one secret; rotate first",
-            )),
+            )
+            .into()),
             Some(Ok(())) => {
                 ctx.mark_audited();
                 Ok(Deleted::NoContent)

@@ -9,10 +9,13 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::auth::BearerAuth;
-use super::problem::{ApiResult, Problem};
+use super::code::Code;
+use super::dto::{RoleName, ts};
+use super::json::StrictJson;
+use super::problem::{ApiResult, Problem, status};
 use super::{AppState, ctx};
-use crate::clock::rfc3339;
 use crate::identity::{Role, Tenant, TokenRecord, mint_token, valid_tenant_id};
+use crate::text;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -22,17 +25,41 @@ enum ApiTags {
     Tokens,
 }
 
-/// A tenant.
+/// A tenant: the unit of isolation.
 #[derive(Object)]
+#[oai(example)]
 pub struct TenantDto {
-    /// `[a-z0-9-]{2,63}`.
+    /// Tenant id.
+    #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
     pub id: String,
     /// Display name.
     pub name: String,
-    /// `active` or `suspended`.
-    pub status: String,
-    /// RFC 3339.
-    pub created_at: String,
+    /// Whether the tenant is served.
+    pub status: TenantStatus,
+    /// When it was created.
+    pub created_at: time::OffsetDateTime,
+}
+
+impl poem_openapi::types::Example for TenantDto {
+    fn example() -> Self {
+        Self {
+            id: "acme".into(),
+            name: "Acme Corp".into(),
+            status: TenantStatus::Active,
+            created_at: ts(1_795_003_200),
+        }
+    }
+}
+
+/// Whether a tenant is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+pub enum TenantStatus {
+    /// Ingestion and API work.
+    #[oai(rename = "active")]
+    Active,
+    /// Ingestion and API are refused.
+    #[oai(rename = "suspended")]
+    Suspended,
 }
 
 impl From<Tenant> for TenantDto {
@@ -40,19 +67,36 @@ impl From<Tenant> for TenantDto {
         Self {
             id: t.id,
             name: t.name,
-            status: t.status,
-            created_at: rfc3339(t.created_at),
+            status: if t.status == "suspended" {
+                TenantStatus::Suspended
+            } else {
+                TenantStatus::Active
+            },
+            created_at: ts(t.created_at),
         }
     }
 }
 
 /// `POST /api/tenants` body.
-#[derive(Object)]
+#[derive(Object, serde::Deserialize)]
+#[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
+#[serde(deny_unknown_fields)]
 pub struct CreateTenant {
-    /// `[a-z0-9-]{2,63}`.
+    /// Tenant id: 2–63 characters of `a-z`, `0-9` and `-`.
+    #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
     pub id: String,
-    /// Display name (1–200 characters).
+    /// Display name: 1–200 characters, no control, bidi or invisible characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
+}
+
+impl poem_openapi::types::Example for CreateTenant {
+    fn example() -> Self {
+        Self {
+            id: "acme".into(),
+            name: "Acme Corp".into(),
+        }
+    }
 }
 
 /// A list of tenants.
@@ -63,31 +107,48 @@ pub struct TenantList {
 }
 
 /// `POST /api/tenants/{tenant}/tokens` body.
-#[derive(Object)]
+#[derive(Object, serde::Deserialize)]
+#[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
+#[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    /// Label (1–100 characters).
+    /// Label: 1–100 characters, no control, bidi or invisible characters.
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub name: String,
-    /// Roles: `tenant-admin`, `ingest`, `viewer`.
-    pub roles: Vec<String>,
-    /// Lifetime in days (1–3650); absent = 90.
+    /// Roles (at least one; `appliance-admin` is not available to tenant tokens).
+    #[oai(validator(min_items = 1, max_items = 8))]
+    pub roles: Vec<RoleName>,
+    /// Lifetime in days; absent means 90.
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
     pub expires_in_days: Option<u32>,
 }
 
-/// A token as listed (no secret).
+impl poem_openapi::types::Example for CreateToken {
+    fn example() -> Self {
+        Self {
+            name: "ci-pipeline".into(),
+            roles: vec![RoleName::Ingest, RoleName::Viewer],
+            expires_in_days: Some(90),
+        }
+    }
+}
+
+/// A token as listed (the secret is never listed).
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenDto {
-    /// `tok_…`.
+    /// Token id (`tok_` and 16 hex digits).
+    #[oai(validator(pattern = "^tok_[0-9a-f]{16}$"))]
     pub id: String,
     /// Label.
     pub name: String,
-    /// Roles.
-    pub roles: Vec<String>,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339, if any.
-    pub expires_at: Option<String>,
-    /// RFC 3339, if revoked.
-    pub revoked_at: Option<String>,
+    /// Roles granted.
+    pub roles: Vec<RoleName>,
+    /// When it was issued.
+    pub created_at: time::OffsetDateTime,
+    /// When it stops working; absent for tokens that never expire.
+    pub expires_at: Option<time::OffsetDateTime>,
+    /// When it was revoked; absent while it is valid.
+    pub revoked_at: Option<time::OffsetDateTime>,
 }
 
 impl From<TokenRecord> for TokenDto {
@@ -95,27 +156,29 @@ impl From<TokenRecord> for TokenDto {
         Self {
             id: t.id,
             name: t.name,
-            roles: t.roles.iter().map(|r| r.as_str().to_string()).collect(),
-            created_at: rfc3339(t.created_at),
-            expires_at: t.expires_at.map(rfc3339),
-            revoked_at: t.revoked_at.map(rfc3339),
+            roles: t.roles.iter().map(|r| RoleName::from(*r)).collect(),
+            created_at: ts(t.created_at),
+            expires_at: t.expires_at.map(ts),
+            revoked_at: t.revoked_at.map(ts),
         }
     }
 }
 
 /// A new token; `token` is shown only in this response.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenCreated {
-    /// `tok_…`.
+    /// Token id (`tok_` and 16 hex digits).
     pub id: String,
-    /// The secret token (`evd_…`): store it now, it is never shown again.
+    /// The secret token (`evd_` and 72 hex digits): store it now, it is never shown again.
+    #[oai(validator(pattern = "^evd_[0-9a-f]{72}$"))]
     pub token: String,
     /// Label.
     pub name: String,
-    /// Roles.
-    pub roles: Vec<String>,
-    /// RFC 3339.
-    pub expires_at: Option<String>,
+    /// Roles granted.
+    pub roles: Vec<RoleName>,
+    /// When it stops working.
+    pub expires_at: Option<time::OffsetDateTime>,
 }
 
 /// A list of tokens.
@@ -151,33 +214,36 @@ pub struct TenantsApi;
 
 #[OpenApi]
 impl TenantsApi {
-    /// Create a tenant (appliance-admin).
-    #[oai(path = "/api/tenants", method = "post", tag = "ApiTags::Tenants")]
+    /// Create a tenant
+    ///
+    /// Appliance-admin only. The id is permanent; the tenant starts `active` with empty logs.
+    #[oai(
+        path = "/api/tenants",
+        method = "post",
+        tag = "ApiTags::Tenants",
+        operation_id = "createTenant"
+    )]
     async fn create_tenant(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
-        body: Json<CreateTenant>,
-    ) -> ApiResult<TenantCreated> {
+        /// The new tenant.
+        body: StrictJson<CreateTenant>,
+    ) -> ApiResult<TenantCreated, { status::AUTH | status::BODY | status::S409 }> {
         let ctx = ctx(req);
         ctx.set_action("tenant.create");
         let p = state.authenticate(&auth, &ctx)?;
         state.require_admin(&p)?;
         let CreateTenant { id, name } = body.0;
         if !valid_tenant_id(&id) {
-            return Err(Problem::unprocessable(
-                "INVALID_TENANT_ID",
+            return Err(Problem::new(
+                Code::InvalidTenantId,
                 "id must be 2 to 63 characters of a-z, 0-9 and '-'",
-            ));
+            )
+            .into());
         }
-        let name = name.trim().to_string();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(Problem::unprocessable(
-                "INVALID_NAME",
-                "name must be 1 to 200 characters",
-            ));
-        }
+        let name = text::display_name("name", &name, 200)?;
         ctx.set_tenant(&id);
         ctx.set_resource(&id);
         let tenant = Tenant {
@@ -188,23 +254,29 @@ impl TenantsApi {
         };
         let audit = vec![ctx.record("/api/tenants", 201, None, state.now())];
         if !state.store.create_tenant(tenant.clone(), audit).await? {
-            return Err(Problem::conflict(
-                "TENANT_EXISTS",
-                format!("tenant {id} already exists"),
-            ));
+            return Err(
+                Problem::new(Code::TenantExists, format!("tenant {id} already exists")).into(),
+            );
         }
         ctx.mark_audited();
         Ok(TenantCreated::Created(Json(tenant.into())))
     }
 
-    /// List tenants (appliance-admin).
-    #[oai(path = "/api/tenants", method = "get", tag = "ApiTags::Tenants")]
+    /// List tenants
+    ///
+    /// Appliance-admin only; every tenant, by id.
+    #[oai(
+        path = "/api/tenants",
+        method = "get",
+        tag = "ApiTags::Tenants",
+        operation_id = "listTenants"
+    )]
     async fn list_tenants(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
-    ) -> ApiResult<Json<TenantList>> {
+    ) -> ApiResult<Json<TenantList>, { status::AUTH }> {
         let ctx = ctx(req);
         ctx.set_action("tenant.list");
         let p = state.authenticate(&auth, &ctx)?;
@@ -218,19 +290,24 @@ impl TenantsApi {
         Ok(Json(TenantList { items }))
     }
 
-    /// Get a tenant (appliance-admin, or a tenant-admin of that tenant).
+    /// Get a tenant
+    ///
+    /// Appliance-admin, or a tenant-admin of that tenant.
     #[oai(
         path = "/api/tenants/:tenant",
         method = "get",
-        tag = "ApiTags::Tenants"
+        tag = "ApiTags::Tenants",
+        operation_id = "getTenant"
     )]
     async fn get_tenant(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
-    ) -> ApiResult<Json<TenantDto>> {
+    ) -> ApiResult<Json<TenantDto>, { status::TENANT }> {
         let ctx = ctx(req);
         ctx.set_action("tenant.read");
         let p = state.authenticate(&auth, &ctx)?;
@@ -242,20 +319,27 @@ impl TenantsApi {
         Ok(Json(t.into()))
     }
 
-    /// Create an API token in a tenant (tenant-admin); the token is shown once.
+    /// Create an API token
+    ///
+    /// Tenant-admin. The token (`evd_…`) is in this response only; the appliance keeps its
+    /// SHA-256.
     #[oai(
         path = "/api/tenants/:tenant/tokens",
         method = "post",
-        tag = "ApiTags::Tokens"
+        tag = "ApiTags::Tokens",
+        operation_id = "createToken"
     )]
     async fn create_token(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
-        body: Json<CreateToken>,
-    ) -> ApiResult<TokenCreatedResponse> {
+        /// Label, roles and lifetime of the token.
+        body: StrictJson<CreateToken>,
+    ) -> ApiResult<TokenCreatedResponse, { status::TENANT | status::BODY }> {
         let ctx = ctx(req);
         ctx.set_action("token.create");
         let p = state.authenticate(&auth, &ctx)?;
@@ -265,40 +349,29 @@ impl TenantsApi {
             roles,
             expires_in_days,
         } = body.0;
-        let name = name.trim().to_string();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(Problem::unprocessable(
-                "INVALID_NAME",
-                "name must be 1 to 100 characters",
-            ));
-        }
+        let name = text::display_name("name", &name, 100)?;
         let mut parsed = Vec::new();
-        for r in &roles {
-            match Role::parse(r) {
-                Some(Role::ApplianceAdmin) | None => {
-                    return Err(Problem::unprocessable(
-                        "INVALID_ROLE",
-                        format!(
-                            "unknown role {r:?}; tenant tokens take tenant-admin, ingest, viewer"
-                        ),
-                    ));
-                }
-                Some(role) if !parsed.contains(&role) => parsed.push(role),
-                Some(_) => {}
+        for r in roles {
+            let role = Role::from(r);
+            if role == Role::ApplianceAdmin {
+                return Err(Problem::new(
+                    Code::InvalidRole,
+                    "appliance-admin is not available to tenant tokens; use tenant-admin, ingest or viewer",
+                )
+                .into());
+            }
+            if !parsed.contains(&role) {
+                parsed.push(role);
             }
         }
         if parsed.is_empty() {
-            return Err(Problem::unprocessable(
-                "INVALID_ROLE",
-                "at least one role is required",
-            ));
+            return Err(Problem::new(Code::InvalidRole, "at least one role is required").into());
         }
         let days = expires_in_days.unwrap_or(90);
         if !(1..=3650).contains(&days) {
-            return Err(Problem::unprocessable(
-                "INVALID_EXPIRY",
-                "expires_in_days must be 1 to 3650",
-            ));
+            return Err(
+                Problem::new(Code::InvalidExpiry, "expires_in_days must be 1 to 3650").into(),
+            );
         }
         let now = state.now();
         let minted = mint_token(
@@ -325,19 +398,24 @@ impl TenantsApi {
         })))
     }
 
-    /// List a tenant's tokens (no secrets).
+    /// List API tokens
+    ///
+    /// Tenant-admin. Tokens of the tenant with their state; never their secrets.
     #[oai(
         path = "/api/tenants/:tenant/tokens",
         method = "get",
-        tag = "ApiTags::Tokens"
+        tag = "ApiTags::Tokens",
+        operation_id = "listTokens"
     )]
     async fn list_tokens(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
-    ) -> ApiResult<Json<TokenList>> {
+    ) -> ApiResult<Json<TokenList>, { status::TENANT }> {
         let ctx = ctx(req);
         ctx.set_action("token.list");
         let p = state.authenticate(&auth, &ctx)?;
@@ -351,20 +429,28 @@ impl TenantsApi {
         Ok(Json(TokenList { items }))
     }
 
-    /// Revoke a token.
+    /// Revoke an API token
+    ///
+    /// Tenant-admin. The token is refused (401) from this moment; its record stays listed with
+    /// `revoked_at`. Revoking a revoked token is a no-op.
     #[oai(
         path = "/api/tenants/:tenant/tokens/:id",
         method = "delete",
-        tag = "ApiTags::Tokens"
+        tag = "ApiTags::Tokens",
+        operation_id = "revokeToken"
     )]
     async fn revoke_token(
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
+        /// Token id (`tok_…`).
+        #[oai(validator(pattern = "^tok_[0-9a-f]{16}$"))]
         id: Path<String>,
-    ) -> ApiResult<Deleted> {
+    ) -> ApiResult<Deleted, { status::TENANT | status::S507 }> {
         let ctx = ctx(req);
         ctx.set_action("token.revoke");
         let p = state.authenticate(&auth, &ctx)?;
@@ -373,7 +459,7 @@ impl TenantsApi {
         let now = state.now();
         let audit = vec![ctx.record("/api/tenants/{tenant}/tokens/{id}", 204, None, now)];
         if !state.store.revoke_token(tenant.0, id.0, now, audit).await? {
-            return Err(Problem::not_found("token"));
+            return Err(Problem::not_found("token").into());
         }
         ctx.mark_audited();
         Ok(Deleted::NoContent)

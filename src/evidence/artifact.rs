@@ -33,6 +33,17 @@ enum Content {
 }
 
 impl ArtifactType {
+    /// Every type, in DESIGN order.
+    pub const ALL: [ArtifactType; 7] = [
+        Self::Sbom,
+        Self::Attestation,
+        Self::Log,
+        Self::Output,
+        Self::Trace,
+        Self::PolicyDecision,
+        Self::Receipt,
+    ];
+
     /// Parses a wire name (`sbom`, `policy_decision`, …).
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {

@@ -327,7 +327,7 @@ mod tests {
 
     fn vector() -> Value {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/vectors/receipt-hs256.json");
+            .join("tests/vectors/receipt-hs256.json");
         serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
     }
 

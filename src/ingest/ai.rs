@@ -26,10 +26,39 @@ pub struct AiPayload<'a> {
     pub insights: Vec<&'a RawValue>,
 }
 
-/// Schema problems (422).
+/// Why a verified ML payload does not have the expected shape (422 `SCHEMA_INVALID`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SchemaError(pub String);
+pub enum SchemaError {
+    /// The body is not a JSON object.
+    #[error("body must be a JSON object")]
+    NotObject,
+    /// `job_id` is absent.
+    #[error("job_id is required")]
+    JobIdMissing,
+    /// `job_id` is not a string.
+    #[error("job_id must be a string")]
+    JobIdType,
+    /// `job_id` is empty or longer than [`MAX_JOB_ID`] bytes.
+    #[error("job_id must be 1 to {MAX_JOB_ID} bytes")]
+    JobIdLength,
+    /// `kind` is absent.
+    #[error("kind is required")]
+    KindMissing,
+    /// `kind` is not a string of 1–100 bytes.
+    #[error("kind must be a non-empty string of at most 100 bytes")]
+    KindInvalid,
+    /// The kind's insight list is not an array.
+    #[error("{0} must be an array")]
+    ListType(&'static str),
+    /// The kind's insight list has more than [`MAX_INSIGHTS`] items.
+    #[error("{field} has {count} items; one delivery may carry at most {MAX_INSIGHTS}")]
+    TooManyInsights {
+        /// The list field.
+        field: &'static str,
+        /// How many items it has.
+        count: usize,
+    },
+}
 
 /// The list field that holds the insights of `kind`, if the kind has one.
 pub fn list_field(kind: &str) -> Option<&'static str> {
@@ -53,37 +82,32 @@ fn string(raw: Option<&&RawValue>) -> Option<Option<String>> {
 /// strings or too long, or the kind's list is present but not an array or has more than
 /// [`MAX_INSIGHTS`] items.
 pub fn extract_raw(body: &RawValue) -> Result<AiPayload<'_>, SchemaError> {
-    let not_object = || SchemaError("body must be a JSON object".into());
     if !body.get().starts_with('{') {
-        return Err(not_object());
+        return Err(SchemaError::NotObject);
     }
     let obj: HashMap<String, &RawValue> =
-        serde_json::from_str(body.get()).map_err(|_| not_object())?;
+        serde_json::from_str(body.get()).map_err(|_| SchemaError::NotObject)?;
     let job_id = match string(obj.get("job_id")) {
         Some(Some(s)) if !s.is_empty() && s.len() <= MAX_JOB_ID => s,
-        Some(Some(_)) => {
-            return Err(SchemaError(format!(
-                "job_id must be 1 to {MAX_JOB_ID} bytes"
-            )));
-        }
-        Some(None) => return Err(SchemaError("job_id must be a string".into())),
-        None => return Err(SchemaError("job_id is required".into())),
+        Some(Some(_)) => return Err(SchemaError::JobIdLength),
+        Some(None) => return Err(SchemaError::JobIdType),
+        None => return Err(SchemaError::JobIdMissing),
     };
     let kind = match string(obj.get("kind")) {
         Some(Some(s)) if !s.is_empty() && s.len() <= 100 => s,
-        Some(_) => return Err(SchemaError("kind must be a non-empty string".into())),
-        None => return Err(SchemaError("kind is required".into())),
+        Some(_) => return Err(SchemaError::KindInvalid),
+        None => return Err(SchemaError::KindMissing),
     };
     let insights = match list_field(&kind) {
         Some(field) => match obj.get(field) {
             Some(raw) => {
                 let items: Vec<&RawValue> = serde_json::from_str(raw.get())
-                    .map_err(|_| SchemaError(format!("{field} must be an array")))?;
+                    .map_err(|_| SchemaError::ListType(field))?;
                 if items.len() > MAX_INSIGHTS {
-                    return Err(SchemaError(format!(
-                        "{field} has {} items; one delivery may carry at most {MAX_INSIGHTS}",
-                        items.len()
-                    )));
+                    return Err(SchemaError::TooManyInsights {
+                        field,
+                        count: items.len(),
+                    });
                 }
                 items
             }

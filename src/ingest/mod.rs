@@ -85,10 +85,51 @@ impl SourceRecord {
     }
 }
 
-/// Source settings errors (422).
+/// Why source settings are refused (422: `INVALID_SECRET` for the secret variants,
+/// `INVALID_SOURCE` for the generic-scheme ones).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SourceError(pub String);
+pub enum SourceError {
+    /// A supplied secret breaks a rule (never echoing the secret).
+    #[error("{0}")]
+    Secret(SecretRule),
+    /// A `generic` scheme setting is unusable.
+    #[error("{0}")]
+    Generic(GenericRule),
+}
+
+/// The secret rule a supplied secret breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SecretRule {
+    /// Empty.
+    #[error("secret must not be empty")]
+    Empty,
+    /// Leading or trailing whitespace.
+    #[error("secret must not have leading or trailing whitespace")]
+    Whitespace,
+    /// Shorter than [`MIN_SECRET_BYTES`].
+    #[error("secret must be at least {MIN_SECRET_BYTES} bytes")]
+    TooShort,
+    /// Longer than [`MAX_SECRET_BYTES`].
+    #[error("secret must be at most {MAX_SECRET_BYTES} bytes")]
+    TooLong,
+    /// `whsec_` not followed by non-empty standard base64 (Standard Webhooks).
+    #[error("a whsec_ secret must be followed by non-empty standard base64")]
+    BadWhsec,
+}
+
+/// The `generic` scheme rule a source breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenericRule {
+    /// Not a valid header name.
+    #[error("generic.header is not a valid header name")]
+    HeaderInvalid,
+    /// A header the appliance reserves.
+    #[error("generic.header cannot be {0}")]
+    HeaderReserved(&'static str),
+    /// Prefix longer than 64 bytes.
+    #[error("generic.prefix is at most 64 bytes")]
+    PrefixTooLong,
+}
 
 /// Validates a caller-supplied secret: 16–1024 bytes, no surrounding whitespace, and
 /// for `standard` a `whsec_` secret must carry valid base64.
@@ -97,22 +138,16 @@ pub struct SourceError(pub String);
 /// [`SourceError`] saying what is wrong (never echoing the secret).
 pub fn validate_secret(provider: Provider, secret: &str) -> Result<(), SourceError> {
     if secret.is_empty() {
-        return Err(SourceError("secret must not be empty".into()));
+        return Err(SourceError::Secret(SecretRule::Empty));
     }
     if secret.trim() != secret {
-        return Err(SourceError(
-            "secret must not have leading or trailing whitespace".into(),
-        ));
+        return Err(SourceError::Secret(SecretRule::Whitespace));
     }
     if secret.len() < MIN_SECRET_BYTES {
-        return Err(SourceError(format!(
-            "secret must be at least {MIN_SECRET_BYTES} bytes"
-        )));
+        return Err(SourceError::Secret(SecretRule::TooShort));
     }
     if secret.len() > MAX_SECRET_BYTES {
-        return Err(SourceError(format!(
-            "secret must be at most {MAX_SECRET_BYTES} bytes"
-        )));
+        return Err(SourceError::Secret(SecretRule::TooLong));
     }
     if provider == Provider::Standard
         && let Some(b64) = secret.strip_prefix("whsec_")
@@ -121,9 +156,7 @@ pub fn validate_secret(provider: Provider, secret: &str) -> Result<(), SourceErr
             .map(|k| k.is_empty())
             .unwrap_or(true)
     {
-        return Err(SourceError(
-            "a whsec_ secret must be followed by non-empty standard base64".into(),
-        ));
+        return Err(SourceError::Secret(SecretRule::BadWhsec));
     }
     Ok(())
 }
@@ -148,9 +181,7 @@ pub fn generate_secret(provider: Provider) -> String {
 pub fn validate_generic(g: &GenericScheme) -> Result<(), SourceError> {
     let name = g.header.to_ascii_lowercase();
     if http::header::HeaderName::from_bytes(name.as_bytes()).is_err() || name.is_empty() {
-        return Err(SourceError(
-            "generic.header is not a valid header name".into(),
-        ));
+        return Err(SourceError::Generic(GenericRule::HeaderInvalid));
     }
     const RESERVED: [&str; 6] = [
         "content-length",
@@ -160,11 +191,11 @@ pub fn validate_generic(g: &GenericScheme) -> Result<(), SourceError> {
         "host",
         "authorization",
     ];
-    if RESERVED.contains(&name.as_str()) {
-        return Err(SourceError(format!("generic.header cannot be {name}")));
+    if let Some(reserved) = RESERVED.iter().find(|r| **r == name) {
+        return Err(SourceError::Generic(GenericRule::HeaderReserved(reserved)));
     }
     if g.prefix.as_deref().is_some_and(|p| p.len() > 64) {
-        return Err(SourceError("generic.prefix is at most 64 bytes".into()));
+        return Err(SourceError::Generic(GenericRule::PrefixTooLong));
     }
     Ok(())
 }

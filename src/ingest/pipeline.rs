@@ -200,8 +200,8 @@ pub enum IngestError<E: std::error::Error + 'static> {
     #[error("the body is not valid JSON: {0}")]
     InvalidJson(String),
     /// The JSON does not have the ML payload shape.
-    #[error("{0}")]
-    SchemaInvalid(String),
+    #[error(transparent)]
+    SchemaInvalid(ai::SchemaError),
     /// Storage failed; nothing was stored.
     #[error(transparent)]
     Storage(E),
@@ -373,7 +373,7 @@ fn parse<E: std::error::Error + 'static>(
     }
     let raw: &RawValue =
         serde_json::from_slice(bytes).map_err(|e| IngestError::InvalidJson(e.to_string()))?;
-    let p = ai::extract_raw(raw).map_err(|e| IngestError::SchemaInvalid(e.0))?;
+    let p = ai::extract_raw(raw).map_err(IngestError::SchemaInvalid)?;
     Ok(Some(MlPayload {
         job_id: p.job_id,
         kind: p.kind,

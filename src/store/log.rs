@@ -167,10 +167,14 @@ pub struct KeyRecord {
     pub retired_at: Option<i64>,
 }
 
-/// Records the current signing key; earlier keys stay listed, marked retired.
-pub(crate) fn register_key(db: &Arc<Database>, signer: &NoteSigner) -> Result<(), StoreError> {
+/// Records the current signing key, first used at `now` (Unix seconds); earlier keys stay
+/// listed, marked retired at `now`.
+pub(crate) fn register_key(
+    db: &Arc<Database>,
+    signer: &NoteSigner,
+    now: i64,
+) -> Result<(), StoreError> {
     let vk = signer.verifier_key().to_string();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let txn = db.begin_write()?;
     {
         let mut keys = txn.open_table(KEYS)?;

@@ -305,7 +305,7 @@ mod tests {
     fn open(path: &std::path::Path) -> Store {
         let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
         let signer = Arc::new(NoteSigner::new("evidentia.test", key).unwrap());
-        Store::open(path, Arc::new(Metrics::new()), signer, 1 << 20).unwrap()
+        Store::open(path, Arc::new(Metrics::new()), signer, 1 << 20, 0).unwrap()
     }
 
     #[tokio::test]
@@ -380,7 +380,7 @@ mod tests {
         }
         let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
         let signer = Arc::new(NoteSigner::new("evidentia.test", key).unwrap());
-        let err = Store::open(&path, Arc::new(Metrics::new()), signer, 1 << 20).unwrap_err();
+        let err = Store::open(&path, Arc::new(Metrics::new()), signer, 1 << 20, 0).unwrap_err();
         assert!(matches!(err, StoreError::SchemaTooNew { found: 9, .. }));
     }
 }

@@ -208,8 +208,9 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, checks the schema version (migrating
-    /// version 1 in place), creates every table, loads the sources into memory and starts the
-    /// writer thread.
+    /// version 1 in place), creates every table, loads the sources into memory, records
+    /// `signer`'s key as in use since `now` (Unix seconds; a key seen before keeps its first
+    /// date) and starts the writer thread.
     ///
     /// # Errors
     /// [`StoreError::Db`] when redb cannot open the file (e.g. another process holds it),
@@ -219,6 +220,7 @@ impl Store {
         metrics: Arc<Metrics>,
         signer: Arc<NoteSigner>,
         cache_bytes: u64,
+        now: i64,
     ) -> Result<Self, StoreError> {
         let db = Arc::new(
             Database::builder()
@@ -230,7 +232,7 @@ impl Store {
         let writer_db = db.clone();
         let sources = sources::load_sources(&db)?;
         let origin_prefix = signer.verifier_key().name().to_string();
-        log::register_key(&db, &signer)?;
+        log::register_key(&db, &signer, now)?;
         let handle = std::thread::Builder::new()
             .name("evidentia-store-writer".into())
             .spawn(move || writer::run(writer_db, rx, metrics, signer))

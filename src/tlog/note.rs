@@ -520,7 +520,7 @@ mod tests {
     use crate::tlog::merkle::{MemoryNodes, leaf_hash, root};
     use serde_json::Value;
 
-    const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors");
+    const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors");
 
     fn vector() -> Value {
         let p = format!("{VECTORS}/signed-note.json");

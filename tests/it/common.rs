@@ -20,7 +20,7 @@ pub const EVIDENCE_SECRET: &str = "evidence-signing-secret-0123456789abcdef";
 pub const NOW: i64 = 1_795_003_200;
 
 pub fn vectors_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
 }
 
 pub fn load_vector(name: &str) -> Value {
@@ -89,6 +89,43 @@ impl Resp {
         assert_eq!(v["status"], status);
         assert!(v["type"].is_string() && v["title"].is_string() && v["detail"].is_string());
     }
+}
+
+/// The API contract: JSON the appliance sends never carries `null` (optional members are
+/// omitted). Opaque data a client stored (an insight's `payload`) is exempt. Checked on every
+/// response any test receives through the harness.
+#[track_caller]
+pub fn assert_no_null(resp: &Resp, path: &str) {
+    let ct = resp.header("content-type").unwrap_or_default();
+    if !(ct.starts_with("application/json") || ct.starts_with("application/problem+json")) {
+        return;
+    }
+    // Stored bytes served back as they were stored are the client's data.
+    if path.contains("/entries/")
+        || path.contains("/evidence/receipt/") && !path.ends_with("/bundle")
+        || path.ends_with("/body")
+    {
+        return;
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&resp.body) else {
+        return;
+    };
+    fn walk(v: &Value, at: &str, path: &str) {
+        match v {
+            Value::Null => panic!("{path}: the response carries null at {at}"),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| walk(x, &format!("{at}[{i}]"), path)),
+            Value::Object(o) => o.iter().for_each(|(k, x)| {
+                if k != "payload" {
+                    walk(x, &format!("{at}.{k}"), path)
+                }
+            }),
+            _ => {}
+        }
+    }
+    walk(&v, "$", path);
 }
 
 pub fn secrets() -> Secrets {
@@ -161,11 +198,17 @@ impl TestApp {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.into_body().into_vec().await.expect("response body");
-        Resp {
+        let resp = Resp {
             status,
             headers,
             body,
-        }
+        };
+        assert_no_null(&resp, path);
+        assert!(
+            resp.header("x-request-id").is_some() || !path.starts_with("/api"),
+            "{path}: no X-Request-Id"
+        );
+        resp
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
@@ -248,8 +291,19 @@ impl TestApp {
         let addr = listener.local_addr().expect("addr");
         let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("acceptor");
         let app = evidentia::api::app(self.state.clone());
+        // The appliance's own connection layer (timeouts, caps), as `serve` runs it.
+        let limits = evidentia::server::conn_limits(&self.state.config);
+        let metrics = self.state.metrics.clone();
         tokio::spawn(async move {
-            let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
+            let _ = evidentia::net::serve(
+                acceptor,
+                app,
+                limits,
+                metrics,
+                std::future::pending::<()>(),
+                std::time::Duration::from_secs(1),
+            )
+            .await;
         });
         addr
     }

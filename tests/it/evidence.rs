@@ -326,8 +326,8 @@ async fn artifacts_digests_tenant_keys_and_eddsa() {
         .problem(422, "ARTIFACT_CONTENT_INVALID");
     ev.upload(run, "type=binary", "application/json", b"{}")
         .await
-        .problem(422, "INVALID_ARTIFACT_TYPE");
-    ev.upload(run, "type=log&retention_days=99999", "text/plain", b"x")
+        .problem(400, "INVALID_PARAMETER");
+    ev.upload(run, "type=log&retention_days=5000", "text/plain", b"x")
         .await
         .problem(422, "INVALID_RETENTION");
     let too_big = vec![b'a'; 16 * 1024 * 1024 + 1];
@@ -660,7 +660,7 @@ async fn log_api_proofs_verify_and_bad_ranges_are_400() {
     ev.app
         .get("/api/tenants/acme/logs/secrets/checkpoint", &ev.token)
         .await
-        .problem(404, "NOT_FOUND");
+        .problem(400, "INVALID_PARAMETER");
     ev.app
         .get("/api/tenants/acme/logs/evidence/entries/99", &ev.token)
         .await
@@ -932,4 +932,25 @@ async fn a_read_whose_audit_record_cannot_be_written_is_refused_with_503() {
         !String::from_utf8_lossy(&r.body).contains("secret evidence"),
         "no bytes without an audit record"
     );
+}
+
+#[tokio::test]
+async fn the_location_of_a_replay_is_percent_encoded() {
+    let ev = setup().await;
+    let mut r = vector()["receipt_unsigned"].clone();
+    let id = "a&receiptId=b#c d";
+    r["receiptId"] = json!(id);
+    r["signature"] = json!(evidentia::verify::hs256_sign(EVIDENCE_SECRET.as_bytes(), &r).unwrap());
+    ev.submit(&r).await.expect(201);
+    let again = ev.submit(&r).await;
+    again.problem(409, "RECEIPT_REPLAYED");
+    let location = again.header("location").unwrap();
+    assert!(
+        location.ends_with("?receiptId=a%26receiptId%3Db%23c%20d"),
+        "{location}"
+    );
+    // Following it reaches that receipt, not another.
+    let got = ev.app.get(&location, &ev.token).await;
+    got.expect(200);
+    assert_eq!(got.json()["receiptId"], id);
 }

@@ -218,3 +218,32 @@ async fn integers_json_would_round_are_refused_in_receipts() {
     let huge = serde_json::from_str::<serde_json::Value>(r#"{"n":18446744073709551616}"#).unwrap();
     assert!(evidentia::verify::jcs(&huge).is_err());
 }
+
+#[tokio::test]
+async fn arbitrary_methods_are_audited_as_one_bounded_aggregated_value() {
+    let app = start().await;
+    // 50 distinct 6,000-byte method tokens: without the bound each is stored verbatim (in
+    // `method` and `action`) and each defeats the per-minute aggregation.
+    for i in 0..50 {
+        let method = Method::from_bytes(format!("{}{i:04}", "M".repeat(6000)).as_bytes())
+            .expect("a valid method token");
+        let r = app.call(method, "/api/x", None, &[], Vec::new()).await;
+        assert!(r.status >= 400, "{}", r.status);
+    }
+    let r = app.get("/api/audit?limit=500", &app.admin).await;
+    r.expect(200);
+    let items = r.json()["items"].as_array().cloned().unwrap_or_default();
+    let odd: Vec<_> = items.iter().filter(|a| a["method"] == "OTHER").collect();
+    assert_eq!(odd.len(), 1, "one record, the rest aggregated: {odd:?}");
+    for a in &items {
+        for field in ["method", "action", "route", "actor", "peer"] {
+            let len = a[field].as_str().map_or(0, |s| s.chars().count());
+            assert!(len <= 256, "{field} is {len} characters");
+        }
+    }
+    assert!(
+        r.body.len() < 64 * 1024,
+        "audit page of {} bytes",
+        r.body.len()
+    );
+}

@@ -1,10 +1,14 @@
 pub mod common;
 
 mod api;
+mod authz;
+mod cli;
+mod contract;
 mod evidence;
 mod hardening;
 mod ingest;
 mod lifecycle;
 mod process;
+mod slowloris;
 mod tcp;
 mod vectors;

@@ -145,3 +145,122 @@ async fn console_and_docs_are_served_embedded_with_a_strict_csp() {
     let docs_html = docs.text().await.unwrap();
     assert!(docs_html.contains("swagger"), "Swagger UI is served");
 }
+
+/// A connection from `local` (any 127.0.0.0/8 address) to `addr`.
+async fn connect_from(local: &str, addr: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(format!("{local}:0").parse().expect("local address"))
+        .expect("bind");
+    socket.connect(addr).await.expect("connect")
+}
+
+/// Whether the server closed `stream` within `within` (EOF or reset).
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn partial_headers_are_cut_off_by_the_header_read_timeout() {
+    let app = start_with(|c| c.server.header_read_timeout_secs = 1).await;
+    let addr = app.serve_tcp().await;
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        .await
+        .unwrap();
+    // Dribbling more bytes does not extend it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = slow.write_all(b"a").await;
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(3)).await,
+        "a connection with partial headers stayed open"
+    );
+}
+
+#[tokio::test]
+async fn connections_are_capped_per_peer_without_starving_other_peers() {
+    let app = start_with(|c| c.server.max_connections_per_peer = 3).await;
+    let addr = app.serve_tcp().await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = connect_from("127.0.0.2", addr).await;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(s);
+    }
+    // Give the server a moment to admit them, then the fourth is closed at once.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut extra = connect_from("127.0.0.2", addr).await;
+    assert!(closed_within(&mut extra, Duration::from_secs(2)).await);
+    // Another peer is served, promptly.
+    let started = std::time::Instant::now();
+    let mut ok = connect_from("127.0.0.1", addr).await;
+    ok.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let text = read_response(&mut ok).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(started.elapsed() < Duration::from_millis(1000));
+    let metrics = app.get("/metrics", &app.admin).await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        text.contains("event=\"refused_peer\""),
+        "refusals are counted: {}",
+        text.lines()
+            .filter(|l| l.contains("connections"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    drop(held);
+}
+
+#[tokio::test]
+async fn oversized_headers_missing_host_and_foreign_transfer_codings_are_refused() {
+    let app = start().await;
+    let addr = app.serve_tcp().await;
+    // Headers above 64 KiB: 431, counted as a transport-level refusal.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
+    let _ = s.write_all(big.as_bytes()).await;
+    let text = read_response(&mut s).await;
+    assert!(
+        text.starts_with("HTTP/1.1 431"),
+        "{}",
+        &text[..text.len().min(80)]
+    );
+    let metrics = app.get("/metrics", &app.admin).await;
+    assert!(
+        String::from_utf8_lossy(&metrics.body).contains("event=\"transport_error\""),
+        "transport refusals are counted"
+    );
+    // HTTP/1.1 without Host: 400 problem.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /api/keys HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let text = read_response(&mut s).await;
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("BAD_REQUEST"), "{text}");
+    // `gzip, chunked`: refused, not taken raw.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"POST /api/tenants HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let text = read_response(&mut s).await;
+    assert!(text.starts_with("HTTP/1.1 501"), "{text}");
+    assert!(text.contains("TRANSFER_ENCODING_UNSUPPORTED"), "{text}");
+}

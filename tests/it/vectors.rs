@@ -1,4 +1,4 @@
-//! Every vector of `shared/vectors/webhook-signatures.json` through its provider's real HTTP
+//! Every vector of `tests/vectors/webhook-signatures.json` through its provider's real HTTP
 //! endpoint, with the clock pinned to the vector's timestamp where the scheme signs one.
 
 use poem::http::Method;

@@ -1,0 +1,319 @@
+//! The one table of problem codes (RFC 9457 `code` extension member).
+//!
+//! Every problem the appliance answers carries a [`Code`] from this table; a [`Code`] fixes the
+//! HTTP status and the `title` of the problem, so handlers choose a code and write only the
+//! occurrence's `detail`. The enum is `Problem.code` in the OpenAPI document, and
+//! `docs/errors.md` is generated from it (a test fails when that file drifts).
+
+use poem::http::StatusCode;
+
+macro_rules! codes {
+    ($( $(#[doc = $doc:literal])+ $variant:ident = ($name:literal, $status:literal, $title:literal); )+) => {
+        /// A stable, machine-readable problem code (UPPER_SNAKE on the wire).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+        #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum Code {
+            $( $(#[doc = $doc])+ $variant, )+
+        }
+
+        impl Code {
+            /// Every code, in table order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),+];
+
+            /// The wire name (`NOT_FOUND`).
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $name,)+ }
+            }
+
+            /// The HTTP status answered with this code (a valid status by construction).
+            pub const fn status_u16(self) -> u16 {
+                match self { $(Code::$variant => $status,)+ }
+            }
+
+            /// The problem `title`: the same for every occurrence of the code (RFC 9457 §3.1.3).
+            pub const fn title(self) -> &'static str {
+                match self { $(Code::$variant => $title,)+ }
+            }
+
+            /// One sentence on when the code is answered (for `docs/errors.md`).
+            pub fn description(self) -> String {
+                match self {
+                    $(Code::$variant => {
+                        let lines: &[&str] = &[$($doc),+];
+                        lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ")
+                    })+
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    // ----- 400 ---------------------------------------------------------------------------
+    /// The request is malformed in a way no more specific code describes (for example an
+    /// unparsable `Content-Length`).
+    BadRequest = ("BAD_REQUEST", 400, "Bad request");
+    /// A path or query parameter is missing, of the wrong type, or outside its documented
+    /// pattern or bounds; `detail` names the parameter as the client sent it.
+    InvalidParameter = ("INVALID_PARAMETER", 400, "Invalid parameter");
+    /// The JSON request body does not match its schema: a wrong type, a duplicate key, an unknown
+    /// or missing field, or a value outside its enum; `detail` names the field.
+    InvalidBody = ("INVALID_BODY", 400, "Invalid request body");
+    /// The body is not valid JSON although it must be.
+    InvalidJson = ("INVALID_JSON", 400, "Invalid JSON");
+    /// A signature or timestamp header is missing, empty, repeated or unparsable.
+    SignatureHeaderInvalid = ("SIGNATURE_HEADER_INVALID", 400, "Signature header invalid");
+    /// `X-Tenant-Id` appears more than once.
+    TenantHeaderInvalid = ("TENANT_HEADER_INVALID", 400, "Tenant header invalid");
+    /// More than one `Authorization` header was sent.
+    AuthorizationHeaderInvalid = ("AUTHORIZATION_HEADER_INVALID", 400, "Authorization header invalid");
+    /// The request body stream failed while it was read.
+    BodyReadError = ("BODY_READ_ERROR", 400, "Body read error");
+    /// A log index or tree size lies outside the log.
+    InvalidRange = ("INVALID_RANGE", 400, "Invalid range");
+    // ----- 401 ---------------------------------------------------------------------------
+    /// No valid API token: missing, malformed, unknown, revoked or expired (one answer for all).
+    Unauthenticated = ("UNAUTHENTICATED", 401, "Unauthenticated");
+    /// The webhook signature does not verify over the raw body with any of the source's
+    /// secrets (also answered when the tenant or source has no usable secret).
+    SignatureInvalid = ("SIGNATURE_INVALID", 401, "Signature invalid");
+    /// The signed timestamp is further from the appliance clock than the tolerance (±300 s).
+    TimestampOutOfTolerance = ("TIMESTAMP_OUT_OF_TOLERANCE", 401, "Timestamp out of tolerance");
+    // ----- 403 ---------------------------------------------------------------------------
+    /// The authenticated principal lacks the role the operation needs.
+    Forbidden = ("FORBIDDEN", 403, "Forbidden");
+    // ----- 404 ---------------------------------------------------------------------------
+    /// No such resource — answered identically for resources of other tenants.
+    NotFound = ("NOT_FOUND", 404, "Not found");
+    // ----- 405 ---------------------------------------------------------------------------
+    /// The path exists but not with this method; `Allow` lists the methods it has.
+    MethodNotAllowed = ("METHOD_NOT_ALLOWED", 405, "Method not allowed");
+    // ----- 408 ---------------------------------------------------------------------------
+    /// The body did not arrive within `ingest.body_read_timeout_secs`.
+    BodyReadTimeout = ("BODY_READ_TIMEOUT", 408, "Body read timeout");
+    // ----- 409 ---------------------------------------------------------------------------
+    /// A tenant with this id exists.
+    TenantExists = ("TENANT_EXISTS", 409, "Tenant exists");
+    /// The tenant already has its one `ml` source.
+    MlSourceExists = ("ML_SOURCE_EXISTS", 409, "ML source exists");
+    /// The secret is a source's last one; rotate before deleting it.
+    LastSecret = ("LAST_SECRET", 409, "Last secret");
+    /// The insight was already approved or rejected.
+    InsightAlreadyDecided = ("INSIGHT_ALREADY_DECIDED", 409, "Insight already decided");
+    /// The tenant already has a signing key with this `kid`.
+    KidExists = ("KID_EXISTS", 409, "Key id exists");
+    /// The key id names the appliance's own HS256 key (`default`) and cannot be registered.
+    KidReserved = ("KID_RESERVED", 409, "Key id reserved");
+    /// The run already has an artifact with this id.
+    ArtifactExists = ("ARTIFACT_EXISTS", 409, "Artifact exists");
+    /// A receipt with this `receiptId` is already recorded; `Location` points at it.
+    ReceiptReplayed = ("RECEIPT_REPLAYED", 409, "Receipt replayed");
+    // ----- 410 ---------------------------------------------------------------------------
+    /// The raw body was purged at the end of its retention; the metadata and digest remain.
+    BodyPurged = ("BODY_PURGED", 410, "Body purged");
+    /// The artifact's bytes were purged at the end of their retention; the log leaf remains.
+    ArtifactPurged = ("ARTIFACT_PURGED", 410, "Artifact purged");
+    // ----- 413 ---------------------------------------------------------------------------
+    /// The body is larger than the route's or source's cap (refused before or while reading).
+    PayloadTooLarge = ("PAYLOAD_TOO_LARGE", 413, "Payload too large");
+    // ----- 415 ---------------------------------------------------------------------------
+    /// The `Content-Type` is not one the operation accepts.
+    UnsupportedMediaType = ("UNSUPPORTED_MEDIA_TYPE", 415, "Unsupported media type");
+    /// A `Content-Encoding` other than identity (no decompression of unauthenticated data).
+    UnsupportedContentEncoding = ("UNSUPPORTED_CONTENT_ENCODING", 415, "Unsupported content encoding");
+    // ----- 422 ---------------------------------------------------------------------------
+    /// A tenant id is not 2–63 characters of `a-z`, `0-9` and `-`.
+    InvalidTenantId = ("INVALID_TENANT_ID", 422, "Invalid tenant id");
+    /// A name or label is empty, too long, or contains control, bidi or invisible characters.
+    InvalidName = ("INVALID_NAME", 422, "Invalid name");
+    /// An unknown role, or no role, for a token.
+    InvalidRole = ("INVALID_ROLE", 422, "Invalid role");
+    /// A token lifetime outside 1–3650 days.
+    InvalidExpiry = ("INVALID_EXPIRY", 422, "Invalid expiry");
+    /// `max_payload_bytes` is 0 or above the provider's maximum.
+    InvalidPayloadCap = ("INVALID_PAYLOAD_CAP", 422, "Invalid payload cap");
+    /// The source settings do not fit its provider (generic header, encoding, prefix).
+    InvalidSource = ("INVALID_SOURCE", 422, "Invalid source");
+    /// Rate or burst outside 1–100000.
+    InvalidRateLimit = ("INVALID_RATE_LIMIT", 422, "Invalid rate limit");
+    /// A supplied webhook secret is too short, too long, padded with whitespace or malformed.
+    InvalidSecret = ("INVALID_SECRET", 422, "Invalid secret");
+    /// A review reason is empty or longer than 2000 characters.
+    InvalidReason = ("INVALID_REASON", 422, "Invalid reason");
+    /// The verified JSON body does not have the shape its endpoint needs (ML payloads).
+    SchemaInvalid = ("SCHEMA_INVALID", 422, "Schema invalid");
+    /// A signing key id is not 1–128 characters of `A-Za-z0-9._:-`.
+    InvalidKid = ("INVALID_KID", 422, "Invalid key id");
+    /// The signing key material does not fit its algorithm.
+    InvalidSigningKey = ("INVALID_SIGNING_KEY", 422, "Invalid signing key");
+    /// A run id is not 1–200 characters of `A-Za-z0-9._:-`.
+    InvalidRunId = ("INVALID_RUN_ID", 422, "Invalid run id");
+    /// An artifact id is not 1–128 characters of `A-Za-z0-9._-`.
+    InvalidArtifactId = ("INVALID_ARTIFACT_ID", 422, "Invalid artifact id");
+    /// An unknown artifact type.
+    InvalidArtifactType = ("INVALID_ARTIFACT_TYPE", 422, "Invalid artifact type");
+    /// A retention outside 1 day to `evidence.max_retention_days`.
+    InvalidRetention = ("INVALID_RETENTION", 422, "Invalid retention");
+    /// The artifact bytes do not match their media type (JSON that does not parse, text that
+    /// is not UTF-8).
+    ArtifactContentInvalid = ("ARTIFACT_CONTENT_INVALID", 422, "Artifact content invalid");
+    /// A receipt lists an artifact digest that contradicts the stored artifact.
+    ArtifactDigestMismatch = ("ARTIFACT_DIGEST_MISMATCH", 422, "Artifact digest mismatch");
+    /// The receipt is not a well-formed receipt object.
+    ReceiptInvalid = ("RECEIPT_INVALID", 422, "Receipt invalid");
+    /// The receipt is unsigned, or its signature does not verify (substitution).
+    ReceiptSignatureInvalid = ("RECEIPT_SIGNATURE_INVALID", 422, "Receipt signature invalid");
+    /// The receipt's `createdAt` lies outside the freshness window.
+    ReceiptStale = ("RECEIPT_STALE", 422, "Receipt stale");
+    // ----- 429 ---------------------------------------------------------------------------
+    /// The quota is spent; `Retry-After`, `RateLimit` and `RateLimit-Policy` say when to retry.
+    RateLimited = ("RATE_LIMITED", 429, "Too many requests");
+    /// Audit-only: a source was put on the adaptive penalty after repeated signature failures.
+    RateLimitPenalty = ("RATE_LIMIT_PENALTY", 429, "Rate limit penalty");
+    // ----- 500 ---------------------------------------------------------------------------
+    /// The database could not complete the operation (never caused by client input).
+    StorageError = ("STORAGE_ERROR", 500, "Storage error");
+    /// An unexpected internal failure (never caused by client input).
+    Internal = ("INTERNAL", 500, "Internal error");
+    // ----- 501 ---------------------------------------------------------------------------
+    /// A `Transfer-Encoding` other than `chunked` (RFC 9112 §6.1): the body is not accepted.
+    TransferEncodingUnsupported = ("TRANSFER_ENCODING_UNSUPPORTED", 501, "Transfer encoding unsupported");
+    // ----- 503 ---------------------------------------------------------------------------
+    /// The request's audit event could not be recorded, so the request was not answered.
+    AuditUnavailable = ("AUDIT_UNAVAILABLE", 503, "Audit unavailable");
+    /// The appliance is shutting down.
+    ShuttingDown = ("SHUTTING_DOWN", 503, "Shutting down");
+    /// Too many request bodies are buffered at once; retry shortly.
+    BodyBudgetExhausted = ("BODY_BUDGET_EXHAUSTED", 503, "Body budget exhausted");
+    /// `/readyz`: the appliance cannot serve (disk floor reached, database unreadable).
+    NotReady = ("NOT_READY", 503, "Not ready");
+    /// The service cannot answer right now.
+    Unavailable = ("UNAVAILABLE", 503, "Service unavailable");
+    // ----- 507 ---------------------------------------------------------------------------
+    /// The data volume is below its free-space floor: writes are refused, reads work.
+    InsufficientStorage = ("INSUFFICIENT_STORAGE", 507, "Insufficient storage");
+}
+
+impl Code {
+    /// The HTTP status of the code.
+    pub fn status(self) -> StatusCode {
+        StatusCode::from_u16(self.status_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// `docs/errors.md`: the table of codes, generated (checked for drift by a test).
+    pub fn markdown_table() -> String {
+        let mut out = String::from(
+            "# Problem codes\n\n\
+             Every error answer of Evidentia is an RFC 9457 `application/problem+json` document\n\
+             `{type, title, status, detail, code}`. `code` is one of the values below; it fixes the\n\
+             status and the title. This file is generated from `src/api/code.rs`\n\
+             (`cargo run -- errors > docs/errors.md`); a test fails when it drifts.\n\n\
+             | code | status | when |\n|---|---|---|\n",
+        );
+        for c in Self::ALL {
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                c.as_str(),
+                c.status_u16(),
+                c.description()
+            ));
+        }
+        out
+    }
+}
+
+/// Status bits of the documented error answers of an operation (see [`super::problem::Errors`]).
+pub mod status {
+    /// 400 Bad Request.
+    pub const S400: u64 = 1 << 0;
+    /// 401 Unauthorized.
+    pub const S401: u64 = 1 << 1;
+    /// 403 Forbidden.
+    pub const S403: u64 = 1 << 2;
+    /// 404 Not Found.
+    pub const S404: u64 = 1 << 3;
+    /// 408 Request Timeout.
+    pub const S408: u64 = 1 << 4;
+    /// 409 Conflict.
+    pub const S409: u64 = 1 << 5;
+    /// 410 Gone.
+    pub const S410: u64 = 1 << 6;
+    /// 413 Content Too Large.
+    pub const S413: u64 = 1 << 7;
+    /// 415 Unsupported Media Type.
+    pub const S415: u64 = 1 << 8;
+    /// 422 Unprocessable Content.
+    pub const S422: u64 = 1 << 9;
+    /// 429 Too Many Requests.
+    pub const S429: u64 = 1 << 10;
+    /// 500 Internal Server Error.
+    pub const S500: u64 = 1 << 11;
+    /// 503 Service Unavailable.
+    pub const S503: u64 = 1 << 12;
+    /// 507 Insufficient Storage.
+    pub const S507: u64 = 1 << 13;
+    /// 405 Method Not Allowed.
+    pub const S405: u64 = 1 << 14;
+    /// 501 Not Implemented.
+    pub const S501: u64 = 1 << 15;
+
+    /// Every bit with its status, in order.
+    pub const ALL: [(u64, u16); 16] = [
+        (S400, 400),
+        (S401, 401),
+        (S403, 403),
+        (S404, 404),
+        (S405, 405),
+        (S408, 408),
+        (S409, 409),
+        (S410, 410),
+        (S413, 413),
+        (S415, 415),
+        (S422, 422),
+        (S429, 429),
+        (S500, 500),
+        (S501, 501),
+        (S503, 503),
+        (S507, 507),
+    ];
+
+    /// The bit of a status, if it has one.
+    pub fn bit(status: u16) -> Option<u64> {
+        ALL.iter().find(|(_, s)| *s == status).map(|(b, _)| *b)
+    }
+
+    /// Answers any operation can give: a bad parameter or header, storage failure, audit
+    /// unavailable or shutting down.
+    pub const BASE: u64 = S400 | S500 | S503;
+    /// An authenticated operation: [`BASE`], 401, 403.
+    pub const AUTH: u64 = BASE | S401 | S403;
+    /// An authenticated operation on a tenant-scoped resource: [`AUTH`] and 404.
+    pub const TENANT: u64 = AUTH | S404;
+    /// An operation with a JSON request body: body cap, media type, read timeout, strict
+    /// parsing, validation, and the disk floor.
+    pub const BODY: u64 = S408 | S413 | S415 | S422 | S507;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem_openapi::types::ToJSON;
+
+    #[test]
+    fn wire_names_are_the_enum_names_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Code::ALL {
+            assert_eq!(
+                c.to_json(),
+                Some(serde_json::Value::String(c.as_str().into())),
+                "{c:?}"
+            );
+            assert!(seen.insert(c.as_str()), "duplicate {}", c.as_str());
+            assert!(
+                status::bit(c.status_u16()).is_some(),
+                "{c:?} status has no bit"
+            );
+            assert!(!c.description().is_empty());
+        }
+    }
+}
