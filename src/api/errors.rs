@@ -4,10 +4,10 @@
 use super::code::Code;
 use super::problem::Problem;
 use crate::evidence::{ArtifactError, ReceiptError};
-use crate::ingest::{IngestError, SourceError};
 use crate::ingest::ai::SchemaError;
 use crate::ingest::body::BodyError;
 use crate::ingest::signature::SignatureError;
+use crate::ingest::{IngestError, SourceError};
 use crate::store::{LogQueryError, StoreError};
 
 impl From<StoreError> for Problem {

@@ -20,6 +20,33 @@ use crate::identity::Role;
 use crate::ingest::{Decision, EventRecord, InsightRecord, InsightStatus};
 use crate::store::{DecideOutcome, LogQueryError, StoreError};
 
+/// A notarised delivery's offline bundle (`evidentia-webhook-bundle/v1`, checked by
+/// `evidentia verify bundle FILE --key VKEY`): its evidence-log entry, leaf, inclusion proof,
+/// signed checkpoint and, while retained, the raw body.
+#[derive(Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
+pub struct WebhookBundle {
+    /// Bundle format identifier (`evidentia-webhook-bundle/v1`).
+    pub format: String,
+    /// Log origin (`<appliance>/<tenant>/evidence`).
+    pub origin: String,
+    /// The evidence-log entry (RFC 8785 JSON `{type: "webhook", event_id, source, provider,
+    /// scheme, delivery_id?, signed_timestamp?, received_at, sha256, size}`), standard base64.
+    pub entry: String,
+    /// The raw delivery bytes, standard base64; absent once the body was purged.
+    pub body: Option<String>,
+    /// Leaf index of the entry in the log.
+    pub leaf_index: u64,
+    /// Tree size of the proof and checkpoint.
+    pub tree_size: u64,
+    /// base64 SHA-256(0x00 ‖ entry bytes).
+    pub leaf_hash: String,
+    /// RFC 9162 inclusion proof, base64 hashes, leaf end first.
+    pub inclusion_proof: Vec<String>,
+    /// The C2SP signed checkpoint for `tree_size`.
+    pub checkpoint: String,
+}
+
 #[derive(Tags)]
 enum ApiTags {
     /// Stored webhook events.
@@ -440,7 +467,7 @@ impl EventsApi {
         /// Event id (`evt_…`).
         #[oai(validator(pattern = "^evt_[0-9a-f]{32}$"))]
         id: Path<String>,
-    ) -> ApiResult<Json<serde_json::Value>, { status::TENANT }> {
+    ) -> ApiResult<Json<WebhookBundle>, { status::TENANT }> {
         let ctx = ctx(req);
         ctx.set_action("events.bundle.read");
         let p = state.authenticate(&auth, &ctx)?;
@@ -465,7 +492,7 @@ impl EventsApi {
             }),
         })?;
         let (cp, proof) = state.latest_inclusion(&origin, index)?;
-        Ok(Json(crate::verify::make_webhook_bundle(
+        let bundle = crate::verify::make_webhook_bundle(
             &origin,
             &entry,
             body.as_deref(),
@@ -473,7 +500,12 @@ impl EventsApi {
             cp.size,
             &proof,
             &cp.note,
-        )))
+        );
+        let bundle = serde_json::from_value::<WebhookBundle>(bundle).map_err(|e| {
+            tracing::error!(error = %e, "webhook bundle does not match its schema");
+            Problem::new(Code::Internal, "the bundle could not be assembled")
+        })?;
+        Ok(Json(bundle))
     }
 
     /// List insights

@@ -101,8 +101,8 @@ pub fn extract_raw(body: &RawValue) -> Result<AiPayload<'_>, SchemaError> {
     let insights = match list_field(&kind) {
         Some(field) => match obj.get(field) {
             Some(raw) => {
-                let items: Vec<&RawValue> = serde_json::from_str(raw.get())
-                    .map_err(|_| SchemaError::ListType(field))?;
+                let items: Vec<&RawValue> =
+                    serde_json::from_str(raw.get()).map_err(|_| SchemaError::ListType(field))?;
                 if items.len() > MAX_INSIGHTS {
                     return Err(SchemaError::TooManyInsights {
                         field,

@@ -43,14 +43,13 @@ pub(crate) fn prepare(db: &Database) -> Result<IdKey, StoreError> {
     let txn = db.begin_write()?;
     let found = {
         let meta = txn.open_table(META)?;
-        let v = meta.get("schema_version")?.map(|v| {
+        meta.get("schema_version")?.map(|v| {
             let mut arr = [0u8; 8];
             if v.value().len() == 8 {
                 arr.copy_from_slice(v.value());
             }
             u64::from_be_bytes(arr)
-        });
-        v
+        })
     };
     match found {
         Some(v) if v > SCHEMA_VERSION => {

@@ -489,10 +489,8 @@ const EVIDENCE_SECRET: &str = "crash-test-evidence-signing-secret-0123456789";
 
 /// An HS256 provenance receipt signed with the appliance's default key, created now.
 fn crash_receipt(receipt_id: &str) -> serde_json::Value {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    // The child process runs on the real clock, so the receipt is fresh by that clock.
+    let now = evidentia::clock::Clock::now_unix(&evidentia::clock::SystemClock);
     let mut r = serde_json::json!({
         "receiptId": receipt_id,
         "runId": "crash-receipts",
