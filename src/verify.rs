@@ -500,28 +500,52 @@ fn b64_hash(field: &str, v: &Value) -> Result<Hash, String> {
         .map_err(|_| format!("{field} is {} bytes, not {HASH_LEN}", raw.len()))
 }
 
+/// Fails on a member outside `required` and `optional`, or a missing member of `required`.
+fn check_members(
+    obj: &Map<String, Value>,
+    required: &[&str],
+    optional: &[&str],
+) -> Result<(), String> {
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !required.contains(&k.as_str()) && !optional.contains(&k.as_str()))
+    {
+        return Err(format!("unknown member {k:?}"));
+    }
+    if let Some(k) = required.iter().find(|k| !obj.contains_key(**k)) {
+        return Err(format!("missing member {k:?}"));
+    }
+    Ok(())
+}
+
+/// The member `k`, `null` when absent.
+fn member<'a>(obj: &'a Map<String, Value>, k: &str) -> &'a Value {
+    obj.get(k).unwrap_or(&Value::Null)
+}
+
+fn member_str<'a>(obj: &'a Map<String, Value>, k: &str) -> Result<&'a str, String> {
+    member(obj, k)
+        .as_str()
+        .ok_or_else(|| format!("{k} is not a string"))
+}
+
+fn member_u64(obj: &Map<String, Value>, k: &str) -> Result<u64, String> {
+    member(obj, k)
+        .as_u64()
+        .ok_or_else(|| format!("{k} is not a non-negative integer"))
+}
+
 fn parse_bundle(bytes: &[u8]) -> Result<Bundle, String> {
     let v = parse_strict_json(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
     let obj = v
         .as_object()
         .ok_or_else(|| "not a JSON object".to_owned())?;
-    if let Some(k) = obj.keys().find(|k| !MEMBERS.contains(&k.as_str())) {
-        return Err(format!("unknown member {k:?}"));
-    }
-    if let Some(k) = MEMBERS.iter().find(|k| !obj.contains_key(**k)) {
-        return Err(format!("missing member {k:?}"));
-    }
-    let field = |k: &str| obj.get(k).unwrap_or(&Value::Null);
-    let string = |k: &str| {
-        field(k)
-            .as_str()
-            .ok_or_else(|| format!("{k} is not a string"))
-    };
-    let integer = |k: &str| {
-        field(k)
-            .as_u64()
-            .ok_or_else(|| format!("{k} is not a non-negative integer"))
-    };
+    check_members(obj, &MEMBERS, &[])?;
+    let (field, string, integer) = (
+        |k| member(obj, k),
+        |k| member_str(obj, k),
+        |k| member_u64(obj, k),
+    );
 
     let format = string("format")?;
     if format != BUNDLE_FORMAT {
@@ -847,26 +871,12 @@ struct WebhookBundle {
 }
 
 fn parse_webhook_bundle(obj: &Map<String, Value>) -> Result<WebhookBundle, String> {
-    if let Some(k) = obj
-        .keys()
-        .find(|k| !WEBHOOK_MEMBERS.contains(&k.as_str()) && k.as_str() != "body")
-    {
-        return Err(format!("unknown member {k:?}"));
-    }
-    if let Some(k) = WEBHOOK_MEMBERS.iter().find(|k| !obj.contains_key(**k)) {
-        return Err(format!("missing member {k:?}"));
-    }
-    let field = |k: &str| obj.get(k).unwrap_or(&Value::Null);
-    let string = |k: &str| {
-        field(k)
-            .as_str()
-            .ok_or_else(|| format!("{k} is not a string"))
-    };
-    let integer = |k: &str| {
-        field(k)
-            .as_u64()
-            .ok_or_else(|| format!("{k} is not a non-negative integer"))
-    };
+    check_members(obj, &WEBHOOK_MEMBERS, &["body"])?;
+    let (field, string, integer) = (
+        |k| member(obj, k),
+        |k| member_str(obj, k),
+        |k| member_u64(obj, k),
+    );
     let origin = string("origin")?;
     if !valid_origin(origin) {
         return Err(format!(

@@ -103,17 +103,23 @@ pub(crate) fn prepare(db: &Database) -> Result<IdKey, StoreError> {
     Ok(key)
 }
 
+/// The rows of a v1 per-tenant listing, `(tenant, seq) → id`, in key order.
+fn tenant_index(
+    txn: &WriteTransaction,
+    table: TableDefinition<(&str, u64), &str>,
+) -> Result<Vec<(String, u64, String)>, StoreError> {
+    let t = txn.open_table(table)?;
+    let mut out = Vec::new();
+    for item in t.iter()? {
+        let (k, v) = item?;
+        let (tenant, seq) = k.value();
+        out.push((tenant.to_string(), seq, v.value().to_string()));
+    }
+    Ok(out)
+}
+
 fn migrate_v1(txn: &WriteTransaction) -> Result<(), StoreError> {
-    let events: Vec<(String, u64, String)> = {
-        let t = txn.open_table(V1_TENANT_EVENTS)?;
-        let mut out = Vec::new();
-        for item in t.iter()? {
-            let (k, v) = item?;
-            let (tenant, seq) = k.value();
-            out.push((tenant.to_string(), seq, v.value().to_string()));
-        }
-        out
-    };
+    let events = tenant_index(txn, V1_TENANT_EVENTS)?;
     {
         let old = txn.open_table(V1_EVENTS)?;
         let old_bodies = txn.open_table(V1_EVENT_BODIES)?;
@@ -165,16 +171,7 @@ fn migrate_v1(txn: &WriteTransaction) -> Result<(), StoreError> {
             }
         }
     }
-    let insights: Vec<(String, u64, String)> = {
-        let t = txn.open_table(V1_TENANT_INSIGHTS)?;
-        let mut out = Vec::new();
-        for item in t.iter()? {
-            let (k, v) = item?;
-            let (tenant, seq) = k.value();
-            out.push((tenant.to_string(), seq, v.value().to_string()));
-        }
-        out
-    };
+    let insights = tenant_index(txn, V1_TENANT_INSIGHTS)?;
     {
         let old = txn.open_table(V1_INSIGHTS)?;
         let mut rows = txn.open_table(INSIGHTS)?;
