@@ -34,43 +34,77 @@ pub enum TextError {
     },
 }
 
-/// The class of a character names must not contain, if any.
+/// The code points names must not contain, as inclusive ranges with their class (see the
+/// module doc). One table serves the check ([`forbidden_class`]) and the pattern the OpenAPI
+/// document publishes ([`name_pattern`]).
+const FORBIDDEN: &[(u32, u32, &str)] = &[
+    (0x0000, 0x001F, "control"),
+    (0x007F, 0x009F, "control"),
+    (0x00AD, 0x00AD, "invisible"),
+    (0x034F, 0x034F, "invisible"),
+    (0x061C, 0x061C, "bidi control"),
+    (0x115F, 0x1160, "invisible"),
+    (0x17B4, 0x17B5, "invisible"),
+    (0x180B, 0x180F, "invisible"),
+    (0x200B, 0x200D, "invisible"),
+    (0x200E, 0x200F, "bidi control"),
+    (0x2028, 0x2029, "invisible"),
+    (0x202A, 0x202E, "bidi control"),
+    (0x2060, 0x2064, "invisible"),
+    (0x2066, 0x2069, "bidi control"),
+    (0x206A, 0x206F, "invisible"),
+    (0x3164, 0x3164, "invisible"),
+    (0xE000, 0xF8FF, "private-use"),
+    (0xFDD0, 0xFDEF, "private-use"),
+    (0xFE00, 0xFE0F, "invisible"),
+    (0xFEFF, 0xFEFF, "invisible"),
+    (0xFFA0, 0xFFA0, "invisible"),
+    (0xFFF0, 0xFFFB, "invisible"),
+    (0xFFFE, 0xFFFF, "private-use"),
+    (0x1D173, 0x1D17A, "invisible"),
+    (0xE0000, 0xE0FFF, "invisible"),
+    (0xF0000, 0x10FFFF, "private-use"),
+];
+
+/// The class of a character names must not contain, if any: `control`, `bidi control`,
+/// `invisible` or `private-use` (which also covers the noncharacters U+FDD0–U+FDEF and the
+/// last two code points of every plane).
 pub fn forbidden_class(c: char) -> Option<&'static str> {
     let u = c as u32;
-    if c.is_control() {
-        return Some("control");
+    if let Some((_, _, class)) = FORBIDDEN
+        .iter()
+        .find(|(lo, hi, _)| (*lo..=*hi).contains(&u))
+    {
+        return Some(class);
     }
-    if matches!(u, 0x061C | 0x200E | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069) {
-        return Some("bidi control");
+    // U+1FFFE, U+1FFFF, … U+EFFFF: noncharacters outside the table's ranges.
+    ((u & 0xFFFE) == 0xFFFE).then_some("private-use")
+}
+
+/// The ECMA-262 (and Python `re`) pattern of a display name of at most `max` characters that
+/// [`display_name`] accepts: none of the [`FORBIDDEN`] characters (nor a plane's last two code
+/// points), and at least one character that is not white space. Code points of the Basic
+/// Multilingual Plane are written `\uXXXX`; others as the characters themselves, since
+/// `\u{…}` needs the `u` flag that JSON Schema patterns do not carry.
+pub fn name_pattern(max: usize) -> String {
+    fn atom(u: u32) -> String {
+        match char::from_u32(u) {
+            Some(c) if u > 0xFFFF => c.to_string(),
+            _ => format!("\\u{u:04X}"),
+        }
     }
-    if matches!(
-        u,
-        0x00AD
-            | 0x034F
-            | 0x115F
-            | 0x1160
-            | 0x17B4
-            | 0x17B5
-            | 0x180B..=0x180F
-            | 0x200B..=0x200D
-            | 0x2028
-            | 0x2029
-            | 0x2060..=0x2064
-            | 0x206A..=0x206F
-            | 0x3164
-            | 0xFE00..=0xFE0F
-            | 0xFEFF
-            | 0xFFA0
-            | 0xFFF0..=0xFFFB
-            | 0x1D173..=0x1D17A
-            | 0xE0000..=0xE0FFF
-    ) {
-        return Some("invisible");
+    let mut class = String::new();
+    let mut ranges: Vec<(u32, u32)> = FORBIDDEN.iter().map(|(lo, hi, _)| (*lo, *hi)).collect();
+    ranges.extend((1..=0xE).map(|plane: u32| (plane * 0x10000 + 0xFFFE, plane * 0x10000 + 0xFFFF)));
+    ranges.sort_unstable();
+    for (lo, hi) in ranges {
+        class.push_str(&atom(lo));
+        if hi != lo {
+            class.push('-');
+            class.push_str(&atom(hi));
+        }
     }
-    if matches!(u, 0xE000..=0xF8FF | 0xF0000..=0x10FFFF) || (u & 0xFFFE) == 0xFFFE {
-        return Some("private-use");
-    }
-    None
+    format!("^(?=.*\\S)[^{class}]{{1,{max}}}$")
 }
 
 /// Checks that `value` has no forbidden character (see the module doc).
@@ -91,19 +125,20 @@ pub fn check_chars(field: &'static str, value: &str) -> Result<(), TextError> {
     }
 }
 
-/// A display name: trimmed, 1 to `max` characters, no forbidden character. Returns the trimmed
-/// name.
+/// A display name: at most `max` characters as sent, not blank, no forbidden character
+/// ([`name_pattern`] is the same rule as a pattern). Returns the name trimmed of white space.
 ///
 /// # Errors
 /// [`TextError`].
 pub fn display_name(field: &'static str, value: &str, max: usize) -> Result<String, TextError> {
     check_chars(field, value)?;
+    // The bound is on what the client sent, as the published pattern states it.
+    if value.chars().count() > max {
+        return Err(TextError::TooLong { field, max });
+    }
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(TextError::Empty { field });
-    }
-    if trimmed.chars().count() > max {
-        return Err(TextError::TooLong { field, max });
     }
     Ok(trimmed.to_string())
 }
@@ -111,6 +146,44 @@ pub fn display_name(field: &'static str, value: &str, max: usize) -> Result<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The published pattern's character class and the check agree on every code point.
+    #[test]
+    fn pattern_class_equals_the_check() {
+        let pattern = name_pattern(200);
+        let class = pattern
+            .strip_prefix("^(?=.*\\S)")
+            .and_then(|p| p.strip_suffix("{1,200}$"))
+            .unwrap();
+        let re = regex::Regex::new(&format!("^{class}$")).unwrap();
+        let mut buf = [0u8; 4];
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(
+                re.is_match(c.encode_utf8(&mut buf)),
+                forbidden_class(c).is_none(),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+    }
+
+    #[test]
+    fn length_counts_what_was_sent_and_blank_is_empty() {
+        assert_eq!(display_name("name", "  Acme  ", 8).as_deref(), Ok("Acme"));
+        assert_eq!(
+            display_name("name", "  Acme   ", 8),
+            Err(TextError::TooLong {
+                field: "name",
+                max: 8
+            })
+        );
+        assert_eq!(
+            display_name("name", " \u{3000} ", 8),
+            Err(TextError::Empty { field: "name" })
+        );
+        assert!(display_name("name", "\u{FDD0}", 8).is_err());
+        assert!(display_name("name", "\u{1FFFF}", 8).is_err());
+    }
 
     #[test]
     fn refuses_control_bidi_and_invisible() {

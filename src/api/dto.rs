@@ -15,8 +15,11 @@ pub fn ts(unix_seconds: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix_seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// A closed set on the wire (an OpenAPI enum and a strict serde type) mapped to its domain type:
+/// `wire_enum!` both ways; `wire_enum!(input …)` only into the domain, for an input that admits
+/// a subset of the domain's values.
 macro_rules! wire_enum {
-    ($(#[doc = $doc:literal])+ $name:ident => $domain:ty { $( $(#[doc = $vdoc:literal])+ $variant:ident = $wire:literal => $dv:path ),+ $(,)? }) => {
+    (input $(#[doc = $doc:literal])+ $name:ident => $domain:ty { $( $(#[doc = $vdoc:literal])+ $variant:ident = $wire:literal => $dv:path ),+ $(,)? }) => {
         $(#[doc = $doc])+
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
         pub enum $name {
@@ -28,6 +31,9 @@ macro_rules! wire_enum {
                 match v { $($name::$variant => $dv,)+ }
             }
         }
+    };
+    ($(#[doc = $doc:literal])+ $name:ident => $domain:ty { $( $(#[doc = $vdoc:literal])+ $variant:ident = $wire:literal => $dv:path ),+ $(,)? }) => {
+        wire_enum! { input $(#[doc = $doc])+ $name => $domain { $( $(#[doc = $vdoc])+ $variant = $wire => $dv ),+ } }
 
         impl From<$domain> for $name {
             fn from(v: $domain) -> Self {
@@ -62,6 +68,27 @@ wire_enum! {
     RoleName => Role {
         /// Everything, in every tenant (appliance tokens only).
         ApplianceAdmin = "appliance-admin" => Role::ApplianceAdmin,
+        /// Manage the tenant's tokens and sources, read everything, decide insights.
+        TenantAdmin = "tenant-admin" => Role::TenantAdmin,
+        /// Read every record of the tenant, hold artifacts, approve exports and deletions.
+        ComplianceOfficer = "compliance-officer" => Role::ComplianceOfficer,
+        /// Own the security controls: secrets, keys, tokens, policies, integrations, plugins.
+        SecurityAdmin = "security-admin" => Role::SecurityAdmin,
+        /// Run the pipelines day to day: rotate secrets, decide insights, operate integrations.
+        Operator = "operator" => Role::Operator,
+        /// Investigate events, artifacts and receipts.
+        Analyst = "analyst" => Role::Analyst,
+        /// Machine token for pipelines: artifacts and receipts.
+        Ingest = "ingest" => Role::Ingest,
+        /// Read events, insights and evidence.
+        Viewer = "viewer" => Role::Viewer,
+    }
+}
+
+wire_enum! {
+    input
+    /// A role a tenant token can be given: every role but `appliance-admin`.
+    TenantRoleName => Role {
         /// Manage the tenant's tokens and sources, read everything, decide insights.
         TenantAdmin = "tenant-admin" => Role::TenantAdmin,
         /// Read every record of the tenant, hold artifacts, approve exports and deletions.
@@ -229,8 +256,13 @@ pub fn sort_keys(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// Final touches on the generated OpenAPI document: every response documents `X-Request-Id`.
+/// Final touches on the generated OpenAPI document: every response documents `X-Request-Id`,
+/// and a described reference is `allOf` of the reference alone.
 pub fn finish_spec(doc: &mut serde_json::Value) {
+    single_ref_all_of(doc);
+    integer_bounds(doc);
+    close_request_schemas(doc);
+    name_patterns(doc);
     let header = serde_json::json!({
         "description": "The request id (`req_…`), also in the audit record of the request",
         "required": true,
@@ -258,5 +290,184 @@ pub fn finish_spec(doc: &mut serde_json::Value) {
                 }
             }
         }
+    }
+}
+
+/// Request schemas the server reads openly: a receipt keeps unknown members (they are covered by
+/// its signature), so its schema does not say `additionalProperties: false`.
+const OPEN_REQUEST_SCHEMAS: &[&str] = &["Receipt"];
+
+/// Display names the server checks with [`crate::text::display_name`]: (schema, property).
+/// Their pattern is [`crate::text::name_pattern`] with the property's `maxLength`.
+const NAME_PROPERTIES: &[(&str, &str)] = &[("CreateTenant", "name"), ("CreateToken", "name")];
+
+/// Every integer gets the `minimum` and `maximum` of its `format` where the type does not say
+/// narrower ones: the server refuses what does not fit (400 `INVALID_PARAMETER` or
+/// `INVALID_BODY`), and the document says so.
+fn integer_bounds(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(obj) => {
+            if obj.get("type").and_then(|t| t.as_str()) == Some("integer") {
+                let bounds: Option<(serde_json::Value, serde_json::Value)> =
+                    match obj.get("format").and_then(|f| f.as_str()) {
+                        Some("uint8") => Some((0.into(), u8::MAX.into())),
+                        Some("uint16") => Some((0.into(), u16::MAX.into())),
+                        Some("uint32") => Some((0.into(), u32::MAX.into())),
+                        Some("uint64") => Some((0.into(), u64::MAX.into())),
+                        Some("int32") => Some((i32::MIN.into(), i32::MAX.into())),
+                        Some("int64") => Some((i64::MIN.into(), i64::MAX.into())),
+                        _ => None,
+                    };
+                if let Some((min, max)) = bounds {
+                    obj.entry("minimum").or_insert(min);
+                    obj.entry("maximum").or_insert(max);
+                }
+            }
+            obj.values_mut().for_each(integer_bounds);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integer_bounds),
+        _ => {}
+    }
+}
+
+/// `additionalProperties: false` on every object schema a JSON request body reaches (through
+/// `$ref`, properties and items): [`super::json::StrictJson`] answers an unknown member with
+/// 400 `INVALID_BODY`. poem-openapi's `deny_unknown_fields` does not write it. Maps (schemas with
+/// their own `additionalProperties`) and [`OPEN_REQUEST_SCHEMAS`] are left as they are.
+fn close_request_schemas(doc: &mut serde_json::Value) {
+    let mut pending: Vec<String> = Vec::new();
+    if let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) {
+        for op in paths
+            .values()
+            .filter_map(|o| o.as_object())
+            .flat_map(|o| o.values())
+        {
+            if let Some(schema) = op.pointer("/requestBody/content/application~1json/schema") {
+                collect_refs(schema, &mut pending);
+            }
+        }
+    }
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(|s| s.as_object_mut())
+    else {
+        return;
+    };
+    let mut closed = std::collections::BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if OPEN_REQUEST_SCHEMAS.contains(&name.as_str()) || !closed.insert(name.clone()) {
+            continue;
+        }
+        let Some(schema) = schemas.get_mut(&name).and_then(|s| s.as_object_mut()) else {
+            continue;
+        };
+        if schema.get("type").and_then(|t| t.as_str()) == Some("object")
+            && schema.contains_key("properties")
+        {
+            schema
+                .entry("additionalProperties")
+                .or_insert(serde_json::Value::Bool(false));
+        }
+        if let Some(props) = schema.get("properties") {
+            collect_refs(props, &mut pending);
+        }
+    }
+}
+
+/// The component names `value` refers to (`#/components/schemas/NAME`), at any depth.
+fn collect_refs(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(obj) => {
+            if let Some(name) = obj
+                .get("$ref")
+                .and_then(|r| r.as_str())
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            {
+                out.push(name.to_string());
+            }
+            obj.values().for_each(|v| collect_refs(v, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// The pattern of each display name in [`NAME_PROPERTIES`]: the characters and length the
+/// server accepts, so a client (or a property-based tester) can tell a valid name in advance.
+fn name_patterns(doc: &mut serde_json::Value) {
+    for (schema, property) in NAME_PROPERTIES {
+        let pointer = format!("/components/schemas/{schema}/properties/{property}");
+        let Some(prop) = doc.pointer_mut(&pointer).and_then(|p| p.as_object_mut()) else {
+            continue;
+        };
+        let Some(max) = prop.get("maxLength").and_then(|m| m.as_u64()) else {
+            continue;
+        };
+        let pattern = crate::text::name_pattern(usize::try_from(max).unwrap_or(usize::MAX));
+        prop.insert("pattern".into(), pattern.into());
+    }
+}
+
+/// poem-openapi writes a documented field of a named type as
+/// `{"allOf": [{"$ref": …}, {"description": D}], "description": D}` (OpenAPI 3.0 ignores
+/// siblings of `$ref`). The description-only member says nothing the outer `description` does
+/// not, yet generators read a two-member `allOf` as a composed object and cannot compose an enum
+/// (openapi-python-client drops every schema that has one). This rewrites each such `allOf` to
+/// its reference alone, keeping the outer description.
+fn single_ref_all_of(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(obj) => {
+            if let Some(serde_json::Value::Array(members)) = obj.get_mut("allOf") {
+                let described_ref = members.len() == 2
+                    && members[0].get("$ref").is_some()
+                    && members[1]
+                        .as_object()
+                        .is_some_and(|m| m.keys().all(|k| k == "description"));
+                if described_ref {
+                    members.truncate(1);
+                }
+            }
+            for v in obj.values_mut() {
+                single_ref_all_of(v);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(single_ref_all_of),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn all_ofs<'a>(value: &'a Value, out: &mut Vec<&'a Vec<Value>>) {
+        match value {
+            Value::Object(obj) => {
+                if let Some(Value::Array(members)) = obj.get("allOf") {
+                    out.push(members);
+                }
+                obj.values().for_each(|v| all_ofs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| all_ofs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn described_references_are_a_single_member_all_of() {
+        let spec: Value = serde_json::from_str(&crate::api::openapi_json()).unwrap();
+        let mut found = Vec::new();
+        all_ofs(&spec, &mut found);
+        assert!(!found.is_empty());
+        for members in found {
+            assert_eq!(members.len(), 1, "{members:?}");
+            assert!(members[0].get("$ref").is_some(), "{members:?}");
+        }
+        let status = &spec["components"]["schemas"]["TenantDto"]["properties"]["status"];
+        assert_eq!(
+            status["allOf"][0]["$ref"],
+            "#/components/schemas/TenantStatus"
+        );
+        assert_eq!(status["description"], "Whether the tenant is served.");
     }
 }

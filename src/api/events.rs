@@ -351,7 +351,7 @@ impl EventsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
-        #[oai(validator(pattern = "^[0-9]{0,20}$"))]
+        #[oai(validator(pattern = "^[0-9]{0,19}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<EventPage>, { status::TENANT }> {
         let ctx = ctx(req);
@@ -535,7 +535,7 @@ impl EventsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
-        #[oai(validator(pattern = "^[0-9]{0,20}$"))]
+        #[oai(validator(pattern = "^[0-9]{0,19}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<InsightPage>, { status::TENANT }> {
         let ctx = ctx(req);
@@ -645,7 +645,7 @@ impl EventsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
-        #[oai(validator(pattern = "^[0-9]{0,20}$"))]
+        #[oai(validator(pattern = "^[0-9]{0,19}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<AuditPage>, { status::TENANT }> {
         let ctx = ctx(req);
@@ -679,7 +679,7 @@ impl EventsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
-        #[oai(validator(pattern = "^[0-9]{0,20}$"))]
+        #[oai(validator(pattern = "^[0-9]{0,19}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<AuditPage>, { status::AUTH }> {
         let ctx = ctx(req);

@@ -194,6 +194,7 @@ pub struct ReceiptAccepted {
 #[derive(Object)]
 pub struct ReceiptSigner {
     /// Key id: `default` for the appliance's `EVIDENCE_SIGNING_SECRET`, else a tenant key.
+    #[oai(validator(min_length = 1, max_length = 512))]
     pub kid: String,
     /// The signature algorithm.
     pub alg: KeyAlg,
@@ -228,6 +229,7 @@ pub struct ReceiptEvidence {
 #[oai(rename = "Receipt", rename_all = "camelCase")]
 pub struct ReceiptDoc {
     /// Unique per tenant; a second submission is 409 `RECEIPT_REPLAYED`.
+    #[oai(validator(min_length = 1, max_length = 512))]
     pub receipt_id: String,
     /// The pipeline run.
     #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,200}$"))]
@@ -235,10 +237,13 @@ pub struct ReceiptDoc {
     /// When the runner made it; outside the freshness window it is 422 `RECEIPT_STALE`.
     pub created_at: time::OffsetDateTime,
     /// Digest of the code that ran (e.g. a commit id).
+    #[oai(validator(min_length = 1, max_length = 512))]
     pub code_digest: String,
     /// Digest of the inputs.
+    #[oai(validator(min_length = 1, max_length = 512))]
     pub inputs_hash: String,
     /// Digest of the outputs.
+    #[oai(validator(min_length = 1, max_length = 512))]
     pub outputs_hash: String,
     /// Who signed.
     pub signer: ReceiptSigner,

@@ -39,7 +39,8 @@ pub fn is_json(content_type: &str) -> bool {
 ///
 /// # Errors
 /// 400 `INVALID_JSON` when the bytes are not JSON, 400 `INVALID_BODY` for a duplicate key, a
-/// wrong type, an unknown or missing field (with the JSON path of the offending member).
+/// wrong type, a `null` member, an unknown or missing field (with the JSON path of the
+/// offending member).
 pub fn parse_strict<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     if bytes.is_empty() {
         return Err(Problem::new(
@@ -122,8 +123,18 @@ impl<'de> Visitor<'de> for DuplicateCheck {
     fn visit_str<E>(self, _: &str) -> Result<(), E> {
         Ok(())
     }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
+    /// `null` is refused everywhere in a request body: an optional member is left out
+    /// ("optional means absent", DESIGN Conventions), and serde's `Option` would otherwise read
+    /// `null` as absent for a member the schema types as a plain string or integer.
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        if self.path.is_empty() {
+            Err(E::custom("the body must be a JSON object, not null"))
+        } else {
+            Err(E::custom(format!(
+                "`{}` is null: leave an optional member out instead",
+                self.path
+            )))
+        }
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
@@ -235,6 +246,13 @@ mod tests {
         assert!(e.detail.contains("duplicate key `tags.x`"), "{}", e.detail);
         let e = parse_strict::<T1>(br#"{"id":"a","extra":1}"#).unwrap_err();
         assert!(e.detail.contains("unknown field `extra`"), "{}", e.detail);
+        let e = parse_strict::<T1>(br#"{"id":"a","tags":null}"#).unwrap_err();
+        assert_eq!(e.code, Code::InvalidBody);
+        assert!(e.detail.contains("`tags` is null"), "{}", e.detail);
+        let e = parse_strict::<T1>(br#"{"id":"a","tags":{"x":null}}"#).unwrap_err();
+        assert!(e.detail.contains("`tags.x` is null"), "{}", e.detail);
+        let e = parse_strict::<T1>(b"null").unwrap_err();
+        assert_eq!(e.code, Code::InvalidBody);
         let e = parse_strict::<T1>(br#"{"id":"a"} x"#).unwrap_err();
         assert_eq!(e.code, Code::InvalidJson);
         let e = parse_strict::<T1>(br#"{"id":"#).unwrap_err();

@@ -43,11 +43,14 @@ impl BodyKind for WebhookBody {
         type is accepted; `application/json` (and `+json`) bodies are parsed after the signature \
         verified, others are stored opaque. ML webhooks must be JSON.";
 
+    // Both media types are documented as bytes: the signature covers the exact bytes, so a
+    // client must send them untouched (a JSON schema here makes generators re-serialise the
+    // value, and makes openapi-python-client emit `isinstance(body, Any)`, a TypeError).
     fn media_types() -> Vec<MetaMediaType> {
         vec![
             MetaMediaType {
                 content_type: "application/json",
-                schema: any_json(),
+                schema: binary(),
             },
             MetaMediaType {
                 content_type: "application/octet-stream",
@@ -241,4 +244,25 @@ impl ApiResponse for JsonBytes {
     }
 
     fn register(_registry: &mut Registry) {}
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn webhook_bodies_are_documented_as_bytes_for_every_media_type() {
+        let spec: serde_json::Value = serde_json::from_str(&crate::api::openapi_json()).unwrap();
+        for path in ["/ai/webhook", "/webhooks/{source}/events"] {
+            let content = spec["paths"][path]["post"]["requestBody"]["content"]
+                .as_object()
+                .unwrap();
+            assert_eq!(content.len(), 2, "{path}");
+            for (media, entry) in content {
+                assert_eq!(
+                    entry["schema"],
+                    serde_json::json!({"type": "string", "format": "binary"}),
+                    "{path} {media}"
+                );
+            }
+        }
+    }
 }

@@ -10,7 +10,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::auth::BearerAuth;
 use super::code::Code;
-use super::dto::{RoleName, ts};
+use super::dto::{RoleName, TenantRoleName, ts};
 use super::json::StrictJson;
 use super::problem::{ApiResult, Problem, status};
 use super::{AppState, ctx};
@@ -114,9 +114,9 @@ pub struct CreateToken {
     /// Label: 1–100 characters, no control, bidi or invisible characters.
     #[oai(validator(min_length = 1, max_length = 100))]
     pub name: String,
-    /// Roles (at least one; `appliance-admin` is not available to tenant tokens).
+    /// Roles: 1 to 8 entries (a repeated role counts once in the token).
     #[oai(validator(min_items = 1, max_items = 8))]
-    pub roles: Vec<RoleName>,
+    pub roles: Vec<TenantRoleName>,
     /// Lifetime in days; absent means 90.
     #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
     pub expires_in_days: Option<u32>,
@@ -126,7 +126,7 @@ impl poem_openapi::types::Example for CreateToken {
     fn example() -> Self {
         Self {
             name: "ci-pipeline".into(),
-            roles: vec![RoleName::Ingest, RoleName::Viewer],
+            roles: vec![TenantRoleName::Ingest, TenantRoleName::Viewer],
             expires_in_days: Some(90),
         }
     }
@@ -350,16 +350,12 @@ impl TenantsApi {
             expires_in_days,
         } = body.0;
         let name = text::display_name("name", &name, 100)?;
+        if roles.len() > 8 {
+            return Err(Problem::new(Code::InvalidRole, "at most 8 roles").into());
+        }
         let mut parsed = Vec::new();
         for r in roles {
             let role = Role::from(r);
-            if role == Role::ApplianceAdmin {
-                return Err(Problem::new(
-                    Code::InvalidRole,
-                    "appliance-admin is not available to tenant tokens; use tenant-admin, ingest or viewer",
-                )
-                .into());
-            }
             if !parsed.contains(&role) {
                 parsed.push(role);
             }

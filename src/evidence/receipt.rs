@@ -59,7 +59,7 @@ fn str_member<'a>(
     name: &str,
 ) -> Result<&'a str, ReceiptError> {
     match obj.get(name) {
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= 512 => Ok(s),
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 512 => Ok(s),
         Some(Value::String(_)) => Err(ReceiptError::Invalid(format!(
             "{name} must be 1 to 512 characters"
         ))),

@@ -87,7 +87,7 @@ async fn tokens_are_shown_once_scoped_and_revocable() {
         json!({"name": "x", "roles": ["appliance-admin"]}),
     )
     .await
-    .problem(422, "INVALID_ROLE");
+    .problem(400, "INVALID_BODY");
     // Revoke; then the token is refused.
     let viewer = app.create_token("acme", &["viewer"]).await;
     app.get("/api/tenants/acme/events", &viewer)

@@ -169,6 +169,81 @@ async fn duplicate_keys_are_400() {
 }
 
 #[tokio::test]
+async fn null_members_are_400_naming_the_member() {
+    let app = start().await;
+    let r = app
+        .post_json(
+            "/api/tenants/default/webhook-sources",
+            &app.admin,
+            json!({"provider": "github", "secret": null}),
+        )
+        .await;
+    r.problem(400, "INVALID_BODY");
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("`secret` is null"),
+        "{:?}",
+        r.json()
+    );
+    let r = app
+        .post_json(
+            "/api/tenants/default/tokens",
+            &app.admin,
+            json!({"name": "ci", "roles": ["viewer"], "expires_in_days": null}),
+        )
+        .await;
+    r.problem(400, "INVALID_BODY");
+    let r = app.get("/api/tenants/default/tokens", &app.admin).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.json()["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().all(|t| t["name"] != "ci")),
+        "no token was created"
+    );
+}
+
+#[tokio::test]
+async fn token_roles_are_tenant_roles_and_at_most_eight() {
+    let app = start().await;
+    let r = app
+        .post_json(
+            "/api/tenants/default/tokens",
+            &app.admin,
+            json!({"name": "ci", "roles": vec![json!("viewer"); 9]}),
+        )
+        .await;
+    r.problem(422, "INVALID_ROLE");
+    let r = app
+        .post_json(
+            "/api/tenants/default/tokens",
+            &app.admin,
+            json!({"name": "ci", "roles": ["appliance-admin"]}),
+        )
+        .await;
+    r.problem(400, "INVALID_BODY");
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("roles[0]: unknown variant `appliance-admin`"),
+        "{:?}",
+        r.json()
+    );
+    let r = app
+        .post_json(
+            "/api/tenants/default/tokens",
+            &app.admin,
+            json!({"name": "ci", "roles": ["viewer", "viewer", "ingest"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(r.json()["roles"], json!(["viewer", "ingest"]));
+}
+
+#[tokio::test]
 async fn unknown_fields_are_400_naming_the_field() {
     let app = start().await;
     let r = app
