@@ -14,6 +14,13 @@ pub enum TextError {
         /// The field as the client named it.
         field: &'static str,
     },
+    /// White space at the start or the end (a name is stored as sent, so it is refused rather
+    /// than silently trimmed).
+    #[error("{field} must not start or end with white space")]
+    Padded {
+        /// The field.
+        field: &'static str,
+    },
     /// More characters than allowed.
     #[error("{field} must be at most {max} characters")]
     TooLong {
@@ -81,19 +88,38 @@ pub fn forbidden_class(c: char) -> Option<&'static str> {
     ((u & 0xFFFE) == 0xFFFE).then_some("private-use")
 }
 
-/// The ECMA-262 (and Python `re`) pattern of a display name of at most `max` characters that
+/// The ECMA-262 (and Python `re`) pattern of a display name of 1 to `max` characters that
 /// [`display_name`] accepts: none of the [`FORBIDDEN`] characters (nor a plane's last two code
-/// points), and at least one character that is not white space. Code points of the Basic
-/// Multilingual Plane are written `\uXXXX`; others as the characters themselves, since
-/// `\u{…}` needs the `u` flag that JSON Schema patterns do not carry.
+/// points), no white space at either end. The length is in the pattern rather than in
+/// `minLength`/`maxLength`, and there is no look-around: tools that fold a length into a pattern
+/// re-escape it in forms an OpenAPI 3.0 (JSON Schema draft 4) validator refuses.
 pub fn name_pattern(max: usize) -> String {
+    let allowed = allowed_class("");
+    let visible = allowed_class(WHITE_SPACE_CLASS);
+    if max <= 1 {
+        return format!("^(?:{visible})$");
+    }
+    let inner = max - 2;
+    format!("^(?:{visible}|{visible}{allowed}{{0,{inner}}}{visible})$")
+}
+
+/// The Unicode `White_Space` characters (what `char::is_whitespace` and `str::trim` use) as
+/// the inside of a character class. Spelled out rather than `\\s`, whose meaning differs between
+/// regex engines (Python's ASCII mode, which Schemathesis uses, leaves out U+3000 and others).
+pub const WHITE_SPACE_CLASS: &str =
+    "\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
+
+/// A negated character class of the forbidden code points plus `extra`. Code points of the
+/// Basic Multilingual Plane are written `\uXXXX`; others as the characters themselves, since
+/// `\u{…}` needs the `u` flag that JSON Schema patterns do not carry.
+fn allowed_class(extra: &str) -> String {
     fn atom(u: u32) -> String {
         match char::from_u32(u) {
             Some(c) if u > 0xFFFF => c.to_string(),
             _ => format!("\\u{u:04X}"),
         }
     }
-    let mut class = String::new();
+    let mut class = format!("[^{extra}");
     let mut ranges: Vec<(u32, u32)> = FORBIDDEN.iter().map(|(lo, hi, _)| (*lo, *hi)).collect();
     ranges.extend((1..=0xE).map(|plane: u32| (plane * 0x10000 + 0xFFFE, plane * 0x10000 + 0xFFFF)));
     ranges.sort_unstable();
@@ -104,7 +130,8 @@ pub fn name_pattern(max: usize) -> String {
             class.push_str(&atom(hi));
         }
     }
-    format!("^(?=.*\\S)[^{class}]{{1,{max}}}$")
+    class.push(']');
+    class
 }
 
 /// Checks that `value` has no forbidden character (see the module doc).
@@ -125,37 +152,34 @@ pub fn check_chars(field: &'static str, value: &str) -> Result<(), TextError> {
     }
 }
 
-/// A display name: at most `max` characters as sent, not blank, no forbidden character
-/// ([`name_pattern`] is the same rule as a pattern). Returns the name trimmed of white space.
+/// A display name: 1 to `max` characters, no white space at either end, no forbidden character
+/// ([`name_pattern`] is the same rule as a pattern). Returns it as an owned string.
 ///
 /// # Errors
 /// [`TextError`].
 pub fn display_name(field: &'static str, value: &str, max: usize) -> Result<String, TextError> {
     check_chars(field, value)?;
-    // The bound is on what the client sent, as the published pattern states it.
+    if value.trim().is_empty() {
+        return Err(TextError::Empty { field });
+    }
+    if value.trim() != value {
+        return Err(TextError::Padded { field });
+    }
     if value.chars().count() > max {
         return Err(TextError::TooLong { field, max });
     }
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err(TextError::Empty { field });
-    }
-    Ok(trimmed.to_string())
+    Ok(value.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The published pattern's character class and the check agree on every code point.
+    /// The published pattern's character class and the check agree on every code point, and
+    /// the pattern refuses a blank name.
     #[test]
     fn pattern_class_equals_the_check() {
-        let pattern = name_pattern(200);
-        let class = pattern
-            .strip_prefix("^(?=.*\\S)")
-            .and_then(|p| p.strip_suffix("{1,200}$"))
-            .unwrap();
-        let re = regex::Regex::new(&format!("^{class}$")).unwrap();
+        let re = regex::Regex::new(&format!("^{}$", allowed_class(""))).unwrap();
         let mut buf = [0u8; 4];
         for c in (0..=0x10FFFF).filter_map(char::from_u32) {
             assert_eq!(
@@ -165,13 +189,51 @@ mod tests {
                 c as u32
             );
         }
+        let space = regex::Regex::new(&format!("^[{WHITE_SPACE_CLASS}]$")).unwrap();
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(
+                space.is_match(c.encode_utf8(&mut buf)),
+                c.is_whitespace(),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        let name = regex::Regex::new(&name_pattern(8)).unwrap();
+        for value in [
+            "Acme",
+            "Acme Co",
+            "名前",
+            "a",
+            "ab",
+            "12345678",
+            "123456789",
+            "",
+            " ",
+            " a",
+            "a ",
+            "a\u{3000}",
+            "\u{A0}a",
+            "a\u{200B}b",
+            "x\u{1FFFE}",
+            "a\tb",
+        ] {
+            assert_eq!(
+                name.is_match(value),
+                display_name("name", value, 8).is_ok(),
+                "{value:?}"
+            );
+        }
     }
 
     #[test]
-    fn length_counts_what_was_sent_and_blank_is_empty() {
-        assert_eq!(display_name("name", "  Acme  ", 8).as_deref(), Ok("Acme"));
+    fn padded_long_and_blank_names() {
+        assert_eq!(display_name("name", "Acme Co", 8).as_deref(), Ok("Acme Co"));
         assert_eq!(
-            display_name("name", "  Acme   ", 8),
+            display_name("name", " Acme", 8),
+            Err(TextError::Padded { field: "name" })
+        );
+        assert_eq!(
+            display_name("name", "Acme Corp", 8),
             Err(TextError::TooLong {
                 field: "name",
                 max: 8

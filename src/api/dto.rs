@@ -297,9 +297,12 @@ pub fn finish_spec(doc: &mut serde_json::Value) {
 /// its signature), so its schema does not say `additionalProperties: false`.
 const OPEN_REQUEST_SCHEMAS: &[&str] = &["Receipt"];
 
-/// Display names the server checks with [`crate::text::display_name`]: (schema, property).
-/// Their pattern is [`crate::text::name_pattern`] with the property's `maxLength`.
-const NAME_PROPERTIES: &[(&str, &str)] = &[("CreateTenant", "name"), ("CreateToken", "name")];
+/// Display names the server checks with [`crate::text::display_name`]: (schema, property, most
+/// characters). Their pattern is [`crate::text::name_pattern`].
+pub const NAME_PROPERTIES: &[(&str, &str, usize)] = &[
+    ("CreateTenant", "name", super::tenants::TENANT_NAME_MAX),
+    ("CreateToken", "name", super::tenants::TOKEN_NAME_MAX),
+];
 
 /// Every integer gets the `minimum` and `maximum` of its `format` where the type does not say
 /// narrower ones: the server refuses what does not fit (400 `INVALID_PARAMETER` or
@@ -392,19 +395,15 @@ fn collect_refs(value: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-/// The pattern of each display name in [`NAME_PROPERTIES`]: the characters and length the
-/// server accepts, so a client (or a property-based tester) can tell a valid name in advance.
+/// The pattern of each display name in [`NAME_PROPERTIES`]: the characters and the length the
+/// server accepts (see [`crate::text::name_pattern`] for why the length is in the pattern), so
+/// a client, or a property-based tester, can tell a valid name in advance.
 fn name_patterns(doc: &mut serde_json::Value) {
-    for (schema, property) in NAME_PROPERTIES {
+    for (schema, property, max) in NAME_PROPERTIES {
         let pointer = format!("/components/schemas/{schema}/properties/{property}");
-        let Some(prop) = doc.pointer_mut(&pointer).and_then(|p| p.as_object_mut()) else {
-            continue;
-        };
-        let Some(max) = prop.get("maxLength").and_then(|m| m.as_u64()) else {
-            continue;
-        };
-        let pattern = crate::text::name_pattern(usize::try_from(max).unwrap_or(usize::MAX));
-        prop.insert("pattern".into(), pattern.into());
+        if let Some(prop) = doc.pointer_mut(&pointer).and_then(|p| p.as_object_mut()) {
+            prop.insert("pattern".into(), crate::text::name_pattern(*max).into());
+        }
     }
 }
 

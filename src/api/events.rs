@@ -236,8 +236,12 @@ pub struct InsightPage {
 pub struct DecisionRequest {
     /// The verdict.
     pub decision: Verdict,
-    /// Why: 1–2000 characters.
-    #[oai(validator(min_length = 1, max_length = 2000))]
+    /// Why: 1–2000 characters, not only white space (stored trimmed).
+    #[oai(validator(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[\s\S]*[^\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][\s\S]*$"
+    ))]
     pub reason: String,
 }
 
@@ -439,7 +443,7 @@ impl EventsApi {
             )
         })?;
         Ok(RawResponse {
-            content_type: ev.content_type,
+            content_type: super::raw::served_body_type(&ev.content_type).to_string(),
             bytes,
             headers: vec![("Content-Disposition", "attachment".into())],
         })
@@ -587,7 +591,7 @@ impl EventsApi {
             Verdict::Reject => InsightStatus::Rejected,
         };
         let reason = body.0.reason.trim().to_string();
-        if reason.is_empty() || reason.chars().count() > 2000 {
+        if reason.is_empty() || body.0.reason.chars().count() > 2000 {
             return Err(
                 Problem::new(Code::InvalidReason, "reason must be 1 to 2000 characters").into(),
             );

@@ -16,7 +16,7 @@ use super::dto::{ArtifactKind, KeyAlg, ts};
 use super::json::StrictJson;
 use super::logs::LogRef;
 use super::problem::{ApiResult, Problem, status};
-use super::raw::{ArtifactBody, JsonBytes, RawBody, RawResponse, ReceiptBody};
+use super::raw::{ArtifactBody, ArtifactBytes, JsonBytes, RawBody, RawResponse, ReceiptBody};
 use super::{AppState, ReqCtx, body, ctx};
 use crate::evidence::artifact::{self, check_content, valid_id, valid_run_id};
 use crate::evidence::receipt::{self, ReceiptKey, parse_ed25519_public};
@@ -612,7 +612,7 @@ impl EvidenceApi {
         /// Artifact id within the run.
         #[oai(validator(pattern = "^[A-Za-z0-9._-]{1,128}$"))]
         artifact_id: Path<String>,
-    ) -> ApiResult<RawResponse, { status::TENANT | status::S410 }> {
+    ) -> ApiResult<ArtifactBytes, { status::TENANT | status::S410 }> {
         let ctx = ctx(req);
         ctx.set_action("artifact.read");
         let p = state.authenticate(&auth, &ctx)?;
@@ -630,7 +630,7 @@ impl EvidenceApi {
                 "the artifact's retention ended and its bytes were purged; its evidence-log entry remains",
             )
         })?;
-        Ok(RawResponse {
+        Ok(ArtifactBytes(RawResponse {
             content_type: rec.content_type,
             headers: vec![
                 ("Repr-Digest", repr_digest(&bytes)),
@@ -640,7 +640,7 @@ impl EvidenceApi {
                 ),
             ],
             bytes,
-        })
+        }))
     }
 
     /// Set or release a legal hold

@@ -182,24 +182,83 @@ fn optional_header(name: &str, description: &str) -> MetaHeader {
     }
 }
 
+/// The media types of [`ArtifactBody`], each documented as bytes.
+fn artifact_media_types() -> Vec<MetaMediaType> {
+    ArtifactBody::media_types()
+}
+
+/// A raw webhook body as served back: `application/json` when it was JSON (`application/json`
+/// or `+json`), `application/octet-stream` otherwise; the type the sender declared is the
+/// event's `content_type`.
+pub fn served_body_type(stored: &str) -> &'static str {
+    if super::json::is_json(stored) {
+        "application/json"
+    } else {
+        "application/octet-stream"
+    }
+}
+
 impl ApiResponse for RawResponse {
     fn meta() -> MetaResponses {
         MetaResponses {
             responses: vec![MetaResponse {
-                description: "The stored bytes exactly as stored; the response's `Content-Type` \
-                    is the type they were stored with",
+                description: "The body exactly as received: `application/json` when it was JSON, \
+                    `application/octet-stream` otherwise (the sender's `Content-Type` is the \
+                    event's `content_type`)",
                 status: Some(200),
                 status_range: None,
-                content: vec![MetaMediaType {
-                    content_type: "application/octet-stream",
-                    schema: binary(),
-                }],
+                content: vec![
+                    MetaMediaType {
+                        content_type: "application/octet-stream",
+                        schema: binary(),
+                    },
+                    MetaMediaType {
+                        content_type: "application/json",
+                        schema: binary(),
+                    },
+                ],
                 headers: vec![
                     optional_header(
                         "Repr-Digest",
                         "`sha-256=:<base64>:` of the bytes (RFC 9530)",
                     ),
                     optional_header("Content-Disposition", "`attachment`"),
+                ],
+            }],
+        }
+    }
+
+    fn register(_registry: &mut Registry) {}
+}
+
+/// An artifact's bytes exactly as stored, with the `Content-Type` it was uploaded with (one of
+/// the media types its type accepts, all listed on the response).
+pub struct ArtifactBytes(pub RawResponse);
+
+impl IntoResponse for ArtifactBytes {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+impl ApiResponse for ArtifactBytes {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "The artifact's bytes exactly as stored; `Content-Type` is the type \
+                    it was uploaded with",
+                status: Some(200),
+                status_range: None,
+                content: artifact_media_types(),
+                headers: vec![
+                    optional_header(
+                        "Repr-Digest",
+                        "`sha-256=:<base64>:` of the bytes (RFC 9530)",
+                    ),
+                    optional_header(
+                        "Content-Disposition",
+                        "`attachment; filename=\"<artifact id>\"`",
+                    ),
                 ],
             }],
         }

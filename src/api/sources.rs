@@ -33,9 +33,13 @@ enum ApiTags {
 pub struct CreateSource {
     /// The provider whose signature scheme the source verifies.
     pub provider: ProviderName,
-    /// Shared secret (16–1024 bytes; `whsec_<base64>` for `standard`); generated and returned
-    /// once when absent.
-    #[oai(validator(min_length = 16, max_length = 1024))]
+    /// Shared secret (16–1024 characters, no leading or trailing white space; `whsec_<base64>`
+    /// for `standard`); generated and returned once when absent.
+    #[oai(validator(
+        min_length = 16,
+        max_length = 1024,
+        pattern = r"^[^\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]([\s\S]*[^\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?$"
+    ))]
     pub secret: Option<String>,
     /// Body cap, bytes (default per provider: 1 MiB, 25 MiB for github, 512 KiB for ml; at most
     /// the provider's maximum).
@@ -160,8 +164,13 @@ pub struct SourceList {
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
-    /// New secret (16–1024 bytes); generated and returned once when absent.
-    #[oai(validator(min_length = 16, max_length = 1024))]
+    /// New secret (16–1024 characters, no leading or trailing white space; `whsec_<base64>` for
+    /// `standard`); generated and returned once when absent.
+    #[oai(validator(
+        min_length = 16,
+        max_length = 1024,
+        pattern = r"^[^\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]([\s\S]*[^\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?$"
+    ))]
     pub secret: Option<String>,
 }
 
@@ -573,6 +582,36 @@ impl SourcesApi {
             Some(Ok(())) => {
                 ctx.mark_audited();
                 Ok(Deleted::NoContent)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The published secret pattern and `validate_secret` agree on white space at either end.
+    #[test]
+    fn secret_pattern_matches_the_server_rule() {
+        let spec: serde_json::Value = serde_json::from_str(&crate::api::openapi_json()).unwrap();
+        for schema in ["CreateSource", "RotateSecret"] {
+            let pattern = spec["components"]["schemas"][schema]["properties"]["secret"]["pattern"]
+                .as_str()
+                .unwrap();
+            let re = regex::Regex::new(pattern).unwrap();
+            for secret in [
+                "0123456789abcdef",
+                "0123456789 abcdef",
+                " 0123456789abcdef",
+                "0123456789abcdef\u{3000}",
+                "\u{A0}0123456789abcdef",
+                "0123456789abcdef\n",
+                "Ω≈ç√∫˜µ≤≥÷åß∂ƒ©˙",
+            ] {
+                assert_eq!(
+                    re.is_match(secret),
+                    crate::ingest::validate_secret(crate::ingest::Provider::Github, secret).is_ok(),
+                    "{schema}: {secret:?}"
+                );
             }
         }
     }

@@ -77,6 +77,11 @@ impl From<Tenant> for TenantDto {
     }
 }
 
+/// Most characters in a tenant's display name.
+pub const TENANT_NAME_MAX: usize = 200;
+/// Most characters in a token's label.
+pub const TOKEN_NAME_MAX: usize = 100;
+
 /// `POST /api/tenants` body.
 #[derive(Object, serde::Deserialize)]
 #[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
@@ -85,8 +90,8 @@ pub struct CreateTenant {
     /// Tenant id: 2–63 characters of `a-z`, `0-9` and `-`.
     #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
     pub id: String,
-    /// Display name: 1–200 characters, no control, bidi or invisible characters.
-    #[oai(validator(min_length = 1, max_length = 200))]
+    /// Display name: 1–200 characters, no white space at either end, no control, bidi or
+    /// invisible characters (the pattern states it).
     pub name: String,
 }
 
@@ -111,8 +116,8 @@ pub struct TenantList {
 #[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    /// Label: 1–100 characters, no control, bidi or invisible characters.
-    #[oai(validator(min_length = 1, max_length = 100))]
+    /// Label: 1–100 characters, no white space at either end, no control, bidi or invisible
+    /// characters (the pattern states it).
     pub name: String,
     /// Roles: 1 to 8 entries (a repeated role counts once in the token).
     #[oai(validator(min_items = 1, max_items = 8))]
@@ -243,7 +248,7 @@ impl TenantsApi {
             )
             .into());
         }
-        let name = text::display_name("name", &name, 200)?;
+        let name = text::display_name("name", &name, TENANT_NAME_MAX)?;
         ctx.set_tenant(&id);
         ctx.set_resource(&id);
         let tenant = Tenant {
@@ -349,7 +354,7 @@ impl TenantsApi {
             roles,
             expires_in_days,
         } = body.0;
-        let name = text::display_name("name", &name, 100)?;
+        let name = text::display_name("name", &name, TOKEN_NAME_MAX)?;
         if roles.len() > 8 {
             return Err(Problem::new(Code::InvalidRole, "at most 8 roles").into());
         }

@@ -20,10 +20,11 @@ pub use signature::{GenericScheme, Provider, SigEncoding};
 
 /// Seconds an old secret stays valid after a rotation.
 pub const ROTATION_GRACE_SECS: i64 = 7 * 24 * 3600;
-/// Longest accepted source secret, bytes.
-pub const MAX_SECRET_BYTES: usize = 1024;
-/// Shortest accepted source secret, bytes (providers' own secrets are longer).
-pub const MIN_SECRET_BYTES: usize = 16;
+/// Longest accepted source secret, characters (as the schema's `maxLength` counts them).
+pub const MAX_SECRET_CHARS: usize = 1024;
+/// Shortest accepted source secret, characters (so at least as many bytes; providers' own
+/// secrets are longer).
+pub const MIN_SECRET_CHARS: usize = 16;
 
 /// One secret of a source (a source holds two during rotation).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -106,11 +107,11 @@ pub enum SecretRule {
     /// Leading or trailing whitespace.
     #[error("secret must not have leading or trailing whitespace")]
     Whitespace,
-    /// Shorter than [`MIN_SECRET_BYTES`].
-    #[error("secret must be at least {MIN_SECRET_BYTES} bytes")]
+    /// Shorter than [`MIN_SECRET_CHARS`].
+    #[error("secret must be at least {MIN_SECRET_CHARS} characters")]
     TooShort,
-    /// Longer than [`MAX_SECRET_BYTES`].
-    #[error("secret must be at most {MAX_SECRET_BYTES} bytes")]
+    /// Longer than [`MAX_SECRET_CHARS`].
+    #[error("secret must be at most {MAX_SECRET_CHARS} characters")]
     TooLong,
     /// `whsec_` not followed by non-empty standard base64 (Standard Webhooks).
     #[error("a whsec_ secret must be followed by non-empty standard base64")]
@@ -131,7 +132,7 @@ pub enum GenericRule {
     PrefixTooLong,
 }
 
-/// Validates a caller-supplied secret: 16–1024 bytes, no surrounding whitespace, and
+/// Validates a caller-supplied secret: 16–1024 characters, no surrounding whitespace, and
 /// for `standard` a `whsec_` secret must carry valid base64.
 ///
 /// # Errors
@@ -143,10 +144,10 @@ pub fn validate_secret(provider: Provider, secret: &str) -> Result<(), SourceErr
     if secret.trim() != secret {
         return Err(SourceError::Secret(SecretRule::Whitespace));
     }
-    if secret.len() < MIN_SECRET_BYTES {
+    if secret.chars().count() < MIN_SECRET_CHARS {
         return Err(SourceError::Secret(SecretRule::TooShort));
     }
-    if secret.len() > MAX_SECRET_BYTES {
+    if secret.chars().count() > MAX_SECRET_CHARS {
         return Err(SourceError::Secret(SecretRule::TooLong));
     }
     if provider == Provider::Standard

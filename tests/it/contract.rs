@@ -431,3 +431,28 @@ async fn optional_fields_are_absent_not_null() {
     let r = app.get("/api/tenants/nope", &app.admin).await;
     r.problem(404, "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn names_with_white_space_at_either_end_are_422_and_nothing_is_created() {
+    let app = start().await;
+    for name in [" Acme", "Acme ", "\u{3000}", "Acme\u{200B}"] {
+        let r = app
+            .post_json(
+                "/api/tenants",
+                &app.admin,
+                json!({"id": "acme", "name": name}),
+            )
+            .await;
+        r.problem(422, "INVALID_NAME");
+    }
+    assert_eq!(app.get("/api/tenants/acme", &app.admin).await.status, 404);
+    let r = app
+        .post_json(
+            "/api/tenants",
+            &app.admin,
+            json!({"id": "acme", "name": "Acme Corp"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(r.json()["name"], "Acme Corp");
+}
