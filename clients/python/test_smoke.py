@@ -329,7 +329,8 @@ def test_artifacts_receipt_bundle_and_proofs(tenant_admin, pipeline):
     assert [(a.artifact_id, a.sha256) for a in listed.items] == [("sbom-1", sha256_hex(sbom))]
     downloaded = download_artifact.sync_detailed(run, "sbom-1", client=pipeline)
     assert ok(downloaded, 200).payload.read() == sbom
-    assert downloaded.headers["content-type"].startswith("application/vnd.cyclonedx+json")
+    assert downloaded.headers["content-type"] == "application/octet-stream"
+    assert downloaded.headers["stored-content-type"] == "application/vnd.cyclonedx+json"
 
     kid = "py-ci-" + secrets.token_hex(3)
     key_secret = secrets.token_urlsafe(40)

@@ -443,9 +443,12 @@ impl EventsApi {
             )
         })?;
         Ok(RawResponse {
-            content_type: super::raw::served_body_type(&ev.content_type).to_string(),
+            content_type: "application/octet-stream".into(),
             bytes,
-            headers: vec![("Content-Disposition", "attachment".into())],
+            headers: vec![
+                ("Content-Disposition", "attachment".into()),
+                (super::raw::STORED_CONTENT_TYPE, ev.content_type),
+            ],
         })
     }
 

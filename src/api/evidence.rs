@@ -631,8 +631,9 @@ impl EvidenceApi {
             )
         })?;
         Ok(ArtifactBytes(RawResponse {
-            content_type: rec.content_type,
+            content_type: "application/octet-stream".into(),
             headers: vec![
+                (super::raw::STORED_CONTENT_TYPE, rec.content_type),
                 ("Repr-Digest", repr_digest(&bytes)),
                 (
                     "Content-Disposition",

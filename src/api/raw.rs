@@ -182,57 +182,50 @@ fn optional_header(name: &str, description: &str) -> MetaHeader {
     }
 }
 
-/// The media types of [`ArtifactBody`], each documented as bytes.
-fn artifact_media_types() -> Vec<MetaMediaType> {
-    ArtifactBody::media_types()
-}
+/// The response header that carries the media type stored bytes were received with: downloads
+/// are always `application/octet-stream` (with `nosniff` and `attachment`), so a browser never
+/// renders stored content and a generated client always gets bytes.
+pub const STORED_CONTENT_TYPE: &str = "Stored-Content-Type";
 
-/// A raw webhook body as served back: `application/json` when it was JSON (`application/json`
-/// or `+json`), `application/octet-stream` otherwise; the type the sender declared is the
-/// event's `content_type`.
-pub fn served_body_type(stored: &str) -> &'static str {
-    if super::json::is_json(stored) {
-        "application/json"
-    } else {
-        "application/octet-stream"
+/// The 200 of a download: bytes, with the stored media type in [`STORED_CONTENT_TYPE`].
+fn download_meta(description: &'static str, disposition: &str) -> MetaResponses {
+    MetaResponses {
+        responses: vec![MetaResponse {
+            description,
+            status: Some(200),
+            status_range: None,
+            content: vec![MetaMediaType {
+                content_type: "application/octet-stream",
+                schema: binary(),
+            }],
+            headers: vec![
+                optional_header(
+                    STORED_CONTENT_TYPE,
+                    "The `Content-Type` the bytes were received with",
+                ),
+                optional_header(
+                    "Repr-Digest",
+                    "`sha-256=:<base64>:` of the bytes (RFC 9530)",
+                ),
+                optional_header("Content-Disposition", disposition),
+            ],
+        }],
     }
 }
 
 impl ApiResponse for RawResponse {
     fn meta() -> MetaResponses {
-        MetaResponses {
-            responses: vec![MetaResponse {
-                description: "The body exactly as received: `application/json` when it was JSON, \
-                    `application/octet-stream` otherwise (the sender's `Content-Type` is the \
-                    event's `content_type`)",
-                status: Some(200),
-                status_range: None,
-                content: vec![
-                    MetaMediaType {
-                        content_type: "application/octet-stream",
-                        schema: binary(),
-                    },
-                    MetaMediaType {
-                        content_type: "application/json",
-                        schema: binary(),
-                    },
-                ],
-                headers: vec![
-                    optional_header(
-                        "Repr-Digest",
-                        "`sha-256=:<base64>:` of the bytes (RFC 9530)",
-                    ),
-                    optional_header("Content-Disposition", "`attachment`"),
-                ],
-            }],
-        }
+        download_meta(
+            "The body exactly as received, as `application/octet-stream`; the sender's \
+             `Content-Type` is in `Stored-Content-Type` (and the event's `content_type`)",
+            "`attachment`",
+        )
     }
 
     fn register(_registry: &mut Registry) {}
 }
 
-/// An artifact's bytes exactly as stored, with the `Content-Type` it was uploaded with (one of
-/// the media types its type accepts, all listed on the response).
+/// An artifact's bytes exactly as stored (see [`STORED_CONTENT_TYPE`]).
 pub struct ArtifactBytes(pub RawResponse);
 
 impl IntoResponse for ArtifactBytes {
@@ -243,25 +236,11 @@ impl IntoResponse for ArtifactBytes {
 
 impl ApiResponse for ArtifactBytes {
     fn meta() -> MetaResponses {
-        MetaResponses {
-            responses: vec![MetaResponse {
-                description: "The artifact's bytes exactly as stored; `Content-Type` is the type \
-                    it was uploaded with",
-                status: Some(200),
-                status_range: None,
-                content: artifact_media_types(),
-                headers: vec![
-                    optional_header(
-                        "Repr-Digest",
-                        "`sha-256=:<base64>:` of the bytes (RFC 9530)",
-                    ),
-                    optional_header(
-                        "Content-Disposition",
-                        "`attachment; filename=\"<artifact id>\"`",
-                    ),
-                ],
-            }],
-        }
+        download_meta(
+            "The artifact's bytes exactly as stored, as `application/octet-stream`; the type it \
+             was uploaded with is in `Stored-Content-Type`",
+            "`attachment; filename=\"<artifact id>\"`",
+        )
     }
 
     fn register(_registry: &mut Registry) {}

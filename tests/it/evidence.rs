@@ -346,6 +346,10 @@ async fn artifacts_digests_tenant_keys_and_eddsa() {
     assert_eq!(dl.body, sbom.to_vec());
     assert_eq!(
         dl.header("content-type").as_deref(),
+        Some("application/octet-stream")
+    );
+    assert_eq!(
+        dl.header("stored-content-type").as_deref(),
         Some("application/vnd.cyclonedx+json")
     );
     assert_eq!(

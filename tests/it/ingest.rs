@@ -73,6 +73,10 @@ async fn accepted_event_reads_back_byte_for_byte_and_is_audited() {
     assert_eq!(raw.body, body.to_vec());
     assert_eq!(
         raw.header("content-type").as_deref(),
+        Some("application/octet-stream")
+    );
+    assert_eq!(
+        raw.header("stored-content-type").as_deref(),
         Some("application/json")
     );
     assert_eq!(
