@@ -442,14 +442,11 @@ impl EventsApi {
                 "the raw body was purged at the end of its retention period; metadata remains",
             )
         })?;
-        Ok(RawResponse {
-            content_type: "application/octet-stream".into(),
+        Ok(RawResponse::download(
+            ev.content_type,
             bytes,
-            headers: vec![
-                ("Content-Disposition", "attachment".into()),
-                (super::raw::STORED_CONTENT_TYPE, ev.content_type),
-            ],
-        })
+            vec![("Content-Disposition", "attachment".into())],
+        ))
     }
 
     /// Get a notarised delivery's offline bundle

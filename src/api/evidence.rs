@@ -630,18 +630,18 @@ impl EvidenceApi {
                 "the artifact's retention ended and its bytes were purged; its evidence-log entry remains",
             )
         })?;
-        Ok(ArtifactBytes(RawResponse {
-            content_type: "application/octet-stream".into(),
-            headers: vec![
-                (super::raw::STORED_CONTENT_TYPE, rec.content_type),
-                ("Repr-Digest", repr_digest(&bytes)),
-                (
-                    "Content-Disposition",
-                    format!("attachment; filename=\"{}\"", rec.id),
-                ),
-            ],
+        let headers = vec![
+            ("Repr-Digest", repr_digest(&bytes)),
+            (
+                "Content-Disposition",
+                format!("attachment; filename=\"{}\"", rec.id),
+            ),
+        ];
+        Ok(ArtifactBytes(RawResponse::download(
+            rec.content_type,
             bytes,
-        }))
+            headers,
+        )))
     }
 
     /// Set or release a legal hold

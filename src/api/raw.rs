@@ -150,6 +150,23 @@ pub struct RawResponse {
     pub headers: Vec<(&'static str, String)>,
 }
 
+impl RawResponse {
+    /// A download of stored bytes: `application/octet-stream`, with the type they were received
+    /// with in [`STORED_CONTENT_TYPE`], plus `headers`.
+    pub fn download(
+        stored_type: String,
+        bytes: Vec<u8>,
+        mut headers: Vec<(&'static str, String)>,
+    ) -> Self {
+        headers.push((STORED_CONTENT_TYPE, stored_type));
+        Self {
+            content_type: "application/octet-stream".into(),
+            bytes,
+            headers,
+        }
+    }
+}
+
 impl IntoResponse for RawResponse {
     fn into_response(self) -> Response {
         let mut resp = Response::builder()
