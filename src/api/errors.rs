@@ -3,6 +3,7 @@
 
 use super::code::Code;
 use super::problem::Problem;
+use crate::evidence::receipt::SigningKeyError;
 use crate::evidence::{ArtifactError, ReceiptError};
 use crate::ingest::ai::SchemaError;
 use crate::ingest::body::BodyError;
@@ -83,6 +84,18 @@ impl From<ReceiptError> for Problem {
             ReceiptError::SignatureInvalid(m) => Problem::new(Code::ReceiptSignatureInvalid, m),
             ReceiptError::Stale(m) => Problem::new(Code::ReceiptStale, m),
         }
+    }
+}
+
+impl From<SigningKeyError> for Problem {
+    fn from(e: SigningKeyError) -> Self {
+        let code = match &e {
+            SigningKeyError::Kid => Code::InvalidKid,
+            SigningKeyError::KidReserved => Code::KidReserved,
+            SigningKeyError::Secret => Code::InvalidSecret,
+            SigningKeyError::Material(_) => Code::InvalidSigningKey,
+        };
+        Problem::new(code, e.to_string())
     }
 }
 

@@ -19,7 +19,7 @@ use super::problem::{ApiResult, Problem, status};
 use super::raw::{ArtifactBody, ArtifactBytes, JsonBytes, RawBody, RawResponse, ReceiptBody};
 use super::{AppState, ReqCtx, body, ctx};
 use crate::evidence::artifact::{self, check_content, valid_id, valid_run_id};
-use crate::evidence::receipt::{self, ReceiptKey, parse_ed25519_public};
+use crate::evidence::receipt::{self, KeyMaterial, ReceiptKey, SigningKeyError};
 use crate::evidence::{ArtifactRecord, ArtifactType, ReceiptRecord, SigningKeyRecord, repr_digest};
 use crate::identity::{Principal, Role};
 use crate::ingest::{random_id, sha256_hex};
@@ -50,16 +50,17 @@ pub const RECEIPT_FUTURE_SKEW: i64 = 60;
 #[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSigningKey {
-    /// Get a receipt's offline verification bundle
-    ///
-    /// Tenant-admin, viewer or ingest. Receipt bytes, leaf, inclusion proof and signed
-    /// checkpoint; check it with `evidentia verify bundle FILE --key VKEY`.
+    /// The key's id, as receipts name it in `signer.kid`: 1–128 of `A-Z a-z 0-9 . _ : -`.
     #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,128}$"))]
     pub kid: String,
     /// The key's algorithm.
     pub alg: KeyAlg,
-    /// `HS256` only: the shared secret, at least 32 bytes without surrounding whitespace.
-    #[oai(validator(min_length = 32, max_length = 1024))]
+    /// `HS256` only: the shared secret, 32–1024 characters, no white space at either end.
+    #[oai(validator(
+        min_length = 32,
+        max_length = 1024,
+        pattern = r"^[^\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]([\s\S]*[^\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?$"
+    ))]
     pub secret: Option<String>,
     /// `EdDSA` only: standard base64 of the 32-byte Ed25519 public key.
     #[oai(validator(min_length = 1, max_length = 100))]
@@ -307,13 +308,6 @@ fn run_id_ok(run: &str) -> Result<(), Problem> {
     }
 }
 
-fn valid_kid(kid: &str) -> bool {
-    (1..=128).contains(&kid.len())
-        && kid
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
-}
-
 /// Evidence endpoints.
 pub struct EvidenceApi;
 
@@ -345,52 +339,24 @@ impl EvidenceApi {
         let p = state.authenticate(&auth, &ctx)?;
         state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
         let b = body.0;
-        if !valid_kid(&b.kid) {
-            return Err(Problem::new(
-                Code::InvalidKid,
-                "kid must be 1 to 128 of A-Z a-z 0-9 . _ : -",
-            )
-            .into());
-        }
-        if b.kid == state.secrets.evidence_signer_kid {
-            return Err(Problem::new(
-                Code::KidReserved,
-                "this kid names the appliance's EVIDENCE_SIGNING_SECRET",
-            )
-            .into());
-        }
-        let (secret, public_key) = match (b.alg, b.secret, b.public_key) {
-            (KeyAlg::Hs256, Some(s), None) => {
-                if s.len() < 32 || s.trim() != s {
-                    return Err(Problem::new(
-                        Code::InvalidSecret,
-                        "an HS256 secret is at least 32 bytes without surrounding whitespace",
-                    )
-                    .into());
-                }
-                (Some(s), None)
-            }
-            (KeyAlg::EdDsa, None, Some(pk)) => {
-                parse_ed25519_public(&pk).map_err(|e| Problem::new(Code::InvalidSigningKey, e))?;
-                (None, Some(pk.trim().to_string()))
-            }
+        let material = match (b.alg, b.secret, b.public_key) {
+            (KeyAlg::Hs256, Some(s), None) => KeyMaterial::Hs256(s),
+            (KeyAlg::EdDsa, None, Some(pk)) => KeyMaterial::EdDsa(pk),
             _ => {
-                return Err(Problem::new(
-                    Code::InvalidSigningKey,
-                    "HS256 keys take `secret` only; EdDSA keys take `public_key` only",
+                return Err(SigningKeyError::Material(
+                    "HS256 keys take `secret` only; EdDSA keys take `public_key` only".into(),
                 )
                 .into());
             }
         };
         let now = state.now();
-        let record = SigningKeyRecord {
-            tenant: tenant.0.clone(),
-            kid: b.kid.clone(),
-            alg: b.alg.as_str().to_string(),
-            secret,
-            public_key,
-            created_at: now,
-        };
+        let record = SigningKeyRecord::register(
+            &tenant.0,
+            &b.kid,
+            material,
+            &state.secrets.evidence_signer_kid,
+            now,
+        )?;
         ctx.set_resource(&b.kid);
         let audit = vec![ctx.record("/api/tenants/{tenant}/signing-keys", 201, None, now)];
         if !state.store.put_signing_key(record.clone(), audit).await? {
@@ -895,5 +861,49 @@ impl EvidenceApi {
             Problem::new(Code::Internal, "the bundle could not be assembled")
         })?;
         Ok(Json(bundle))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::evidence::SigningKeyRecord;
+    use crate::evidence::receipt::KeyMaterial;
+
+    /// The published `secret` schema (pattern and length bounds, in characters) and
+    /// `SigningKeyRecord::register` accept the same HS256 secrets.
+    #[test]
+    fn hs256_secret_schema_matches_the_server_rule() {
+        let spec: serde_json::Value = serde_json::from_str(&crate::api::openapi_json()).unwrap();
+        let secret = &spec["components"]["schemas"]["CreateSigningKey"]["properties"]["secret"];
+        let re = regex::Regex::new(secret["pattern"].as_str().unwrap()).unwrap();
+        let (min, max) = (
+            secret["minLength"].as_u64().unwrap() as usize,
+            secret["maxLength"].as_u64().unwrap() as usize,
+        );
+        let astral = "\u{1F512}".repeat(1024);
+        for s in [
+            "k".repeat(32),
+            "k".repeat(31),
+            "k".repeat(1024),
+            "k".repeat(1025),
+            format!(" {}", "k".repeat(40)),
+            format!("{}\u{3000}", "k".repeat(40)),
+            format!("{} {}", "k".repeat(20), "k".repeat(20)),
+            "é".repeat(20),
+            astral.clone(),
+            format!("{astral}*"),
+        ] {
+            let n = s.chars().count();
+            let by_schema = re.is_match(&s) && (min..=max).contains(&n);
+            let by_server =
+                SigningKeyRecord::register("t", "k1", KeyMaterial::Hs256(s.clone()), "ev", 0)
+                    .is_ok();
+            assert_eq!(
+                by_schema,
+                by_server,
+                "{n} characters: {:?}",
+                &s[..8.min(s.len())]
+            );
+        }
     }
 }

@@ -254,6 +254,96 @@ pub fn check_fresh(
     Ok(())
 }
 
+/// Shortest `HS256` receipt secret, in characters (at least as many bytes).
+pub const MIN_HS256_SECRET_CHARS: usize = 32;
+/// Longest `HS256` receipt secret, in characters.
+pub const MAX_HS256_SECRET_CHARS: usize = 1024;
+
+/// Why a receipt-signing key is refused at registration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigningKeyError {
+    /// `kid` is not 1–128 of `A-Z a-z 0-9 . _ : -` (422 `INVALID_KID`).
+    #[error("kid must be 1 to 128 of A-Z a-z 0-9 . _ : -")]
+    Kid,
+    /// `kid` names the appliance's own evidence signer (409 `KID_RESERVED`).
+    #[error("this kid names the appliance's EVIDENCE_SIGNING_SECRET")]
+    KidReserved,
+    /// An `HS256` secret outside 32–1024 characters or with white space at either end
+    /// (422 `INVALID_SECRET`).
+    #[error(
+        "an HS256 secret is {MIN_HS256_SECRET_CHARS} to {MAX_HS256_SECRET_CHARS} characters without white space at either end"
+    )]
+    Secret,
+    /// Key material that does not fit the algorithm, or an unusable Ed25519 key
+    /// (422 `INVALID_SIGNING_KEY`).
+    #[error("{0}")]
+    Material(String),
+}
+
+/// Whether `kid` is 1–128 bytes of `A-Z a-z 0-9 . _ : -` (the `signer.kid` alphabet).
+pub fn valid_kid(kid: &str) -> bool {
+    (1..=128).contains(&kid.len())
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
+}
+
+/// A key's algorithm and material as registered: `HS256` with a shared secret or `EdDSA` with
+/// the standard base64 of a 32-byte Ed25519 public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyMaterial {
+    /// `HS256` secret.
+    Hs256(String),
+    /// `EdDSA` public key (standard base64, 32 bytes).
+    EdDsa(String),
+}
+
+impl SigningKeyRecord {
+    /// Checks a registration and builds the record: the `kid` alphabet, the appliance's
+    /// reserved kid (`reserved_kid`), the `HS256` secret rule (32–1024 characters, no Unicode
+    /// `White_Space` at either end) or a valid Ed25519 point; `created_at` is Unix seconds.
+    ///
+    /// # Errors
+    /// [`SigningKeyError`] naming the first rule broken (never echoing the secret).
+    pub fn register(
+        tenant: &str,
+        kid: &str,
+        material: KeyMaterial,
+        reserved_kid: &str,
+        created_at: i64,
+    ) -> Result<Self, SigningKeyError> {
+        if !valid_kid(kid) {
+            return Err(SigningKeyError::Kid);
+        }
+        if kid == reserved_kid {
+            return Err(SigningKeyError::KidReserved);
+        }
+        let (alg, secret, public_key) = match material {
+            KeyMaterial::Hs256(s) => {
+                let chars = s.chars().count();
+                if !(MIN_HS256_SECRET_CHARS..=MAX_HS256_SECRET_CHARS).contains(&chars)
+                    || s.trim() != s
+                {
+                    return Err(SigningKeyError::Secret);
+                }
+                ("HS256", Some(s), None)
+            }
+            KeyMaterial::EdDsa(pk) => {
+                parse_ed25519_public(&pk).map_err(SigningKeyError::Material)?;
+                ("EdDSA", None, Some(pk.trim().to_string()))
+            }
+        };
+        Ok(Self {
+            tenant: tenant.to_string(),
+            kid: kid.to_string(),
+            alg: alg.to_string(),
+            secret,
+            public_key,
+            created_at,
+        })
+    }
+}
+
 /// A tenant's receipt-signing key.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SigningKeyRecord {
@@ -324,6 +414,42 @@ pub struct ReceiptRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn register_checks_kid_secret_and_public_key() {
+        let ok =
+            |kid: &str, m: KeyMaterial| SigningKeyRecord::register("t", kid, m, "evidentia", 7);
+        let hs = |s: &str| KeyMaterial::Hs256(s.to_string());
+        let r = ok("k1", hs(&"s".repeat(32))).unwrap();
+        assert_eq!((r.alg.as_str(), r.created_at), ("HS256", 7));
+        assert_eq!(ok("", hs(&"s".repeat(32))), Err(SigningKeyError::Kid));
+        assert_eq!(ok("a/b", hs(&"s".repeat(32))), Err(SigningKeyError::Kid));
+        assert_eq!(
+            ok(&"k".repeat(129), hs(&"s".repeat(32))),
+            Err(SigningKeyError::Kid)
+        );
+        assert_eq!(
+            ok("evidentia", hs(&"s".repeat(32))),
+            Err(SigningKeyError::KidReserved)
+        );
+        assert_eq!(ok("k1", hs(&"s".repeat(31))), Err(SigningKeyError::Secret));
+        assert_eq!(
+            ok("k1", hs(&"s".repeat(1025))),
+            Err(SigningKeyError::Secret)
+        );
+        assert_eq!(
+            ok("k1", hs(&format!("{} ", "s".repeat(32)))),
+            Err(SigningKeyError::Secret)
+        );
+        // 1,024 four-byte characters are 1,024 characters, not 4,096.
+        assert!(ok("k1", hs(&"\u{1F512}".repeat(1024))).is_ok());
+        let pk = KeyMaterial::EdDsa("11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=".into());
+        assert_eq!(ok("k1", pk).unwrap().alg, "EdDSA");
+        assert!(matches!(
+            ok("k1", KeyMaterial::EdDsa("AAAA".into())),
+            Err(SigningKeyError::Material(_))
+        ));
+    }
 
     fn vector() -> Value {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
