@@ -16,7 +16,7 @@ use crate::config::{Config, Secrets};
 use crate::identity::{self, DEFAULT_TENANT, Role, Tenant};
 use crate::ingest::{Provider, SourceRecord, random_id};
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{Store, VolumeProbe};
 use crate::tlog::NoteSigner;
 
 /// File name of the database inside the data directory.
@@ -64,6 +64,10 @@ pub async fn build_state(
         config.storage.cache_bytes,
         clock.now_unix(),
     )?;
+    store.disk().configure(
+        Arc::new(VolumeProbe(config.server.data_dir.clone())),
+        config.storage.min_free_bytes,
+    );
     let state = Arc::new(AppState::new(config, secrets, store, clock, metrics));
     let generated = bootstrap(&state).await?;
     Ok((state, generated))
@@ -243,23 +247,11 @@ pub async fn run_retention(state: &AppState) {
     }
 }
 
-/// Sets the store's low-disk flag from the data volume's free space.
+/// Measures the data volume against its free-space floor and sets the store's low-disk flag
+/// (the writer measures it before every commit too; this keeps the flag fresh while no write
+/// arrives).
 pub fn check_disk(state: &AppState) {
-    match fs4::available_space(&state.config.server.data_dir) {
-        Ok(free) => {
-            let low = free < state.config.storage.min_free_bytes;
-            if low != state.store.is_low_disk() {
-                tracing::warn!(
-                    free,
-                    floor = state.config.storage.min_free_bytes,
-                    low,
-                    "free-space floor state changed"
-                );
-            }
-            state.store.set_low_disk(low);
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot read free space of the data volume"),
-    }
+    let _ = state.store.disk().budget();
 }
 
 /// Writes the summary records of aggregated failures (all of them when `all`).

@@ -49,7 +49,7 @@ impl Store {
         &self,
         mut records: Vec<AuditRecord>,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        self.write(false, move |txn| {
+        self.write(None, move |txn| {
             put_audit(txn, &mut records)?;
             Ok(records)
         })

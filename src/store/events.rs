@@ -212,8 +212,11 @@ impl IngestStore for Store {
             replay: ev.replay.0,
         };
         let key = *self.id_key();
-        self.write(true, move |b| store_in(b, &key, ev, row, insights, audit))
-            .await
+        let bytes = row.size;
+        self.write(Some(bytes), move |b| {
+            store_in(b, &key, ev, row, insights, audit)
+        })
+        .await
     }
 }
 

@@ -55,7 +55,8 @@ impl Store {
             message: e,
         })?;
         let leaf = merkle::leaf_hash(&descriptor);
-        self.write(true, move |b| {
+        let bytes = content.bytes().len() as u64;
+        self.write(Some(bytes), move |b| {
             let key = (
                 record.tenant.as_str(),
                 record.run_id.as_str(),
@@ -145,7 +146,7 @@ impl Store {
         hold: bool,
         mut audit: Vec<AuditRecord>,
     ) -> Result<Option<ArtifactRecord>, StoreError> {
-        self.write(true, move |b| {
+        self.write(Some(0), move |b| {
             let mut t = b.open_table(ARTIFACTS)?;
             let key = (tenant.as_str(), run.as_str(), id.as_str());
             let Some(mut rec) = t
@@ -171,7 +172,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`].
     pub async fn purge_artifacts(&self, now: i64) -> Result<usize, StoreError> {
-        self.write(false, move |b| {
+        self.write(None, move |b| {
             type Key = (i64, String, String, String);
             let mut due: Vec<Key> = Vec::new();
             {
@@ -226,7 +227,8 @@ impl Store {
         mut audit: Vec<AuditRecord>,
     ) -> Result<ReceiptOutcome, StoreError> {
         let leaf = merkle::leaf_hash(verified.canonical());
-        self.write(true, move |b| {
+        let bytes = verified.canonical().len() as u64;
+        self.write(Some(bytes), move |b| {
             let key = (record.tenant.as_str(), record.receipt_id.as_str());
             let earlier = b
                 .open_table(RECEIPTS)?
@@ -328,7 +330,7 @@ impl Store {
         key: SigningKeyRecord,
         mut audit: Vec<AuditRecord>,
     ) -> Result<bool, StoreError> {
-        self.write(true, move |b| {
+        self.write(Some(0), move |b| {
             let mut t = b.open_table(SIGNING_KEYS)?;
             if t.get((key.tenant.as_str(), key.kid.as_str()))?.is_some() {
                 return Ok(false);

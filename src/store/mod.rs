@@ -18,6 +18,7 @@
 mod audit;
 mod batch;
 mod codec;
+mod disk;
 mod events;
 mod evidence;
 mod ids;
@@ -30,6 +31,7 @@ mod tenants;
 mod tokens;
 mod writer;
 
+pub use disk::{DiskGuard, SpaceProbe, VolumeProbe, estimated_cost};
 pub use events::{EventLeaf, EventWithBody};
 pub use evidence::{ArtifactOutcome, ArtifactWithBytes, ReceiptOutcome};
 pub use insights::DecideOutcome;
@@ -38,7 +40,6 @@ pub use log::{KeyRecord, LogQueryError, SignedCheckpoint};
 pub(crate) use batch::Batch;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, TableDefinition};
@@ -164,7 +165,7 @@ struct Inner {
     db: Arc<Database>,
     sender: Mutex<Option<mpsc::Sender<writer::Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    low_disk: AtomicBool,
+    disk: Arc<DiskGuard>,
     origin_prefix: String,
     id_key: ids::IdKey,
     sources: RwLock<Arc<sources::SourceCache>>,
@@ -233,16 +234,18 @@ impl Store {
         let sources = sources::load_sources(&db)?;
         let origin_prefix = signer.verifier_key().name().to_string();
         log::register_key(&db, &signer, now)?;
+        let disk = Arc::new(DiskGuard::default());
+        let writer_disk = disk.clone();
         let handle = std::thread::Builder::new()
             .name("evidentia-store-writer".into())
-            .spawn(move || writer::run(writer_db, rx, metrics, signer))
+            .spawn(move || writer::run(writer_db, rx, metrics, signer, writer_disk))
             .map_err(|e| StoreError::Db(format!("cannot start writer thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
                 sender: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
-                low_disk: AtomicBool::new(false),
+                disk,
                 origin_prefix,
                 id_key,
                 sources: RwLock::new(Arc::new(sources)),
@@ -257,14 +260,14 @@ impl Store {
         self.inner.shutdown();
     }
 
-    /// Marks the data volume as below (or above) its free-space floor.
-    pub fn set_low_disk(&self, low: bool) {
-        self.inner.low_disk.store(low, Ordering::SeqCst);
+    /// The free-space floor the writer enforces before every commit (see [`DiskGuard`]).
+    pub fn disk(&self) -> &DiskGuard {
+        &self.inner.disk
     }
 
     /// Whether data writes are currently refused for lack of disk space.
     pub fn is_low_disk(&self) -> bool {
-        self.inner.low_disk.load(Ordering::SeqCst)
+        self.inner.disk.is_low()
     }
 
     /// The origin of a log: `<appliance name>/<tenant>/<log>`.
@@ -287,21 +290,29 @@ impl Store {
     }
 
     /// Queues `op` for the next group commit and waits until that commit is durable.
-    pub(crate) async fn write<T, F>(&self, data: bool, op: F) -> Result<T, StoreError>
+    ///
+    /// `data` is `Some(payload bytes)` for a write the free-space floor applies to (refused
+    /// with [`StoreError::InsufficientStorage`] up front when the floor is reached, or by the
+    /// writer when the batch's estimated size would cross it) and `None` for writes that must
+    /// go on below the floor (audit records, deletions, purges).
+    pub(crate) async fn write<T, F>(&self, data: Option<u64>, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Batch<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        if data && self.is_low_disk() {
+        if data.is_some() && self.is_low_disk() {
             return Err(StoreError::InsufficientStorage);
         }
         let (otx, orx) = oneshot::channel::<Result<T, String>>();
-        let job: writer::Job = Box::new(move |txn| {
-            let value = op(txn)?;
-            Ok(Box::new(move |committed: Result<(), String>| {
-                let _ = otx.send(committed.map(|()| value));
-            }) as writer::Completion)
-        });
+        let job = writer::Job {
+            data_bytes: data,
+            run: Box::new(move |txn| {
+                let value = op(txn)?;
+                Ok(Box::new(move |committed: Result<(), String>| {
+                    let _ = otx.send(committed.map(|()| value));
+                }) as writer::Completion)
+            }),
+        };
         let sender = match self.inner.sender.lock() {
             Ok(s) => s.clone(),
             Err(p) => p.into_inner().clone(),
@@ -311,6 +322,8 @@ impl Store {
         match orx.await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(msg)) => Err(StoreError::Aborted(msg)),
+            // The writer dropped the job: refused at the floor, or its own operation failed.
+            Err(_) if data.is_some() && self.is_low_disk() => Err(StoreError::InsufficientStorage),
             Err(_) => Err(StoreError::Aborted("operation failed".into())),
         }
     }

@@ -11,19 +11,28 @@ use std::time::Instant;
 use redb::Database;
 use tokio::sync::mpsc;
 
+use super::disk::{DiskGuard, estimated_cost};
 use super::log::sign_checkpoints;
 use super::{Batch, MAX_BATCH, StoreError};
 use crate::metrics::Metrics;
 use crate::tlog::NoteSigner;
 
 pub(crate) type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-pub(crate) type Job = Box<dyn FnOnce(&mut Batch<'_>) -> Result<Completion, StoreError> + Send>;
+/// One queued operation.
+pub(crate) struct Job {
+    /// Payload bytes of a write the free-space floor applies to; `None` for writes that go on
+    /// below it.
+    pub data_bytes: Option<u64>,
+    /// Runs the operation inside the batch and returns what answers its caller after commit.
+    pub run: Box<dyn FnOnce(&mut Batch<'_>) -> Result<Completion, StoreError> + Send>,
+}
 
 pub(crate) fn run(
     db: Arc<Database>,
     mut rx: mpsc::Receiver<Job>,
     metrics: Arc<Metrics>,
     signer: Arc<NoteSigner>,
+    disk: Arc<DiskGuard>,
 ) {
     let prefix = signer.verifier_key().name().to_string();
     let mut pending: VecDeque<Job> = VecDeque::new();
@@ -38,6 +47,26 @@ pub(crate) fn run(
             match rx.try_recv() {
                 Ok(job) => pending.push_back(job),
                 Err(_) => break,
+            }
+        }
+        // The floor, measured once per commit; data writes are charged against it in queue
+        // order and those that would cross it are dropped, which answers their callers 507.
+        if let Some(mut budget) = disk.budget() {
+            pending.retain(|job| match job.data_bytes {
+                None => true,
+                Some(bytes) => {
+                    let cost = estimated_cost(bytes);
+                    if cost <= budget {
+                        budget -= cost;
+                        true
+                    } else {
+                        disk.set_low(true);
+                        false
+                    }
+                }
+            });
+            if pending.is_empty() {
+                continue;
             }
         }
         let started = Instant::now();
@@ -55,7 +84,7 @@ pub(crate) fn run(
         let mut failure: Option<String> = None;
         let mut batch = Batch::new(&txn, &prefix);
         while let Some(job) = pending.pop_front() {
-            match job(&mut batch) {
+            match (job.run)(&mut batch) {
                 Ok(c) => completions.push(c),
                 Err(e) => {
                     failure = Some(e.to_string());

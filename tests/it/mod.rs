@@ -4,6 +4,7 @@ mod api;
 mod authz;
 mod cli;
 mod contract;
+mod disk;
 mod evidence;
 mod hardening;
 mod ingest;

@@ -1,0 +1,112 @@
+//! Disk faults (issue 9): the free-space floor is enforced on the write path, against a
+//! simulated volume whose free space is what the database file leaves of a fixed capacity.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use evidentia::store::SpaceProbe;
+use poem::http::Method;
+use serde_json::json;
+
+use super::common::*;
+
+/// A volume of `capacity` bytes holding only the database file.
+struct SimulatedVolume {
+    db: PathBuf,
+    capacity: u64,
+}
+
+impl SimulatedVolume {
+    fn used(&self) -> u64 {
+        std::fs::metadata(&self.db).map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+impl SpaceProbe for SimulatedVolume {
+    fn available(&self) -> std::io::Result<u64> {
+        Ok(self.capacity.saturating_sub(self.used()))
+    }
+}
+
+async fn ml_event(app: &TestApp, n: usize) -> Resp {
+    let body = serde_json::to_vec(&json!({
+        "job_id": format!("disk-{n}"),
+        "kind": "bench_summary",
+        "padding": "x".repeat(8 * 1024),
+    }))
+    .unwrap();
+    app.call(
+        Method::POST,
+        "/ai/webhook",
+        None,
+        &[("X-IntelGraph-Signature", &hmac_hex(ML_SECRET, &body))],
+        body,
+    )
+    .await
+}
+
+/// Between two background checks (none runs here) ingestion must still stop at the floor:
+/// the writer measures the volume before every commit. Before this check existed, the writes
+/// went on until the volume was full.
+#[tokio::test]
+async fn the_free_space_floor_holds_between_background_checks() {
+    // The source's quota is not what stops the writes here.
+    let app = start_with(|c| {
+        c.ratelimit.per_second = 100_000;
+        c.ratelimit.burst = 100_000;
+    })
+    .await;
+    let floor: u64 = 4 << 20;
+    let db = app.state.config.server.data_dir.join("evidentia.redb");
+    let used = std::fs::metadata(&db).unwrap().len();
+    // 3 MiB above the floor at the start.
+    let capacity = used + floor + (3 << 20);
+    let volume = Arc::new(SimulatedVolume { db, capacity });
+    app.state.store.disk().configure(volume.clone(), floor);
+
+    let mut stored = 0;
+    let mut refused = None;
+    for n in 0..1_500 {
+        let r = ml_event(&app, n).await;
+        if r.status == 507 {
+            r.problem(507, "INSUFFICIENT_STORAGE");
+            refused = Some(n);
+            break;
+        }
+        r.expect(200);
+        stored += 1;
+    }
+    let refused =
+        refused.expect("a data write is refused before 1,500 8 KiB events (12 MiB) fill 3 MiB");
+    assert!(stored > 0, "writes above the floor are accepted");
+    assert!(
+        volume.used() < capacity,
+        "the volume never filled: {} of {capacity} bytes used after {stored} events",
+        volume.used()
+    );
+    // Once refused, data writes stay refused; reads and /healthz go on; /readyz says why.
+    ml_event(&app, refused + 1)
+        .await
+        .problem(507, "INSUFFICIENT_STORAGE");
+    app.post_json(
+        "/api/tenants",
+        &app.admin,
+        json!({"id": "more", "name": "m"}),
+    )
+    .await
+    .problem(507, "INSUFFICIENT_STORAGE");
+    let events = app.events("default").await;
+    assert_eq!(events.len(), stored, "every acknowledged event is there");
+    app.call(Method::GET, "/readyz", None, &[], vec![])
+        .await
+        .problem(503, "NOT_READY");
+
+    // Space comes back (the volume grows): the next measurement lifts the refusal.
+    let bigger = Arc::new(SimulatedVolume {
+        db: volume.db.clone(),
+        capacity: capacity + (64 << 20),
+    });
+    app.state.store.disk().configure(bigger, floor);
+    evidentia::server::check_disk(&app.state);
+    ml_event(&app, refused + 2).await.expect(200);
+}
