@@ -18,13 +18,17 @@ use crate::metrics::Metrics;
 use crate::tlog::NoteSigner;
 
 pub(crate) type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// An operation run inside a batch; what it returns answers its caller after the commit.
+pub(crate) type Operation =
+    Box<dyn FnOnce(&mut Batch<'_>) -> Result<Completion, StoreError> + Send>;
+
 /// One queued operation.
 pub(crate) struct Job {
     /// Payload bytes of a write the free-space floor applies to; `None` for writes that go on
     /// below it.
     pub data_bytes: Option<u64>,
     /// Runs the operation inside the batch and returns what answers its caller after commit.
-    pub run: Box<dyn FnOnce(&mut Batch<'_>) -> Result<Completion, StoreError> + Send>,
+    pub run: Operation,
 }
 
 pub(crate) fn run(
