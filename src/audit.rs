@@ -107,6 +107,9 @@ pub struct AuditRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct AggKey {
+    /// Reads only: who read what (failures are keyed by peer alone, so a probe with random
+    /// tokens or ids still collapses).
+    reader: Option<(String, Option<String>)>,
     tenant: String,
     method: String,
     route: String,
@@ -140,7 +143,25 @@ pub enum AggDecision {
 impl Aggregator {
     /// Registers `record` (a failure) seen at `now_unix`.
     pub fn observe(&self, record: &AuditRecord, now_unix: i64) -> AggDecision {
+        self.observe_key(record, now_unix, None)
+    }
+
+    /// Registers `record` (a successful read, aggregated while the data volume is below its
+    /// free-space floor) seen at `now_unix`: keyed also by actor and resource, so the records
+    /// still say who read what.
+    pub fn observe_read(&self, record: &AuditRecord, now_unix: i64) -> AggDecision {
+        let reader = Some((record.actor.clone(), record.resource.clone()));
+        self.observe_key(record, now_unix, reader)
+    }
+
+    fn observe_key(
+        &self,
+        record: &AuditRecord,
+        now_unix: i64,
+        reader: Option<(String, Option<String>)>,
+    ) -> AggDecision {
         let key = AggKey {
+            reader,
             tenant: record.tenant.clone(),
             method: record.method.clone(),
             route: record.route.clone(),

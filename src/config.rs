@@ -209,16 +209,34 @@ impl Default for RateLimitConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// Below this many free bytes on the data volume, writes answer 507 and `/readyz` fails.
+    /// Below this many free bytes on the data volume, data writes answer 507 and `/readyz`
+    /// fails; checked before every group commit.
     pub min_free_bytes: u64,
+    /// The lowest part of `min_free_bytes` kept for audit records, bytes: below the floor,
+    /// audited reads go on (their records aggregated per reader, route, resource and minute)
+    /// until this reserve is used up, then answer 503 `AUDIT_UNAVAILABLE`. Default half of
+    /// `min_free_bytes`; a larger value is capped at `min_free_bytes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_reserve_bytes: Option<u64>,
     /// Database page cache, bytes (the appliance's largest memory use).
     pub cache_bytes: u64,
+}
+
+impl StorageConfig {
+    /// The audit reserve in effect, bytes: `audit_reserve_bytes`, or half the floor, never
+    /// more than the floor.
+    pub fn audit_reserve(&self) -> u64 {
+        self.audit_reserve_bytes
+            .unwrap_or(self.min_free_bytes / 2)
+            .min(self.min_free_bytes)
+    }
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             min_free_bytes: 100 * 1024 * 1024,
+            audit_reserve_bytes: None,
             cache_bytes: 256 * 1024 * 1024,
         }
     }

@@ -1,9 +1,12 @@
 //! Prometheus metrics (`GET /metrics`, OpenMetrics text): requests by route template and
 //! status, ingested bytes and signature failures by provider, commit latency and batch size.
 
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -33,6 +36,12 @@ pub struct Metrics {
     commit_seconds: Histogram,
     commit_batch: Histogram,
     connections: Family<ConnectionLabels, Counter>,
+    disk: Family<DiskLabels, Gauge<u64, AtomicU64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DiskLabels {
+    measure: &'static str,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -57,6 +66,13 @@ impl Metrics {
         let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         let commit_batch = Histogram::new(exponential_buckets(1.0, 2.0, 11));
         let connections = Family::<ConnectionLabels, Counter>::default();
+        let disk = Family::<DiskLabels, Gauge<u64, AtomicU64>>::default();
+        registry.register(
+            "disk_bytes",
+            "Data volume against its free-space floor, bytes: free, floor, audit_reserve, \
+             audit_reserve_left (measured at each scrape; absent without a floor)",
+            disk.clone(),
+        );
         registry.register(
             "connections",
             "Connection events: accepted, refused_global and refused_peer (over the caps), \
@@ -97,6 +113,20 @@ impl Metrics {
             commit_seconds,
             commit_batch,
             connections,
+            disk,
+        }
+    }
+
+    /// Sets the data-volume gauges from a measurement (`None`: no floor, nothing set).
+    pub fn observe_disk(&self, state: Option<crate::store::DiskState>) {
+        let Some(d) = state else { return };
+        for (measure, v) in [
+            ("free", d.free),
+            ("floor", d.floor),
+            ("audit_reserve", d.reserve),
+            ("audit_reserve_left", d.reserve_left),
+        ] {
+            self.disk.get_or_create(&DiskLabels { measure }).set(v);
         }
     }
 

@@ -67,6 +67,7 @@ pub async fn build_state(
     store.disk().configure(
         Arc::new(VolumeProbe(config.server.data_dir.clone())),
         config.storage.min_free_bytes,
+        config.storage.audit_reserve(),
     );
     let state = Arc::new(AppState::new(config, secrets, store, clock, metrics));
     let generated = bootstrap(&state).await?;

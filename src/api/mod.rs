@@ -299,6 +299,12 @@ fn reads_its_own_body(method: &poem::http::Method, path: &str) -> bool {
             || (path.starts_with("/api/conductor/runs/") && path.ends_with("/artifacts")))
 }
 
+/// Safe methods that only read (RFC 9110 §9.2.1), whose audit records may be aggregated below
+/// the free-space floor.
+fn is_read(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD")
+}
+
 fn is_audited_path(path: &str) -> bool {
     ["/api/", "/ai/", "/webhooks/"]
         .iter()
@@ -380,9 +386,16 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
         let now = state.now();
         let record = ctx.record(&route, status, code, now);
         // A flood must not become a disk flood: failures (429s included) from one peer are
-        // written once per key and minute, then counted.
-        let aggregate = status >= 400;
-        let write = !aggregate || state.aggregator.observe(&record, now) == AggDecision::Write;
+        // written once per key and minute, then counted. Below the free-space floor successful
+        // reads are too (per reader, route and resource), so the audit reserve lasts.
+        let decision = if status >= 400 {
+            Some(state.aggregator.observe(&record, now))
+        } else if is_read(&method) && state.store.is_low_disk() {
+            Some(state.aggregator.observe_read(&record, now))
+        } else {
+            None
+        };
+        let write = decision.is_none_or(|d| d == AggDecision::Write);
         if write && let Err(e) = state.store.append_audit(vec![record]).await {
             tracing::error!(error = %e, "audit write failed");
             if resp.status().is_success() {
@@ -445,9 +458,15 @@ fn healthz() -> poem::web::Json<serde_json::Value> {
 #[handler]
 fn readyz(state: Data<&Arc<AppState>>) -> Response {
     let problem = if state.store.is_low_disk() {
-        Some("the data volume is below its free-space floor")
+        Some(match state.store.disk().measure() {
+            Some(d) => format!(
+                "the data volume is below its free-space floor ({} of {} bytes free): data writes are refused; {} of the {}-byte audit reserve left for audited reads",
+                d.free, d.floor, d.reserve_left, d.reserve
+            ),
+            None => "the data volume is below its free-space floor".to_string(),
+        })
     } else if state.store.meta("schema_version").is_err() {
-        Some("the database cannot be read")
+        Some("the database cannot be read".to_string())
     } else {
         None
     };
@@ -459,6 +478,7 @@ fn readyz(state: Data<&Arc<AppState>>) -> Response {
 
 #[handler]
 fn metrics_text(state: Data<&Arc<AppState>>) -> Response {
+    state.metrics.observe_disk(state.store.disk().measure());
     Response::builder()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.render())

@@ -41,15 +41,19 @@ pub(crate) fn log_origin(prefix: &str, tenant: &str, log: &str) -> String {
 }
 
 impl Store {
-    /// Appends audit records (not subject to the free-space floor: they are small and required).
+    /// Appends audit records: below the free-space floor they go on into the audit reserve
+    /// ([`WriteClass::Audit`]).
     ///
     /// # Errors
-    /// [`StoreError`] on storage failure.
+    /// [`StoreError::InsufficientStorage`] once the audit reserve is spent; [`StoreError`] on
+    /// storage failure.
     pub async fn append_audit(
         &self,
         mut records: Vec<AuditRecord>,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        self.write(None, move |txn| {
+        // A record's stored size: its bounded fields, its log entry and leaf, about 1 KiB.
+        let bytes = 1024 * records.len() as u64;
+        self.write(WriteClass::Audit(bytes), move |txn| {
             put_audit(txn, &mut records)?;
             Ok(records)
         })

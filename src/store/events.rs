@@ -213,7 +213,7 @@ impl IngestStore for Store {
         };
         let key = *self.id_key();
         let bytes = row.size;
-        self.write(Some(bytes), move |b| {
+        self.write(WriteClass::Data(bytes), move |b| {
             store_in(b, &key, ev, row, insights, audit)
         })
         .await

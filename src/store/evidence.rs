@@ -56,7 +56,7 @@ impl Store {
         })?;
         let leaf = merkle::leaf_hash(&descriptor);
         let bytes = content.bytes().len() as u64;
-        self.write(Some(bytes), move |b| {
+        self.write(WriteClass::Data(bytes), move |b| {
             let key = (
                 record.tenant.as_str(),
                 record.run_id.as_str(),
@@ -146,7 +146,7 @@ impl Store {
         hold: bool,
         mut audit: Vec<AuditRecord>,
     ) -> Result<Option<ArtifactRecord>, StoreError> {
-        self.write(Some(0), move |b| {
+        self.write(WriteClass::Data(0), move |b| {
             let mut t = b.open_table(ARTIFACTS)?;
             let key = (tenant.as_str(), run.as_str(), id.as_str());
             let Some(mut rec) = t
@@ -172,7 +172,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`].
     pub async fn purge_artifacts(&self, now: i64) -> Result<usize, StoreError> {
-        self.write(None, move |b| {
+        self.write(WriteClass::Exempt, move |b| {
             type Key = (i64, String, String, String);
             let mut due: Vec<Key> = Vec::new();
             {
@@ -228,7 +228,7 @@ impl Store {
     ) -> Result<ReceiptOutcome, StoreError> {
         let leaf = merkle::leaf_hash(verified.canonical());
         let bytes = verified.canonical().len() as u64;
-        self.write(Some(bytes), move |b| {
+        self.write(WriteClass::Data(bytes), move |b| {
             let key = (record.tenant.as_str(), record.receipt_id.as_str());
             let earlier = b
                 .open_table(RECEIPTS)?
@@ -330,7 +330,7 @@ impl Store {
         key: SigningKeyRecord,
         mut audit: Vec<AuditRecord>,
     ) -> Result<bool, StoreError> {
-        self.write(Some(0), move |b| {
+        self.write(WriteClass::Data(0), move |b| {
             let mut t = b.open_table(SIGNING_KEYS)?;
             if t.get((key.tenant.as_str(), key.kid.as_str()))?.is_some() {
                 return Ok(false);

@@ -150,7 +150,7 @@ impl Store {
         mut audit: Vec<AuditRecord>,
     ) -> Result<DecideOutcome, StoreError> {
         let key = *self.id_key();
-        self.write(Some(0), move |b| {
+        self.write(WriteClass::Data(0), move |b| {
             let mut t = b.open_table(INSIGHTS)?;
             let mut found = None;
             if let Some((seq, tail)) = ids::decode(&key, "ins", &tenant, &id)

@@ -31,7 +31,7 @@ mod tenants;
 mod tokens;
 mod writer;
 
-pub use disk::{DiskGuard, SpaceProbe, VolumeProbe, estimated_cost};
+pub use disk::{Budget, DiskGuard, DiskState, SpaceProbe, VolumeProbe, WriteClass, estimated_cost};
 pub use events::{EventLeaf, EventWithBody};
 pub use evidence::{ArtifactOutcome, ArtifactWithBytes, ReceiptOutcome};
 pub use insights::DecideOutcome;
@@ -270,6 +270,14 @@ impl Store {
         self.inner.disk.is_low()
     }
 
+    fn refuses(&self, class: WriteClass) -> bool {
+        match class {
+            WriteClass::Data(_) => self.inner.disk.is_low(),
+            WriteClass::Audit(_) => self.inner.disk.is_reserve_spent(),
+            WriteClass::Exempt => false,
+        }
+    }
+
     /// The origin of a log: `<appliance name>/<tenant>/<log>`.
     pub fn origin(&self, tenant: &str, log: &str) -> String {
         audit::log_origin(&self.inner.origin_prefix, tenant, log)
@@ -291,21 +299,20 @@ impl Store {
 
     /// Queues `op` for the next group commit and waits until that commit is durable.
     ///
-    /// `data` is `Some(payload bytes)` for a write the free-space floor applies to (refused
-    /// with [`StoreError::InsufficientStorage`] up front when the floor is reached, or by the
-    /// writer when the batch's estimated size would cross it) and `None` for writes that must
-    /// go on below the floor (audit records, deletions, purges).
-    pub(crate) async fn write<T, F>(&self, data: Option<u64>, op: F) -> Result<T, StoreError>
+    /// `class` says what the free-space floor does to it ([`WriteClass`]): a write refused up
+    /// front (the floor or the audit reserve is known to be reached) or by the writer (the
+    /// batch's estimated size would cross it) is [`StoreError::InsufficientStorage`].
+    pub(crate) async fn write<T, F>(&self, class: WriteClass, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Batch<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        if data.is_some() && self.is_low_disk() {
+        if self.refuses(class) {
             return Err(StoreError::InsufficientStorage);
         }
         let (otx, orx) = oneshot::channel::<Result<T, String>>();
         let job = writer::Job {
-            data_bytes: data,
+            class,
             run: Box::new(move |txn| {
                 let value = op(txn)?;
                 Ok(Box::new(move |committed: Result<(), String>| {
@@ -323,7 +330,7 @@ impl Store {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(msg)) => Err(StoreError::Aborted(msg)),
             // The writer dropped the job: refused at the floor, or its own operation failed.
-            Err(_) if data.is_some() && self.is_low_disk() => Err(StoreError::InsufficientStorage),
+            Err(_) if self.refuses(class) => Err(StoreError::InsufficientStorage),
             Err(_) => Err(StoreError::Aborted("operation failed".into())),
         }
     }

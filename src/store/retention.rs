@@ -22,7 +22,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`].
     pub async fn purge_bodies(&self, now: i64) -> Result<usize, StoreError> {
-        self.write(None, move |b| {
+        self.write(WriteClass::Exempt, move |b| {
             let tenants: Vec<String> = {
                 let t = b.open_table(TENANTS)?;
                 let mut out = Vec::new();

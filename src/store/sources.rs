@@ -47,7 +47,7 @@ impl Store {
         mut audit: Vec<AuditRecord>,
     ) -> Result<bool, StoreError> {
         let stored = self
-            .write(Some(0), move |txn| {
+            .write(WriteClass::Data(0), move |txn| {
                 if source.provider == Provider::Ml && find_ml_in(txn, &source.tenant)?.is_some() {
                     return Ok(false);
                 }
@@ -137,7 +137,7 @@ impl Store {
         F: FnOnce(&mut SourceRecord) -> Result<T, E> + Send + 'static,
     {
         let out = self
-            .write(Some(0), move |txn| {
+            .write(WriteClass::Data(0), move |txn| {
                 let mut t = txn.open_table(SOURCES)?;
                 let Some(mut rec) = t
                     .get(id.as_str())?
@@ -175,7 +175,7 @@ impl Store {
         mut audit: Vec<AuditRecord>,
     ) -> Result<bool, StoreError> {
         let deleted = self
-            .write(Some(0), move |txn| {
+            .write(WriteClass::Data(0), move |txn| {
                 let mut t = txn.open_table(SOURCES)?;
                 let Some(rec) = t
                     .get(id.as_str())?

@@ -33,7 +33,7 @@ impl Store {
         mut audit: Vec<AuditRecord>,
     ) -> Result<bool, StoreError> {
         let ran = self
-            .write(None, move |txn| {
+            .write(WriteClass::Exempt, move |txn| {
                 {
                     let meta = txn.open_table(META)?;
                     if meta.get("bootstrapped")?.is_some() {
@@ -68,7 +68,7 @@ impl Store {
         tenant: Tenant,
         mut audit: Vec<AuditRecord>,
     ) -> Result<bool, StoreError> {
-        self.write(Some(0), move |txn| {
+        self.write(WriteClass::Data(0), move |txn| {
             let mut t = txn.open_table(TENANTS)?;
             if t.get(tenant.id.as_str())?.is_some() {
                 return Ok(false);

@@ -18,7 +18,7 @@ impl Store {
         token: TokenRecord,
         mut audit: Vec<AuditRecord>,
     ) -> Result<(), StoreError> {
-        self.write(Some(0), move |txn| {
+        self.write(WriteClass::Data(0), move |txn| {
             txn.open_table(TOKENS)?
                 .insert(token.id.as_str(), enc(&token)?.as_slice())?;
             put_audit(txn, &mut audit)?;
@@ -66,7 +66,7 @@ impl Store {
         now: i64,
         mut audit: Vec<AuditRecord>,
     ) -> Result<bool, StoreError> {
-        self.write(Some(0), move |txn| {
+        self.write(WriteClass::Data(0), move |txn| {
             let mut t = txn.open_table(TOKENS)?;
             let Some(mut rec) = t
                 .get(id.as_str())?

@@ -11,7 +11,7 @@ use std::time::Instant;
 use redb::Database;
 use tokio::sync::mpsc;
 
-use super::disk::{DiskGuard, estimated_cost};
+use super::disk::{DiskGuard, WriteClass};
 use super::log::sign_checkpoints;
 use super::{Batch, MAX_BATCH, StoreError};
 use crate::metrics::Metrics;
@@ -24,9 +24,8 @@ pub(crate) type Operation =
 
 /// One queued operation.
 pub(crate) struct Job {
-    /// Payload bytes of a write the free-space floor applies to; `None` for writes that go on
-    /// below it.
-    pub data_bytes: Option<u64>,
+    /// What the free-space floor does to it.
+    pub class: WriteClass,
     /// Runs the operation inside the batch and returns what answers its caller after commit.
     pub run: Operation,
 }
@@ -53,21 +52,18 @@ pub(crate) fn run(
                 Err(_) => break,
             }
         }
-        // The floor, measured once per commit; data writes are charged against it in queue
-        // order and those that would cross it are dropped, which answers their callers 507.
+        // The floor, measured once per commit; writes are charged against it in queue order
+        // and those that would cross it are dropped, which answers their callers 507 (data) or
+        // makes the API refuse the request it could not audit.
         if let Some(mut budget) = disk.budget() {
-            pending.retain(|job| match job.data_bytes {
-                None => true,
-                Some(bytes) => {
-                    let cost = estimated_cost(bytes);
-                    if cost <= budget {
-                        budget -= cost;
-                        true
-                    } else {
-                        disk.set_low(true);
-                        false
-                    }
+            pending.retain(|job| {
+                let fits = budget.charge(job.class);
+                match job.class {
+                    WriteClass::Data(_) if !fits => disk.set_low(true),
+                    WriteClass::Audit(_) if !fits => disk.set_reserve_spent(true),
+                    _ => {}
                 }
+                fits
             });
             if pending.is_empty() {
                 continue;

@@ -62,7 +62,10 @@ async fn the_free_space_floor_holds_between_background_checks() {
     // 3 MiB above the floor at the start.
     let capacity = used + floor + (3 << 20);
     let volume = Arc::new(SimulatedVolume { db, capacity });
-    app.state.store.disk().configure(volume.clone(), floor);
+    app.state
+        .store
+        .disk()
+        .configure(volume.clone(), floor, floor / 2);
 
     let mut stored = 0;
     let mut refused = None;
@@ -106,7 +109,88 @@ async fn the_free_space_floor_holds_between_background_checks() {
         db: volume.db.clone(),
         capacity: capacity + (64 << 20),
     });
-    app.state.store.disk().configure(bigger, floor);
+    app.state.store.disk().configure(bigger, floor, floor / 2);
     evidentia::server::check_disk(&app.state);
     ml_event(&app, refused + 2).await.expect(200);
+}
+
+/// A volume whose free space the test sets.
+struct FixedVolume(std::sync::atomic::AtomicU64);
+
+impl SpaceProbe for FixedVolume {
+    fn available(&self) -> std::io::Result<u64> {
+        Ok(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+/// Below the floor, audited reads go on with their records aggregated per reader, route,
+/// resource and minute, and stop (503, not unrecorded) once the audit reserve is spent;
+/// `/readyz` and `/metrics` say how much reserve is left.
+#[tokio::test]
+async fn below_the_floor_reads_are_audited_in_aggregate_until_the_reserve_is_spent() {
+    use std::sync::atomic::Ordering;
+    let app = start().await;
+    let id = ml_event(&app, 0).await.json()["event_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/tenants/default/events/{id}");
+    let (floor, reserve) = (8u64 << 20, 4u64 << 20);
+    // 1 MiB below the floor: 3 MiB of the reserve left.
+    let volume = Arc::new(FixedVolume((floor - (1 << 20)).into()));
+    app.state
+        .store
+        .disk()
+        .configure(volume.clone(), floor, reserve);
+    evidentia::server::check_disk(&app.state);
+
+    ml_event(&app, 1).await.problem(507, "INSUFFICIENT_STORAGE");
+    for _ in 0..300 {
+        app.get(&path, &app.admin).await.expect(200);
+    }
+    let ready = app.call(Method::GET, "/readyz", None, &[], vec![]).await;
+    ready.problem(503, "NOT_READY");
+    let detail = ready.json()["detail"].as_str().unwrap().to_string();
+    assert!(
+        detail.contains(&format!(
+            "{} of the {reserve}-byte audit reserve left",
+            3u64 << 20
+        )),
+        "{detail}"
+    );
+    let metrics = String::from_utf8(
+        app.call(Method::GET, "/metrics", None, &[], vec![])
+            .await
+            .body,
+    )
+    .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "evidentia_disk_bytes{{measure=\"audit_reserve_left\"}} {}",
+            3u64 << 20
+        )),
+        "{metrics}"
+    );
+
+    // 300 reads of one event by one reader this minute: one record now, one summary later.
+    evidentia::server::flush_aggregates(&app.state, true).await;
+    let reads: Vec<_> = app
+        .audit("default")
+        .await
+        .into_iter()
+        .filter(|r| r["route"] == "/api/tenants/{tenant}/events/{id}" && r["method"] == "GET")
+        .collect();
+    assert_eq!(reads.len(), 2, "{reads:#?}");
+    let counted: u64 = reads.iter().map(|r| r["count"].as_u64().unwrap_or(1)).sum();
+    assert_eq!(counted, 300);
+
+    // The reserve is spent: a read that cannot be recorded is not answered.
+    volume.0.store(floor - reserve - 1, Ordering::SeqCst);
+    evidentia::server::check_disk(&app.state);
+    app.get(&path, &app.admin)
+        .await
+        .problem(503, "AUDIT_UNAVAILABLE");
+    app.call(Method::GET, "/healthz", None, &[], vec![])
+        .await
+        .expect(200);
 }
