@@ -64,6 +64,12 @@ pub struct ServeArgs {
     /// Listen address, e.g. 127.0.0.1:8080 (overrides the config file).
     #[arg(long)]
     pub listen: Option<String>,
+    /// Begin new transparency logs under a new origin prefix (`<name>/<n>`) when the database
+    /// is empty but this data directory's logs were signed before (a lost database); without
+    /// it such a start is refused, so no origin ever gets two histories. See the README,
+    /// "Recovering a damaged or lost database".
+    #[arg(long)]
+    pub new_log_identity: bool,
 }
 
 /// `verify` subcommands.
@@ -136,6 +142,7 @@ fn load(args: &ServeArgs) -> anyhow::Result<(Config, Vec<(String, String)>)> {
         &CliOverrides {
             data_dir: args.data_dir.clone(),
             listen: args.listen.clone(),
+            new_log_identity: args.new_log_identity,
         },
     )?;
     Ok((config, env))

@@ -87,6 +87,11 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Provenance evidence.
     pub evidence: EvidenceConfig,
+    /// `serve --new-log-identity`: the operator's consent to begin new logs under a new origin
+    /// prefix when the database is empty but the data directory has signed history
+    /// ([`crate::history`]). Command line only.
+    #[serde(skip)]
+    pub new_log_identity: bool,
 }
 
 impl Default for Config {
@@ -99,6 +104,7 @@ impl Default for Config {
             ratelimit: RateLimitConfig::default(),
             storage: StorageConfig::default(),
             evidence: EvidenceConfig::default(),
+            new_log_identity: false,
         }
     }
 }
@@ -214,21 +220,17 @@ pub struct StorageConfig {
     pub min_free_bytes: u64,
     /// The lowest part of `min_free_bytes` kept for audit records, bytes: below the floor,
     /// audited reads go on (their records aggregated per reader, route, resource and minute)
-    /// until this reserve is used up, then answer 503 `AUDIT_UNAVAILABLE`. Default half of
-    /// `min_free_bytes`; a larger value is capped at `min_free_bytes`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub audit_reserve_bytes: Option<u64>,
+    /// until this reserve is used up, then answer 503 `AUDIT_UNAVAILABLE`. Capped at
+    /// `min_free_bytes` (50 MiB).
+    pub audit_reserve_bytes: u64,
     /// Database page cache, bytes (the appliance's largest memory use).
     pub cache_bytes: u64,
 }
 
 impl StorageConfig {
-    /// The audit reserve in effect, bytes: `audit_reserve_bytes`, or half the floor, never
-    /// more than the floor.
+    /// The audit reserve in effect, bytes: `audit_reserve_bytes`, never more than the floor.
     pub fn audit_reserve(&self) -> u64 {
-        self.audit_reserve_bytes
-            .unwrap_or(self.min_free_bytes / 2)
-            .min(self.min_free_bytes)
+        self.audit_reserve_bytes.min(self.min_free_bytes)
     }
 }
 
@@ -236,7 +238,7 @@ impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             min_free_bytes: 100 * 1024 * 1024,
-            audit_reserve_bytes: None,
+            audit_reserve_bytes: 50 * 1024 * 1024,
             cache_bytes: 256 * 1024 * 1024,
         }
     }
@@ -271,6 +273,8 @@ pub struct CliOverrides {
     pub data_dir: Option<PathBuf>,
     /// `--listen`.
     pub listen: Option<String>,
+    /// `--new-log-identity`.
+    pub new_log_identity: bool,
 }
 
 impl Config {
@@ -308,6 +312,7 @@ impl Config {
         if let Some(listen) = &cli.listen {
             config.server.listen = listen.clone();
         }
+        config.new_log_identity = cli.new_log_identity;
         config.validate()?;
         Ok(config)
     }
@@ -693,7 +698,7 @@ mod tests {
             ]),
             &CliOverrides {
                 listen: Some("127.0.0.1:9100".into()),
-                data_dir: None,
+                ..Default::default()
             },
         )
         .unwrap();

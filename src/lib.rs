@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod console;
 pub mod evidence;
+pub mod history;
 pub mod identity;
 pub mod ingest;
 pub mod metrics;

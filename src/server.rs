@@ -13,6 +13,7 @@ use crate::api::AppState;
 use crate::audit::{APPLIANCE_SCOPE, AuditRecord};
 use crate::clock::{SharedClock, SystemClock, rfc3339};
 use crate::config::{Config, Secrets};
+use crate::history::{SignedHistory, StartDecision};
 use crate::identity::{self, DEFAULT_TENANT, Role, Tenant};
 use crate::ingest::{Provider, SourceRecord, random_id};
 use crate::metrics::Metrics;
@@ -33,6 +34,7 @@ pub fn open_store(
     signer: Arc<NoteSigner>,
     cache_bytes: u64,
     now: i64,
+    fresh_prefix: Option<&str>,
 ) -> anyhow::Result<Store> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -41,8 +43,15 @@ pub fn open_store(
     builder
         .create(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-    Store::open(&data_dir.join(DB_FILE), metrics, signer, cache_bytes, now)
-        .with_context(|| format!("cannot open database in {}", data_dir.display()))
+    Store::open_with(
+        &data_dir.join(DB_FILE),
+        metrics,
+        signer,
+        cache_bytes,
+        now,
+        fresh_prefix,
+    )
+    .with_context(|| format!("cannot open database in {}", data_dir.display()))
 }
 
 /// Builds the shared state and runs the first-start bootstrap. Returns the bootstrap admin
@@ -57,13 +66,40 @@ pub async fn build_state(
 ) -> anyhow::Result<(Arc<AppState>, Option<String>)> {
     let metrics = Arc::new(Metrics::new());
     let signer = Arc::new(appliance_signer(&config, &secrets)?);
+    let data_dir = config.server.data_dir.clone();
+    let mut history = SignedHistory::load(&data_dir)?;
+    let new_prefix = config
+        .new_log_identity
+        .then(|| history.next_prefix(signer.verifier_key().name()));
     let store = open_store(
-        &config.server.data_dir,
+        &data_dir,
         metrics.clone(),
         signer.clone(),
         config.storage.cache_bytes,
         clock.now_unix(),
+        new_prefix.as_deref(),
     )?;
+    let bootstrapped = store.meta("bootstrapped")?.is_some();
+    match history.decide(
+        bootstrapped,
+        config.new_log_identity,
+        signer.verifier_key().name(),
+        &data_dir.join(DB_FILE),
+    ) {
+        StartDecision::Continue if config.new_log_identity => tracing::warn!(
+            "--new-log-identity ignored: the database holds its logs (origin prefix {})",
+            store.origin_prefix()
+        ),
+        StartDecision::Continue => {}
+        StartDecision::NewIdentity(prefix) => tracing::warn!(
+            origin_prefix = %prefix,
+            "the database is empty and its earlier logs are lost: new logs begin under a new origin prefix"
+        ),
+        StartDecision::Refuse(message) => {
+            store.shutdown();
+            anyhow::bail!(message);
+        }
+    }
     store.disk().configure(
         Arc::new(VolumeProbe(config.server.data_dir.clone())),
         config.storage.min_free_bytes,
@@ -71,6 +107,11 @@ pub async fn build_state(
     );
     let state = Arc::new(AppState::new(config, secrets, store, clock, metrics));
     let generated = bootstrap(&state).await?;
+    // After the bootstrap commit: the prefix is now signed for (a crash before this line is
+    // repaired at the next start, which finds the database bootstrapped).
+    if history.record(state.store.origin_prefix()) {
+        history.save(&data_dir)?;
+    }
     Ok((state, generated))
 }
 

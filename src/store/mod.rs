@@ -223,6 +223,24 @@ impl Store {
         cache_bytes: u64,
         now: i64,
     ) -> Result<Self, StoreError> {
+        Self::open_with(path, metrics, signer, cache_bytes, now, None)
+    }
+
+    /// [`open`](Self::open), naming the origin prefix of the logs if the database turns out
+    /// not yet bootstrapped (`None`: the signing key's name). A bootstrapped database keeps the
+    /// prefix it was bootstrapped with (meta `origin_prefix`; the key name when absent, as in
+    /// databases from before the prefix was recorded).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with(
+        path: &Path,
+        metrics: Arc<Metrics>,
+        signer: Arc<NoteSigner>,
+        cache_bytes: u64,
+        now: i64,
+        fresh_prefix: Option<&str>,
+    ) -> Result<Self, StoreError> {
         let db = Arc::new(
             Database::builder()
                 .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
@@ -232,13 +250,20 @@ impl Store {
         let (tx, rx) = mpsc::channel::<writer::Job>(4096);
         let writer_db = db.clone();
         let sources = sources::load_sources(&db)?;
-        let origin_prefix = signer.verifier_key().name().to_string();
+        let key_name = signer.verifier_key().name().to_string();
+        let (stored_prefix, bootstrapped) = tenants::history_state(&db)?;
+        let origin_prefix = match (stored_prefix, bootstrapped) {
+            (Some(p), _) => p,
+            (None, true) => key_name,
+            (None, false) => fresh_prefix.map_or(key_name, str::to_string),
+        };
         log::register_key(&db, &signer, now)?;
+        let writer_prefix = origin_prefix.clone();
         let disk = Arc::new(DiskGuard::default());
         let writer_disk = disk.clone();
         let handle = std::thread::Builder::new()
             .name("evidentia-store-writer".into())
-            .spawn(move || writer::run(writer_db, rx, metrics, signer, writer_disk))
+            .spawn(move || writer::run(writer_db, rx, metrics, signer, writer_disk, writer_prefix))
             .map_err(|e| StoreError::Db(format!("cannot start writer thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -278,7 +303,13 @@ impl Store {
         }
     }
 
-    /// The origin of a log: `<appliance name>/<tenant>/<log>`.
+    /// The origin prefix of every log of this database (`<appliance name>`, or a later log
+    /// identity `<appliance name>/<n>` after a lost database; see `crate::history`).
+    pub fn origin_prefix(&self) -> &str {
+        &self.inner.origin_prefix
+    }
+
+    /// The origin of a log: `<origin prefix>/<tenant>/<log>`.
     pub fn origin(&self, tenant: &str, log: &str) -> String {
         audit::log_origin(&self.inner.origin_prefix, tenant, log)
     }

@@ -9,6 +9,28 @@ use crate::audit::AuditRecord;
 use crate::identity::{Tenant, TokenRecord};
 use crate::ingest::SourceRecord;
 
+/// The recorded origin prefix (meta `origin_prefix`) and whether the database is bootstrapped.
+pub(crate) fn history_state(db: &Database) -> Result<(Option<String>, bool), StoreError> {
+    let r = db.begin_read()?;
+    let t = match r.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok((None, false)),
+        Err(e) => return Err(e.into()),
+    };
+    let prefix = match t.get("origin_prefix")? {
+        Some(v) => {
+            Some(
+                String::from_utf8(v.value().to_vec()).map_err(|_| StoreError::Corrupt {
+                    table: "meta",
+                    message: "origin_prefix is not UTF-8".into(),
+                })?,
+            )
+        }
+        None => None,
+    };
+    Ok((prefix, t.get("bootstrapped")?.is_some()))
+}
+
 impl Store {
     /// Reads a meta value.
     ///
@@ -20,8 +42,9 @@ impl Store {
         Ok(t.get(key)?.map(|v| v.value().to_vec()))
     }
 
-    /// Creates the `default` tenant, its `ml` source and the bootstrap admin token, once: only
-    /// when the `bootstrapped` meta key is absent. Returns whether it ran.
+    /// Creates the `default` tenant, its `ml` source and the bootstrap admin token, and records
+    /// the logs' origin prefix (meta `origin_prefix`), once: only when the `bootstrapped` meta
+    /// key is absent. Returns whether it ran.
     ///
     /// # Errors
     /// [`StoreError`].
@@ -49,8 +72,11 @@ impl Store {
                 super::sources::put_source(txn, &ml_source)?;
                 txn.open_table(TOKENS)?
                     .insert(admin.id.as_str(), enc(&admin)?.as_slice())?;
-                txn.open_table(META)?
-                    .insert("bootstrapped", b"1".as_slice())?;
+                let prefix = txn.prefix.to_string();
+                let mut meta = txn.open_table(META)?;
+                meta.insert("bootstrapped", b"1".as_slice())?;
+                meta.insert("origin_prefix", prefix.as_bytes())?;
+                drop(meta);
                 put_audit(txn, &mut audit)?;
                 Ok(true)
             })

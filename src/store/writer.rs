@@ -36,8 +36,8 @@ pub(crate) fn run(
     metrics: Arc<Metrics>,
     signer: Arc<NoteSigner>,
     disk: Arc<DiskGuard>,
+    prefix: String,
 ) {
-    let prefix = signer.verifier_key().name().to_string();
     let mut pending: VecDeque<Job> = VecDeque::new();
     loop {
         if pending.is_empty() {

@@ -1,5 +1,7 @@
 //! Restart durability, the free-space floor, health, metrics, the OpenAPI artifact, body purge.
 
+use std::sync::Arc;
+
 use poem::http::Method;
 use serde_json::json;
 
@@ -93,7 +95,7 @@ async fn below_the_free_space_floor_writes_are_507_and_reads_work() {
     // audited reads go on. The first-start bootstrap is exempt from the floor.
     let app = start_with(|c| {
         c.storage.min_free_bytes = u64::MAX;
-        c.storage.audit_reserve_bytes = Some(u64::MAX);
+        c.storage.audit_reserve_bytes = u64::MAX;
     })
     .await;
     evidentia::server::check_disk(&app.state);
@@ -248,4 +250,81 @@ async fn concurrent_writers_share_commits() {
         sum / (count as f64) > 1.0,
         "operations per commit {sum}/{count}"
     );
+}
+
+/// The first line of the tenant's evidence-log checkpoint (its origin).
+async fn evidence_origin(app: &TestApp) -> String {
+    let r = app
+        .get("/api/tenants/default/logs/evidence/checkpoint", &app.admin)
+        .await;
+    r.expect(200);
+    String::from_utf8(r.body)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+async fn notarise_one(app: &TestApp, job: &str) {
+    let body = serde_json::to_vec(&json!({"job_id": job, "kind": "summary"})).unwrap();
+    app.call(
+        Method::POST,
+        "/ai/webhook",
+        None,
+        &[("X-IntelGraph-Signature", &hmac_hex(ML_SECRET, &body))],
+        body,
+    )
+    .await
+    .expect(200);
+}
+
+/// A lost database with the same signing key must not sign a second history for the same
+/// origins (issue 9 point 9): the start is refused until the operator asks for new logs, which
+/// then get a new origin prefix; that prefix stays with the database across restarts.
+#[tokio::test]
+async fn a_lost_database_never_forks_a_signed_log() {
+    let app = start().await;
+    notarise_one(&app, "before-loss").await;
+    assert_eq!(evidence_origin(&app).await, "evidentia/default/evidence");
+    let config = app.state.config.clone();
+    let dir = app.dir.clone();
+    app.state.store.shutdown();
+    drop(app);
+
+    // The database is truncated to 0 bytes; the key (secrets()) stays.
+    let db = config.server.data_dir.join("evidentia.redb");
+    std::fs::write(&db, b"").unwrap();
+    let clock = Arc::new(evidentia::clock::ManualClock::at(NOW));
+    let err = evidentia::server::build_state(config.clone(), secrets(), clock.clone())
+        .await
+        .err()
+        .expect("an empty database under a signed history is refused");
+    let message = format!("{err:#}");
+    assert!(message.contains("--new-log-identity"), "{message}");
+    assert!(message.contains("evidentia/2"), "{message}");
+
+    // With consent: new logs under evidentia/2, and the history lists both prefixes.
+    let mut consent = config.clone();
+    consent.new_log_identity = true;
+    let app = open(dir.clone(), consent, None).await;
+    notarise_one(&app, "after-loss").await;
+    assert_eq!(evidence_origin(&app).await, "evidentia/2/default/evidence");
+    let history = evidentia::history::SignedHistory::load(&config.server.data_dir).unwrap();
+    assert_eq!(history.origin_prefixes, ["evidentia", "evidentia/2"]);
+    let admin = app.admin.clone();
+    app.state.store.shutdown();
+    drop(app);
+
+    // A plain restart keeps the new prefix; losing the database again is refused again.
+    let app = open(dir.clone(), config.clone(), Some(admin)).await;
+    assert_eq!(evidence_origin(&app).await, "evidentia/2/default/evidence");
+    app.state.store.shutdown();
+    drop(app);
+    std::fs::remove_file(&db).unwrap();
+    let err = evidentia::server::build_state(config, secrets(), clock)
+        .await
+        .err()
+        .expect("refused again");
+    assert!(format!("{err:#}").contains("evidentia/3"), "{err:#}");
 }
