@@ -37,6 +37,7 @@ pub struct Metrics {
     commit_batch: Histogram,
     connections: Family<ConnectionLabels, Counter>,
     disk: Family<DiskLabels, Gauge<u64, AtomicU64>>,
+    damaged_reads: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -67,6 +68,12 @@ impl Metrics {
         let commit_batch = Histogram::new(exponential_buckets(1.0, 2.0, 11));
         let connections = Family::<ConnectionLabels, Counter>::default();
         let disk = Family::<DiskLabels, Gauge<u64, AtomicU64>>::default();
+        let damaged_reads = Counter::default();
+        registry.register(
+            "damaged_reads",
+            "Reads that found stored bytes not matching their digest (answered 500 DATA_CORRUPT)",
+            damaged_reads.clone(),
+        );
         registry.register(
             "disk_bytes",
             "Data volume against its free-space floor, bytes: free, floor, audit_reserve, \
@@ -114,7 +121,13 @@ impl Metrics {
             commit_batch,
             connections,
             disk,
+            damaged_reads,
         }
+    }
+
+    /// Counts one read that found damaged stored bytes.
+    pub fn observe_damage(&self) {
+        self.damaged_reads.inc();
     }
 
     /// Sets the data-volume gauges from a measurement (`None`: no floor, nothing set).

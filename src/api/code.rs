@@ -175,6 +175,9 @@ codes! {
     StorageError = ("STORAGE_ERROR", 500, "Storage error");
     /// An unexpected internal failure (never caused by client input).
     Internal = ("INTERNAL", 500, "Internal error");
+    /// A stored body, artifact or log entry no longer matches its digest: the damaged bytes
+    /// are not served (run `evidentia check`; see the README's recovery section).
+    DataCorrupt = ("DATA_CORRUPT", 500, "Stored data is damaged");
     // ----- 501 ---------------------------------------------------------------------------
     /// A `Transfer-Encoding` other than `chunked` (RFC 9112 §6.1): the body is not accepted.
     TransferEncodingUnsupported = ("TRANSFER_ENCODING_UNSUPPORTED", 501, "Transfer encoding unsupported");

@@ -18,6 +18,10 @@ impl From<StoreError> for Problem {
                 Code::InsufficientStorage,
                 "the data volume is below its free-space floor; writes are refused",
             ),
+            StoreError::Damaged(_) => Problem::new(
+                Code::DataCorrupt,
+                "the stored data no longer matches its digest and is not served; the operator has been alerted",
+            ),
             StoreError::Closed => {
                 Problem::new(Code::ShuttingDown, "the appliance is shutting down")
             }

@@ -467,6 +467,11 @@ fn readyz(state: Data<&Arc<AppState>>) -> Response {
         })
     } else if state.store.meta("schema_version").is_err() {
         Some("the database cannot be read".to_string())
+    } else if state.store.damage_seen() > 0 {
+        Some(format!(
+            "{} read(s) found damaged stored data since the start: run `evidentia check` on the data directory",
+            state.store.damage_seen()
+        ))
     } else {
         None
     };

@@ -76,6 +76,12 @@ impl EventRow {
 
 /// Parses a lowercase hex SHA-256 into its 32 bytes (zeros when malformed, which a digest the
 /// pipeline computed never is).
+/// SHA-256 of `bytes`.
+pub(crate) fn sha256_bytes(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
 pub(crate) fn digest_bytes(hex_digest: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     let _ = hex::decode_to_slice(hex_digest, &mut out);
@@ -335,6 +341,14 @@ impl Store {
         } else {
             None
         };
+        if let Some(b) = &body
+            && sha256_bytes(b) != row.sha256
+        {
+            return Err(self.damaged(format!(
+                "the body of event {} of tenant {tenant} does not match its SHA-256",
+                row.id(self.id_key(), tenant, seq)
+            )));
+        }
         let leaf = (leaf != NO_LEAF).then_some(leaf);
         Ok(Some((row.record(self.id_key(), tenant, seq), leaf, body)))
     }

@@ -131,6 +131,13 @@ impl Store {
         };
         let blobs = r.open_table(ARTIFACT_BLOBS)?;
         let bytes = blobs.get((tenant, run, id))?.map(|v| v.value().to_vec());
+        if let Some(b) = &bytes
+            && crate::ingest::sha256_hex(b) != rec.sha256
+        {
+            return Err(self.damaged(format!(
+                "the bytes of artifact {id} of run {run} of tenant {tenant} do not match their SHA-256"
+            )));
+        }
         Ok(Some((rec, bytes)))
     }
 

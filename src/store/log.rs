@@ -295,10 +295,25 @@ impl Store {
     pub fn log_entry(&self, origin: &str, index: u64) -> Result<Vec<u8>, LogQueryError> {
         let r = self.read().map_err(LogQueryError::Store)?;
         let t = r.open_table(LOG_ENTRIES).map_err(StoreError::from)?;
-        t.get((origin, index))
+        let entry = t
+            .get((origin, index))
             .map_err(StoreError::from)?
             .map(|v| v.value().to_vec())
-            .ok_or_else(|| LogQueryError::Range(format!("no entry {index} in this log")))
+            .ok_or_else(|| LogQueryError::Range(format!("no entry {index} in this log")))?;
+        // The entry must hash to its leaf (RFC 9162 §2.1.1), which the checkpoints commit to.
+        let nodes = r.open_table(LOG_NODES).map_err(StoreError::from)?;
+        let leaf = nodes
+            .get((origin, 0u8, index))
+            .map_err(StoreError::from)?
+            .map(|v| v.value().to_vec());
+        if leaf.as_deref() != Some(merkle::leaf_hash(&entry).as_slice()) {
+            return Err(self
+                .damaged(format!(
+                    "entry {index} of log {origin} does not match its leaf hash"
+                ))
+                .into());
+        }
+        Ok(entry)
     }
 
     fn with_nodes<T>(

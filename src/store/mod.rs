@@ -121,6 +121,9 @@ pub enum StoreError {
         /// Decoder message.
         message: String,
     },
+    /// Stored bytes no longer match their digest (500 `DATA_CORRUPT`); what and where.
+    #[error("damaged data: {0}")]
+    Damaged(String),
     /// The free-space floor is reached: data writes are refused (507).
     #[error("insufficient storage: the data volume is below its free-space floor")]
     InsufficientStorage,
@@ -166,6 +169,8 @@ struct Inner {
     sender: Mutex<Option<mpsc::Sender<writer::Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     disk: Arc<DiskGuard>,
+    damage: std::sync::atomic::AtomicU64,
+    metrics: Arc<Metrics>,
     origin_prefix: String,
     id_key: ids::IdKey,
     sources: RwLock<Arc<sources::SourceCache>>,
@@ -263,7 +268,10 @@ impl Store {
         let writer_disk = disk.clone();
         let handle = std::thread::Builder::new()
             .name("evidentia-store-writer".into())
-            .spawn(move || writer::run(writer_db, rx, metrics, signer, writer_disk, writer_prefix))
+            .spawn({
+                let metrics = metrics.clone();
+                move || writer::run(writer_db, rx, metrics, signer, writer_disk, writer_prefix)
+            })
             .map_err(|e| StoreError::Db(format!("cannot start writer thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -271,6 +279,8 @@ impl Store {
                 sender: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
                 disk,
+                damage: std::sync::atomic::AtomicU64::new(0),
+                metrics,
                 origin_prefix,
                 id_key,
                 sources: RwLock::new(Arc::new(sources)),
@@ -288,6 +298,21 @@ impl Store {
     /// The free-space floor the writer enforces before every commit (see [`DiskGuard`]).
     pub fn disk(&self) -> &DiskGuard {
         &self.inner.disk
+    }
+
+    /// How many reads found damaged data since the start (`/readyz` is degraded while > 0).
+    pub fn damage_seen(&self) -> u64 {
+        self.inner.damage.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts and logs damaged stored bytes found by a read, and returns the error to answer.
+    pub(crate) fn damaged(&self, what: String) -> StoreError {
+        self.inner
+            .damage
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.metrics.observe_damage();
+        tracing::error!(damage = %what, "stored data does not match its digest; run `evidentia check`");
+        StoreError::Damaged(what)
     }
 
     /// Whether data writes are currently refused for lack of disk space.
