@@ -44,6 +44,11 @@ pub enum Command {
         #[command(subcommand)]
         command: SignCommand,
     },
+    /// Walk the stopped appliance's database offline and report damaged data: every raw body
+    /// and artifact against its SHA-256, every event against its notarised entry, every log's
+    /// entries, subtree hashes, root and signed checkpoint. Exit status 0 when nothing is
+    /// damaged, 1 otherwise.
+    Check(ServeArgs),
     /// Administrative helpers.
     Admin {
         /// The helper.
@@ -187,6 +192,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => print(&spec)?,
             }
             Ok(())
+        }
+        Command::Check(args) => {
+            let (config, _) = load(&args)?;
+            let path = config.server.data_dir.join(crate::server::DB_FILE);
+            let report = crate::store::check_database(&path).with_context(|| {
+                format!(
+                    "cannot check {} (stop the appliance first: the database is opened exclusively)",
+                    path.display()
+                )
+            })?;
+            print(&format!(
+                "checked {}: {} events, {} raw bodies, {} artifacts, {} logs with {} entries and {} subtree hashes, {} signed checkpoints",
+                path.display(),
+                report.events,
+                report.bodies,
+                report.artifacts,
+                report.logs,
+                report.entries,
+                report.nodes,
+                report.checkpoints
+            ))?;
+            for f in &report.findings {
+                print(&format!("DAMAGED {}: {}: {}", f.kind, f.location, f.detail))?;
+            }
+            if report.findings.is_empty() {
+                print("no damage found")?;
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "{} damaged item(s); see the README, \"Recovering a damaged or lost database\"",
+                    report.findings.len()
+                )
+            }
         }
         Command::Errors => {
             use std::io::Write;

@@ -15,10 +15,10 @@ use crate::tlog::next_checkpoint;
 use crate::tlog::note::{Checkpoint, NoteSigner};
 
 /// Reads complete-subtree hashes of one log from a redb table.
-struct TableNodes<'a, T> {
-    origin: &'a str,
-    size: u64,
-    table: &'a T,
+pub(super) struct TableNodes<'a, T> {
+    pub(super) origin: &'a str,
+    pub(super) size: u64,
+    pub(super) table: &'a T,
 }
 
 impl<T> NodeReader for TableNodes<'_, T>

@@ -17,6 +17,7 @@
 
 mod audit;
 mod batch;
+mod check;
 mod codec;
 mod disk;
 mod events;
@@ -31,6 +32,7 @@ mod tenants;
 mod tokens;
 mod writer;
 
+pub use check::{Finding, Report, check_database};
 pub use disk::{Budget, DiskGuard, DiskState, SpaceProbe, VolumeProbe, WriteClass, estimated_cost};
 pub use events::{EventLeaf, EventWithBody};
 pub use evidence::{ArtifactOutcome, ArtifactWithBytes, ReceiptOutcome};
