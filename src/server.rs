@@ -387,12 +387,26 @@ pub async fn serve(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     tracing::info!(listen = %listen, scheme, data_dir = %state.config.server.data_dir.display(), "evidentia listening");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let app = crate::api::app(state.clone());
+    // A signal drains and stops; so does a failure of the database file, which redb cannot
+    // recover from without reopening it: the exit status is then non-zero, so the service
+    // manager starts the appliance again (systemd `Restart=on-failure`, after `RestartSec`).
+    let store = state.store.clone();
+    let stop = async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            fault = store.faulted() => tracing::error!(
+                no_space = fault.no_space,
+                error = %fault.message,
+                "stopping: the database file failed and must be reopened; the service manager restarts the appliance"
+            ),
+        }
+    };
     let result = crate::net::serve(
         acceptor,
         app,
         conn_limits(&state.config),
         state.metrics.clone(),
-        shutdown_signal(),
+        stop,
         grace,
     )
     .await;
@@ -401,5 +415,16 @@ pub async fn serve(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     let _ = jobs.await;
     state.store.shutdown();
     tracing::info!("database closed");
+    if let Some(fault) = state.store.fault() {
+        anyhow::bail!(
+            "the database file failed ({}{}); start again once the cause is fixed",
+            if fault.no_space {
+                "the data volume is full: "
+            } else {
+                ""
+            },
+            fault.message
+        );
+    }
     result.context("server error")
 }

@@ -1,6 +1,10 @@
 //! Domain errors → problems: each domain error type maps to codes of the table here, once, so
 //! handlers only use `?`.
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
 use super::code::Code;
 use super::problem::Problem;
 use crate::evidence::receipt::SigningKeyError;
@@ -10,6 +14,43 @@ use crate::ingest::body::BodyError;
 use crate::ingest::signature::SignatureError;
 use crate::ingest::{IngestError, SourceError};
 use crate::store::{LogQueryError, StoreError};
+
+/// At most one log line per second for storage failures (a failing database must not turn
+/// every request into an ERROR line); the lines left out are counted in the next one.
+static STORAGE_FAILURE_LOG: LogLimiter = LogLimiter::new();
+
+struct LogLimiter {
+    /// Second (since the first call) of the last line written, plus one; 0 before any.
+    last: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl LogLimiter {
+    const fn new() -> Self {
+        Self {
+            last: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(lines left out since the last one)` when a line may be written now.
+    fn allow(&self) -> Option<u64> {
+        static START: OnceLock<Instant> = OnceLock::new();
+        let now = START.get_or_init(Instant::now).elapsed().as_secs() + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        if last != now
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            Some(self.suppressed.swap(0, Ordering::Relaxed))
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
 
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
@@ -26,7 +67,9 @@ impl From<StoreError> for Problem {
                 Problem::new(Code::ShuttingDown, "the appliance is shutting down")
             }
             other => {
-                tracing::error!(error = %other, "storage failure");
+                if let Some(suppressed) = STORAGE_FAILURE_LOG.allow() {
+                    tracing::error!(error = %other, suppressed, "storage failure");
+                }
                 Problem::new(
                     Code::StorageError,
                     "the database could not complete the operation",
@@ -156,5 +199,24 @@ impl From<IngestError<StoreError>> for Problem {
             IngestError::SchemaInvalid(s) => s.into(),
             IngestError::Storage(s) => s.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogLimiter;
+
+    #[test]
+    fn one_storage_failure_line_per_second() {
+        let l = LogLimiter::new();
+        assert_eq!(l.allow(), Some(0));
+        for _ in 0..1000 {
+            assert_eq!(l.allow(), None);
+        }
+        // The next second's line carries the count (this test does not wait for it).
+        assert_eq!(
+            l.suppressed.load(std::sync::atomic::Ordering::Relaxed),
+            1000
+        );
     }
 }

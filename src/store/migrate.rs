@@ -236,7 +236,7 @@ mod tests {
                 "id": "evt_0123456789abcdef0123456789abcdef", "seq": 0, "tenant": "acme",
                 "source": "src_ml", "provider": "ml", "scheme": "intelgraph",
                 "delivery_id": null, "signed_timestamp": null,
-                "sha256": "aa".repeat(32), "size": 5, "content_type": "application/json",
+                "sha256": HELLO_SHA256.to_string(), "size": 5, "content_type": "application/json",
                 "received_at": 1000, "outcome": "accepted", "job_id": "j1", "insights": 1,
                 "body_expires_at": 99_999, "body_purged": false
             });
@@ -259,7 +259,7 @@ mod tests {
                 .unwrap()
                 .insert(("acme", 0), "evt_0123456789abcdef0123456789abcdef")
                 .unwrap();
-            let key = format!("sha256:{}", "aa".repeat(32));
+            let key = format!("sha256:{HELLO_SHA256}");
             txn.open_table(V1_REPLAY)
                 .unwrap()
                 .insert(
@@ -298,6 +298,9 @@ mod tests {
         txn.commit().unwrap();
     }
 
+    /// SHA-256 of the fixture's body `hello` (reads check it).
+    const HELLO_SHA256: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
     fn open(path: &std::path::Path) -> Store {
         let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
         let signer = Arc::new(NoteSigner::new("evidentia.test", key).unwrap());
@@ -325,7 +328,7 @@ mod tests {
         let page = store.list_events("acme", None, 10, None).unwrap();
         assert_eq!(page.items.len(), 1);
         // The schema-1 replay key still answers duplicates with the original id.
-        let replay = ReplayKey::new("src_ml", None, &"aa".repeat(32));
+        let replay = ReplayKey::new("src_ml", None, HELLO_SHA256);
         assert_eq!(
             store.find_delivery("acme", &replay, 0).unwrap().as_deref(),
             Some(id)

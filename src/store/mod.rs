@@ -38,6 +38,7 @@ pub use events::{EventLeaf, EventWithBody};
 pub use evidence::{ArtifactOutcome, ArtifactWithBytes, ReceiptOutcome};
 pub use insights::DecideOutcome;
 pub use log::{KeyRecord, LogQueryError, SignedCheckpoint};
+pub use writer::StoreFault;
 
 pub(crate) use batch::Batch;
 
@@ -171,6 +172,7 @@ struct Inner {
     sender: Mutex<Option<mpsc::Sender<writer::Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     disk: Arc<DiskGuard>,
+    poison: Arc<writer::Poison>,
     damage: std::sync::atomic::AtomicU64,
     metrics: Arc<Metrics>,
     origin_prefix: String,
@@ -268,11 +270,23 @@ impl Store {
         let writer_prefix = origin_prefix.clone();
         let disk = Arc::new(DiskGuard::default());
         let writer_disk = disk.clone();
+        let poison = Arc::new(writer::Poison::default());
+        let writer_poison = poison.clone();
         let handle = std::thread::Builder::new()
             .name("evidentia-store-writer".into())
             .spawn({
                 let metrics = metrics.clone();
-                move || writer::run(writer_db, rx, metrics, signer, writer_disk, writer_prefix)
+                move || {
+                    writer::run(
+                        writer_db,
+                        rx,
+                        metrics,
+                        signer,
+                        writer_disk,
+                        writer_prefix,
+                        writer_poison,
+                    )
+                }
             })
             .map_err(|e| StoreError::Db(format!("cannot start writer thread: {e}")))?;
         Ok(Self {
@@ -281,6 +295,7 @@ impl Store {
                 sender: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
                 disk,
+                poison,
                 damage: std::sync::atomic::AtomicU64::new(0),
                 metrics,
                 origin_prefix,
@@ -302,6 +317,16 @@ impl Store {
         &self.inner.disk
     }
 
+    /// The I/O failure of the database file, once one happened (writes are then refused).
+    pub fn fault(&self) -> Option<StoreFault> {
+        self.inner.poison.get()
+    }
+
+    /// Resolves when the database file fails (see [`StoreFault`]).
+    pub async fn faulted(&self) -> StoreFault {
+        self.inner.poison.wait().await
+    }
+
     /// How many reads found damaged data since the start (`/readyz` is degraded while > 0).
     pub fn damage_seen(&self) -> u64 {
         self.inner.damage.load(std::sync::atomic::Ordering::Relaxed)
@@ -320,6 +345,14 @@ impl Store {
     /// Whether data writes are currently refused for lack of disk space.
     pub fn is_low_disk(&self) -> bool {
         self.inner.disk.is_low()
+    }
+
+    fn fault_error(fault: &StoreFault) -> StoreError {
+        if fault.no_space {
+            StoreError::InsufficientStorage
+        } else {
+            StoreError::Aborted(format!("the database file failed: {}", fault.message))
+        }
     }
 
     fn refuses(&self, class: WriteClass) -> bool {
@@ -368,12 +401,15 @@ impl Store {
         if self.refuses(class) {
             return Err(StoreError::InsufficientStorage);
         }
-        let (otx, orx) = oneshot::channel::<Result<T, String>>();
+        if let Some(fault) = self.fault() {
+            return Err(Self::fault_error(&fault));
+        }
+        let (otx, orx) = oneshot::channel::<Result<T, writer::Failure>>();
         let job = writer::Job {
             class,
             run: Box::new(move |txn| {
                 let value = op(txn)?;
-                Ok(Box::new(move |committed: Result<(), String>| {
+                Ok(Box::new(move |committed: Result<(), writer::Failure>| {
                     let _ = otx.send(committed.map(|()| value));
                 }) as writer::Completion)
             }),
@@ -386,10 +422,15 @@ impl Store {
         sender.send(job).await.map_err(|_| StoreError::Closed)?;
         match orx.await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(msg)) => Err(StoreError::Aborted(msg)),
-            // The writer dropped the job: refused at the floor, or its own operation failed.
-            Err(_) if self.refuses(class) => Err(StoreError::InsufficientStorage),
-            Err(_) => Err(StoreError::Aborted("operation failed".into())),
+            Ok(Err(writer::Failure::NoSpace)) => Err(StoreError::InsufficientStorage),
+            Ok(Err(writer::Failure::Other(msg))) => Err(StoreError::Aborted(msg)),
+            // The writer dropped the job: the file failed, refused at the floor, or its own
+            // operation failed.
+            Err(_) => Err(match self.fault() {
+                Some(fault) => Self::fault_error(&fault),
+                None if self.refuses(class) => StoreError::InsufficientStorage,
+                None => StoreError::Aborted("operation failed".into()),
+            }),
         }
     }
 }

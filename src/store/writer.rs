@@ -17,7 +17,113 @@ use super::{Batch, MAX_BATCH, StoreError};
 use crate::metrics::Metrics;
 use crate::tlog::NoteSigner;
 
-pub(crate) type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// Why an operation was not committed, as its caller is told.
+#[derive(Debug, Clone)]
+pub(crate) enum Failure {
+    /// The data volume is full (`ENOSPC`/`EDQUOT`): 507.
+    NoSpace,
+    /// Anything else, with its message.
+    Other(String),
+}
+
+/// Answers one caller after the commit.
+pub(crate) type Completion = Box<dyn FnOnce(Result<(), Failure>) + Send>;
+
+/// An I/O failure of the database file. redb refuses every later operation after one
+/// ("Previous I/O error … re-open the database"), so the writer stops touching the file, answers
+/// every further write at once, and the server exits so the service manager restarts it with
+/// the file reopened (`Restart=on-failure`), instead of failing and logging each request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreFault {
+    /// The volume was full (`ENOSPC`/`EDQUOT`).
+    pub no_space: bool,
+    /// redb's message.
+    pub message: String,
+}
+
+/// Set once by the writer when the database file failed; awaited by the server.
+#[derive(Debug, Default)]
+pub(crate) struct Poison {
+    fault: std::sync::Mutex<Option<StoreFault>>,
+    notify: tokio::sync::Notify,
+}
+
+impl Poison {
+    fn set(&self, fault: StoreFault) {
+        let mut slot = match self.fault.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        if slot.is_none() {
+            tracing::error!(
+                no_space = fault.no_space,
+                error = %fault.message,
+                "the database file failed; no more writes are attempted, the appliance restarts to reopen it"
+            );
+            *slot = Some(fault);
+        }
+        drop(slot);
+        self.notify.notify_waiters();
+    }
+
+    pub(crate) fn get(&self) -> Option<StoreFault> {
+        match self.fault.lock() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub(crate) async fn wait(&self) -> StoreFault {
+        loop {
+            let notified = self.notify.notified();
+            if let Some(f) = self.get() {
+                return f;
+            }
+            notified.await;
+        }
+    }
+}
+
+fn no_space(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
+/// The fault behind a redb storage error, if it is an I/O failure of the file.
+fn storage_fault(e: &redb::StorageError) -> Option<StoreFault> {
+    match e {
+        redb::StorageError::Io(io) => Some(StoreFault {
+            no_space: no_space(io),
+            message: io.to_string(),
+        }),
+        redb::StorageError::PreviousIo => Some(StoreFault {
+            no_space: false,
+            message: e.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+fn commit_fault(e: &redb::CommitError) -> Option<StoreFault> {
+    match e {
+        redb::CommitError::Storage(s) => storage_fault(s),
+        _ => None,
+    }
+}
+
+fn begin_fault(e: &redb::TransactionError) -> Option<StoreFault> {
+    match e {
+        redb::TransactionError::Storage(s) => storage_fault(s),
+        _ => None,
+    }
+}
+
+fn answer_fault(fault: &StoreFault) -> Failure {
+    if fault.no_space {
+        Failure::NoSpace
+    } else {
+        Failure::Other(format!("the database file failed: {}", fault.message))
+    }
+}
 /// An operation run inside a batch; what it returns answers its caller after the commit.
 pub(crate) type Operation =
     Box<dyn FnOnce(&mut Batch<'_>) -> Result<Completion, StoreError> + Send>;
@@ -37,6 +143,7 @@ pub(crate) fn run(
     signer: Arc<NoteSigner>,
     disk: Arc<DiskGuard>,
     prefix: String,
+    poison: Arc<Poison>,
 ) {
     let mut pending: VecDeque<Job> = VecDeque::new();
     loop {
@@ -51,6 +158,15 @@ pub(crate) fn run(
                 Ok(job) => pending.push_back(job),
                 Err(_) => break,
             }
+        }
+        if let Some(fault) = poison.get() {
+            // Refused without touching the file: dropping a job answers its caller, who reads
+            // the fault from the store.
+            pending.clear();
+            if fault.no_space {
+                disk.set_low(true);
+            }
+            continue;
         }
         // The floor, measured once per commit; writes are charged against it in queue order
         // and those that would cross it are dropped, which answers their callers 507 (data) or
@@ -73,6 +189,9 @@ pub(crate) fn run(
         let txn = match db.begin_write() {
             Ok(t) => t,
             Err(e) => {
+                if let Some(fault) = begin_fault(&e) {
+                    poison.set(fault);
+                }
                 // Nothing can be written: fail everything queued (dropping a job answers its
                 // caller with an error).
                 tracing::error!(error = %e, "cannot begin write transaction");
@@ -81,13 +200,13 @@ pub(crate) fn run(
             }
         };
         let mut completions: Vec<Completion> = Vec::with_capacity(pending.len());
-        let mut failure: Option<String> = None;
+        let mut failure: Option<Failure> = None;
         let mut batch = Batch::new(&txn, &prefix);
         while let Some(job) = pending.pop_front() {
             match (job.run)(&mut batch) {
                 Ok(c) => completions.push(c),
                 Err(e) => {
-                    failure = Some(e.to_string());
+                    failure = Some(Failure::Other(e.to_string()));
                     break;
                 }
             }
@@ -97,16 +216,20 @@ pub(crate) fn run(
                 .flush()
                 .and_then(|()| sign_checkpoints(&batch, &signer))
         {
-            failure = Some(e.to_string());
+            failure = Some(Failure::Other(e.to_string()));
         }
         drop(batch);
         let size = completions.len();
         match failure {
-            Some(msg) => {
-                tracing::error!(error = %msg, "write batch aborted");
-                let _ = txn.abort();
+            Some(failure) => {
+                tracing::error!(error = ?failure, "write batch aborted");
+                if let Err(e) = txn.abort()
+                    && let Some(fault) = storage_fault(&e)
+                {
+                    poison.set(fault);
+                }
                 for c in completions {
-                    c(Err(msg.clone()));
+                    c(Err(failure.clone()));
                 }
             }
             None => match txn.commit() {
@@ -117,10 +240,22 @@ pub(crate) fn run(
                     }
                 }
                 Err(e) => {
-                    let msg = e.to_string();
-                    tracing::error!(error = %msg, "commit failed");
+                    let failure = match commit_fault(&e) {
+                        Some(fault) => {
+                            let answer = answer_fault(&fault);
+                            if fault.no_space {
+                                disk.set_low(true);
+                            }
+                            poison.set(fault);
+                            answer
+                        }
+                        None => {
+                            tracing::error!(error = %e, "commit failed");
+                            Failure::Other(e.to_string())
+                        }
+                    };
                     for c in completions {
-                        c(Err(msg.clone()));
+                        c(Err(failure.clone()));
                     }
                 }
             },

@@ -362,3 +362,179 @@ async fn evidentia_check_finds_damaged_bodies_entries_and_nodes() {
         "{text}"
     );
 }
+
+/// A tmpfs of `bytes`, unmounted on drop; `None` (the test is skipped, with a message) where
+/// this process may not mount.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(bytes: u64) -> Option<Self> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Self(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// A really full volume (issue 9 point 7): the write that meets `ENOSPC` is answered 507, not
+/// 500; the appliance stops with a clear message and a non-zero status (so systemd restarts
+/// it) instead of failing and logging every later request; once space is back it starts
+/// again with every acknowledged event.
+#[test]
+fn a_full_volume_is_507_then_a_clean_restart_with_nothing_acknowledged_lost() {
+    use std::time::{Duration, Instant};
+    let Some(fs) = Tmpfs::mount(24 << 20) else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let data = fs.0.path().join("data");
+    let token = evidentia::identity::generate_token_string();
+    // Space to give back later.
+    let spare = fs.0.path().join("spare");
+    std::fs::write(&spare, vec![0u8; 6 << 20]).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let serve = || {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_evidentia"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("EVIDENTIA_") || k.ends_with("_SECRET") {
+                c.env_remove(k);
+            }
+        }
+        c.args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(&data)
+        // No floor: this test is about what happens when the volume really fills.
+        .env("EVIDENTIA_STORAGE_MIN_FREE_BYTES", "0")
+        .env("EVIDENTIA_STORAGE_CACHE_BYTES", "4194304")
+        .env("EVIDENTIA_RATELIMIT_PER_SECOND", "100000")
+        .env("EVIDENTIA_RATELIMIT_BURST", "100000")
+        .env("ML_WEBHOOK_SECRET", ML_SECRET)
+        .env("EVIDENTIA_ADMIN_TOKEN", &token)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+        let child = c.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "evidentia did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child
+    };
+    let post = |n: usize| -> (u16, String) {
+        let body = serde_json::to_vec(&json!({
+            "job_id": format!("full-{n}"),
+            "kind": "summary",
+            "padding": "p".repeat(64 * 1024),
+        }))
+        .unwrap();
+        let sig = hmac_hex(ML_SECRET, &body);
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}"])
+            .args(["-H", &format!("X-IntelGraph-Signature: {sig}")])
+            .args([
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                "@-",
+            ])
+            .arg(format!("http://127.0.0.1:{port}/ai/webhook"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(&body)?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    };
+
+    let mut child = serve();
+    let mut stored = 0;
+    let refused = loop {
+        let (status, body) = post(stored);
+        if status != 200 {
+            break (status, body);
+        }
+        stored += 1;
+        assert!(stored < 2_000, "the 24 MiB volume never filled");
+    };
+    assert_eq!(refused.0, 507, "the full volume is 507: {}", refused.1);
+    assert!(refused.1.contains("INSUFFICIENT_STORAGE"), "{}", refused.1);
+    assert!(stored > 10, "only {stored} events before the volume filled");
+    // It stops by itself, non-zero, with one clear reason, not an ERROR line per request.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let _ = post(100_000);
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the appliance kept running on a failed file"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let mut log = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("the data volume is full"), "{log}");
+    let errors = log
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("\"level\":\"ERROR\""))
+        .count();
+    assert!(errors < 50, "{errors} error lines:\n{log}");
+
+    // Space is back: the next start serves every acknowledged event and takes new ones.
+    std::fs::remove_file(&spare).unwrap();
+    let mut child = serve();
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+        ])
+        .arg(format!(
+            "http://127.0.0.1:{port}/api/tenants/default/events?limit=500"
+        ))
+        .output()
+        .unwrap();
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(stored));
+    assert_eq!(post(200_000).0, 200);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
