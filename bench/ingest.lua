@@ -1,12 +1,17 @@
 -- wrk script for bench/ingest.sh.
 --
---   wrk -t T -c C -d D -s bench/ingest.lua URL -- POOL_FILE THREADS [MAX_LINES]
+--   wrk -t T -c C -d D -s bench/ingest.lua URL -- POOL_FILE THREADS [MAX_LINES [DELAY_MS]]
 --
 -- POOL_FILE holds one pre-signed request per line: "<hex HMAC-SHA256> <json body>"
 -- (bench/gen_requests.py). Thread k of THREADS sends lines k, k+THREADS, k+2*THREADS, ... in
 -- order, each once, so no two requests carry the same body; if a thread runs out it starts
 -- over (those repeats would be answered "duplicate": true and are counted as such). The
 -- request path is the URL's path; the signature goes in X-IntelGraph-Signature.
+--
+-- DELAY_MS is for the paced copy of this script that ingest.sh writes (this file plus a
+-- `delay()` returning it: each connection waits DELAY_MS before each request, so C connections
+-- send about C / (DELAY_MS + latency) requests per millisecond). It is not defined here because
+-- wrk takes a slower path for every request once a script has `delay()`.
 --
 -- response() classifies every answer: 200 with "duplicate":false (stored), 200 with
 -- "duplicate":true, other statuses (counted, the first one's body kept). done() prints
@@ -25,6 +30,7 @@ function init(args)
    local file = args[1]
    local nthreads = tonumber(args[2] or "1")
    local max_lines = tonumber(args[3] or "0")
+   pause_ms = tonumber(args[4] or "0")
    local path = wrk.path
    reqs = {}
    local i = 0

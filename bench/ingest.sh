@@ -5,8 +5,11 @@
 #
 #   bash bench/ingest.sh
 #
-# Knobs (environment): DURATION (s, default 20), THREADS (2), CONNECTIONS (64), BODY_SIZE
-# (1024), POOL (pre-signed unique requests, default DURATION*7500), BURST_CONCURRENCY (64),
+# Knobs (environment): DURATION (s per wrk run, default 10), THREADS (2), CONNS (the sweep of
+# connection counts, "1 8 64 256"), ROUNDS (2: every connection count is measured ROUNDS times,
+# ingestion and the trivial handler interleaved), CONNECTIONS (64: the run the detailed report
+# shows), BODY_SIZE (1024), POOL (pre-signed unique requests, default DURATION*50000),
+# BURST_CONCURRENCY (64),
 # BURST_ROUNDS (4), BURST_SIZE (524288), KEEP_WORKDIR=1 keeps the temp dir (logs, data),
 # PIN=1 pins wrk to CPU 0 and the server under test to CPU 1 (default: no pinning).
 set -euo pipefail
@@ -14,11 +17,13 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 
-DURATION=${DURATION:-20}
+DURATION=${DURATION:-10}
 THREADS=${THREADS:-2}
+CONNS=${CONNS:-1 8 64 256}
+ROUNDS=${ROUNDS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 BODY_SIZE=${BODY_SIZE:-1024}
-POOL=${POOL:-$((DURATION * 7500))}
+POOL=${POOL:-$((DURATION * 50000))}
 TRIVIAL_POOL=${TRIVIAL_POOL:-20000}
 BURST_CONCURRENCY=${BURST_CONCURRENCY:-64}
 BURST_ROUNDS=${BURST_ROUNDS:-4}
@@ -186,10 +191,16 @@ run_wrk() {
     hz=$(getconf CLK_TCK)
     h0=$(host_busy_ticks) s0=$(pid_ticks "$spid") w0=$(writer_ticks "$spid") b0=$(io_write_bytes "$spid")
     local TIMEFORMAT='%U %S'
-    { time "${PIN_LOAD[@]}" wrk "${WRK_ARGS[@]}" "$url" -- "$@" >"$out" 2>&1; } 2>"$out.time" \
+    local t=$THREADS
+    (( C < t )) && t=$C
+    local args=(-t"$t" -c"$C" -d"${DURATION}s" --latency --timeout 10s -s "$SCRIPT")
+    # The script's arguments: POOL_FILE, its thread count, then the caller's (MAX_LINES, DELAY_MS).
+    { time "${PIN_LOAD[@]}" wrk "${args[@]}" "$url" -- "$1" "$t" "${@:2}" >"$out" 2>&1; } 2>"$out.time" \
         || die "wrk failed: $(cat "$out")"
     h1=$(host_busy_ticks) s1=$(pid_ticks "$spid") w1=$(writer_ticks "$spid") b1=$(io_write_bytes "$spid")
     wrk_cpu=$(awk '{print $1+$2}' "$out.time")
+    echo "RESULT connections=$C" >>"$out"
+    echo "RESULT wrk_threads=$t" >>"$out"
     python3 - "$hz" "$h0" "$h1" "$s0" "$s1" "$wrk_cpu" "$(kv "$out" requests)" "$w0" "$w1" "$b0" "$b1" "$(kv "$out" ok_stored)" >>"$out" <<'EOF'
 import sys
 hz, h0, h1, s0, s1 = (float(x) for x in sys.argv[1:6])
@@ -212,11 +223,12 @@ log "pre-generating $POOL unique signed ~${BODY_SIZE}-byte bodies"
 python3 "$HERE/gen_requests.py" --secret "$SECRET" --count "$POOL" --size "$BODY_SIZE" \
     --out "$WORK/pool.txt"
 
-WRK_ARGS=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency --timeout 10s -s "$HERE/ingest.lua")
+SCRIPT=$HERE/ingest.lua
+# The paced script: ingest.lua plus wrk's delay() hook (see ingest.lua).
+{ cat "$HERE/ingest.lua"; printf '\nfunction delay()\n   return pause_ms\nend\n'; } >"$WORK/paced.lua"
 
-# ---- 2. signed ingestion -------------------------------------------------------------------
-start_evidentia ingest
-# Sanity: a signed body is stored, the same body again is a duplicate.
+# ---- 2. sanity: a signed body is stored, the same body again is a duplicate ------------------
+start_evidentia sanity
 python3 - "$EV_PORT" "$SECRET" <<'EOF' || die "sanity check of /ai/webhook failed"
 import hashlib, hmac, http.client, json, os, sys
 port, secret = int(sys.argv[1]), sys.argv[2].encode()
@@ -230,20 +242,47 @@ for _ in range(2):
     seen.append((r.status, json.loads(r.read()).get("duplicate")))
 assert seen == [(200, False), (200, True)], seen
 EOF
-log "wrk ${WRK_ARGS[*]} http://127.0.0.1:$EV_PORT/ai/webhook  (unique signed bodies)"
-run_wrk "$WORK/wrk-ingest.txt" "$EV_PID" "http://127.0.0.1:$EV_PORT/ai/webhook" "$WORK/pool.txt" "$THREADS"
-metrics_summary "$EV_PORT" >>"$WORK/wrk-ingest.txt"
-echo "RESULT server_hwm_kib=$(hwm_kib "$EV_PID")" >>"$WORK/wrk-ingest.txt"
 stop_pid "$EV_PID"
-echo "RESULT data_dir_bytes=$(du -sb "$WORK/ingest/data" | cut -f1)" >>"$WORK/wrk-ingest.txt"
-echo "RESULT server_log_lines=$(wc -l <"$WORK/ingest/stderr.log")" >>"$WORK/wrk-ingest.txt"
-echo "RESULT server_log_errors=$(grep -ciE 'error|panic' "$WORK/ingest/stderr.log" || true)" >>"$WORK/wrk-ingest.txt"
 
-# ---- 3. trivial poem handler, same wrk settings, same request bytes -------------------------
+# ingest_run OUT [DELAY_MS]: one wrk run of $C connections against a fresh appliance (so every
+# run starts from the same empty database and the pool's bodies are new to it).
+ingest_run() {
+    local out=$1 delay=${2:-0} name
+    name=ingest-$(basename "$out" .txt)
+    start_evidentia "$name"
+    log "wrk -c$C -d${DURATION}s (delay $delay ms) http://127.0.0.1:$EV_PORT/ai/webhook  (unique signed bodies)"
+    run_wrk "$out" "$EV_PID" "http://127.0.0.1:$EV_PORT/ai/webhook" "$WORK/pool.txt" 0 "$delay"
+    metrics_summary "$EV_PORT" >>"$out"
+    echo "RESULT server_hwm_kib=$(hwm_kib "$EV_PID")" >>"$out"
+    stop_pid "$EV_PID"
+    echo "RESULT data_dir_bytes=$(du -sb "$WORK/$name/data" | cut -f1)" >>"$out"
+    echo "RESULT server_log_lines=$(wc -l <"$WORK/$name/stderr.log")" >>"$out"
+    echo "RESULT server_log_errors=$(grep -ciE 'error|panic' "$WORK/$name/stderr.log" || true)" >>"$out"
+    rm -rf "${WORK:?}/$name/data"
+}
+
+# ---- 3. the sweep: per round, per connection count, ingestion then the trivial handler ------
 start_trivial
-log "wrk ${WRK_ARGS[*]} http://127.0.0.1:$TR_PORT/  (trivial poem handler)"
-run_wrk "$WORK/wrk-trivial.txt" "$TR_PID" "http://127.0.0.1:$TR_PORT/" "$WORK/pool.txt" "$THREADS" "$TRIVIAL_POOL"
-echo "RESULT server_hwm_kib=$(hwm_kib "$TR_PID")" >>"$WORK/wrk-trivial.txt"
+for round in $(seq "$ROUNDS"); do
+    for C in $CONNS; do
+        ingest_run "$WORK/ingest-c$C-r$round.txt"
+        log "wrk -c$C -d${DURATION}s http://127.0.0.1:$TR_PORT/  (trivial poem handler)"
+        run_wrk "$WORK/trivial-c$C-r$round.txt" "$TR_PID" "http://127.0.0.1:$TR_PORT/" "$WORK/pool.txt" "$TRIVIAL_POOL"
+        echo "RESULT server_hwm_kib=$(hwm_kib "$TR_PID")" >>"$WORK/trivial-c$C-r$round.txt"
+    done
+done
+
+# ---- 4. latency at half the peak: the largest connection count, paced with delay() ----------
+# The peak is the best median ingestion rate of the sweep. A calibration run measures the
+# latency at the first guess of the delay; the measured run subtracts it.
+PEAK=$(python3 "$HERE/sweep.py" peak "$WORK" "$CONNS" "$ROUNDS")
+C=$(echo "$CONNS" | tr ' ' '\n' | sort -n | tail -n 1)
+GUESS=$(python3 "$HERE/sweep.py" delay "$C" "$PEAK")
+SCRIPT=$WORK/paced.lua
+ingest_run "$WORK/half-calibration.txt" "$GUESS"
+DELAY=$(python3 "$HERE/sweep.py" delay "$C" "$PEAK" "$GUESS" "$(kv "$WORK/half-calibration.txt" rps)")
+ingest_run "$WORK/half-peak.txt" "$DELAY"
+SCRIPT=$HERE/ingest.lua
 
 # Reference: the trivial server's peak RSS under the same 512 KiB burst.
 python3 "$HERE/burst.py" --port "$TR_PORT" --path / --pid "$TR_PID" --secret "$SECRET" \
@@ -251,7 +290,7 @@ python3 "$HERE/burst.py" --port "$TR_PORT" --path / --pid "$TR_PID" --secret "$S
     >"$WORK/burst-trivial.txt"
 stop_pid "$TR_PID"
 
-# ---- 4. memory: BURST_CONCURRENCY concurrent BURST_SIZE-byte bodies on a fresh appliance -----
+# ---- 5. memory: BURST_CONCURRENCY concurrent BURST_SIZE-byte bodies on a fresh appliance -----
 start_evidentia burst
 log "burst: $BURST_CONCURRENCY concurrent x $BURST_ROUNDS rounds of $BURST_SIZE-byte unique signed bodies"
 python3 "$HERE/burst.py" --port "$EV_PORT" --pid "$EV_PID" --secret "$SECRET" \
@@ -261,8 +300,11 @@ metrics_summary "$EV_PORT" >>"$WORK/burst-ingest.txt"
 stop_pid "$EV_PID"
 echo "RESULT server_log_errors=$(grep -ciE 'error|panic' "$WORK/burst/stderr.log" || true)" >>"$WORK/burst-ingest.txt"
 
-# ---- 5. summary ----------------------------------------------------------------------------
-I=$WORK/wrk-ingest.txt T=$WORK/wrk-trivial.txt B=$WORK/burst-ingest.txt BT=$WORK/burst-trivial.txt
+# ---- 6. summary ----------------------------------------------------------------------------
+# The detailed blocks show round 1 at CONNECTIONS connections (or the sweep's first count).
+case " $CONNS " in *" $CONNECTIONS "*) DC=$CONNECTIONS ;; *) DC=${CONNS%% *} ;; esac
+I=$WORK/ingest-c$DC-r1.txt T=$WORK/trivial-c$DC-r1.txt B=$WORK/burst-ingest.txt BT=$WORK/burst-trivial.txt
+H=$WORK/half-peak.txt
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b else 'nan')" "$1" "$2"; }
 mib() { python3 -c "import sys; print(f'{int(sys.argv[1])/1024:.1f}')" "$1"; }
 
@@ -273,8 +315,15 @@ OUT=$RESULTS_DIR/ingest-$STAMP.txt
     echo "Evidentia load benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r)"
     echo "data dir filesystem: $(df -T "$WORK" | awk 'NR==2 {print $2" on "$1}')"
-    echo "load tool: $WRK_VERSION; wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency; $PIN_NOTE"
+    echo "load tool: $WRK_VERSION; wrk -t$THREADS (-t1 at c=1) -d${DURATION}s --latency, c in $CONNS, $ROUNDS rounds interleaved; $PIN_NOTE"
     echo
+    echo "== sweep: signed durable notarised ingestion (POST /ai/webhook, fresh appliance per run) vs the trivial poem handler; medians over $ROUNDS rounds =="
+    python3 "$HERE/sweep.py" table "$WORK" "$CONNS" "$ROUNDS"
+    echo
+    echo "== half the peak: c=$(kv "$H" connections), wrk delay() $DELAY ms per request and connection (peak $PEAK req/s, target $(python3 -c "import sys; print(f'{float(sys.argv[1])/2:.0f}')" "$PEAK") req/s) =="
+    echo "throughput   $(kv "$H" rps) req/s; latency p50 $(kv "$H" lat_p50_ms) ms   p90 $(kv "$H" lat_p90_ms) ms   p99 $(kv "$H" lat_p99_ms) ms   max $(kv "$H" lat_max_ms) ms; non-200 $(kv "$H" non200); $(kv "$H" commit_batch_mean) events/commit"
+    echo
+    echo "== detail: round 1, c=$DC =="
     echo "== signed ingestion: POST /ai/webhook, unique HMAC-signed ~${BODY_SIZE} B bodies, fsync'd group commit =="
     echo "throughput   $(kv "$I" rps) req/s   ($(kv "$I" requests) requests in $(kv "$I" duration_s) s)"
     echo "latency      p50 $(kv "$I" lat_p50_ms) ms   p90 $(kv "$I" lat_p90_ms) ms   p99 $(kv "$I" lat_p99_ms) ms   p99.9 $(kv "$I" lat_p999_ms) ms   max $(kv "$I" lat_max_ms) ms"
@@ -307,7 +356,6 @@ OUT=$RESULTS_DIR/ingest-$STAMP.txt
     echo "first error  $(kv "$B" first_error)"
     echo "reference    trivial poem handler under the same burst: peak RSS $(mib "$(kv "$BT" hwm_after_kib)") MiB (idle $(mib "$(kv "$BT" rss_before_kib)") MiB; answers $(kv "$BT" statuses))"
 } | tee "$OUT"
-cp "$I" "$RESULTS_DIR/wrk-ingest-$STAMP.txt"
-cp "$T" "$RESULTS_DIR/wrk-trivial-$STAMP.txt"
-cp "$B" "$RESULTS_DIR/burst-ingest-$STAMP.txt"
+mkdir -p "$RESULTS_DIR/raw-$STAMP"
+cp "$WORK"/ingest-c*-r*.txt "$WORK"/trivial-c*-r*.txt "$WORK"/half-*.txt "$B" "$BT" "$RESULTS_DIR/raw-$STAMP/"
 log "summary written to $OUT (raw wrk/burst output beside it)"

@@ -3,6 +3,11 @@ use std::io::IsTerminal;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc malloc: the request and store-writer threads allocate and free
+/// many small buffers per event (bench/README.md has the A/B figures).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let filter =
         EnvFilter::try_from_env("EVIDENTIA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
