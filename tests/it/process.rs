@@ -247,7 +247,7 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let (token, observed, events, receipts) = rt.block_on(async {
+    let (token, hook) = rt.block_on(async {
         let r = client
             .post(format!("{base}/api/tenants"))
             .bearer_auth(&admin)
@@ -277,7 +277,20 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
             .json()
             .await
             .unwrap();
-        let hook = format!("{base}{}", src["ingest_url"].as_str().unwrap());
+        (
+            token,
+            format!("{base}{}", src["ingest_url"].as_str().unwrap()),
+        )
+    });
+    // Every trial: a write storm, SIGKILL, restart, and the whole acknowledged history so far
+    // checked against what the restarted appliance serves.
+    let trials: usize = std::env::var("EVIDENTIA_CRASH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let (mut all_observed, mut all_events, mut all_receipts) = (Vec::new(), Vec::new(), Vec::new());
+    for trial in 0..trials {
+        let (observed, events, receipts) = rt.block_on(async {
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u64, String)>::new()));
         let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let receipts = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -295,7 +308,7 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
             tasks.push(tokio::spawn(async move {
                 for i in 0.. {
                     if i % 3 == 1 {
-                        let body = format!(r#"{{"worker":{w},"i":{i}}}"#);
+                        let body = format!(r#"{{"trial":{trial},"worker":{w},"i":{i}}}"#);
                         let sig = evidentia::ingest::signature::hmac_hex(
                             WEBHOOK_SECRET.as_bytes(),
                             body.as_bytes(),
@@ -304,7 +317,7 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
                             .post(&hook)
                             .header("content-type", "application/json")
                             .header("X-Hub-Signature-256", format!("sha256={sig}"))
-                            .header("X-GitHub-Delivery", format!("w{w}-{i}"))
+                            .header("X-GitHub-Delivery", format!("t{trial}-w{w}-{i}"))
                             .body(body)
                             .send()
                             .await;
@@ -322,7 +335,7 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
                         continue;
                     }
                     let r = if i % 3 == 2 {
-                        let rid = format!("crash-w{w}-{i}");
+                        let rid = format!("crash-t{trial}-w{w}-{i}");
                         client
                             .post(format!("{base}/api/conductor/evidence/receipt"))
                             .bearer_auth(&token)
@@ -332,7 +345,7 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
                     } else {
                         client
                             .post(format!(
-                                "{base}/api/conductor/runs/crash/artifacts?type=log&id=w{w}-{i}"
+                                "{base}/api/conductor/runs/crash/artifacts?type=log&id=t{trial}-w{w}-{i}"
                             ))
                             .bearer_auth(&token)
                             .header("content-type", "text/plain")
@@ -371,13 +384,17 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
         let observed = seen.lock().unwrap().clone();
         let events = events.lock().unwrap().clone();
         let receipts = receipts.lock().unwrap().clone();
-        (token, observed, events, receipts)
+        (observed, events, receipts)
     });
-    let _ = child.wait();
+        let _ = child.wait();
+        all_observed.extend(observed);
+        all_events.extend(events);
+        all_receipts.extend(receipts);
+        let (observed, events, receipts) = (&all_observed, &all_events, &all_receipts);
 
-    let child = spawn(false);
-    wait_for_port(port);
-    rt.block_on(async {
+        child = spawn(false);
+        wait_for_port(port);
+        rt.block_on(async {
         let note = client
             .get(format!("{base}/api/tenants/acme/logs/evidence/checkpoint"))
             .bearer_auth(&token)
@@ -408,7 +425,7 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
         assert_eq!(beyond.status(), 404, "no leaf past the signed size");
         // Every acknowledged checkpoint is a prefix of the history signed after the crash.
         let mut checked = std::collections::BTreeMap::new();
-        for (old_size, old_root) in &observed {
+        for (old_size, old_root) in observed {
             assert!(*old_size <= size, "an acknowledged append was lost");
             if let Some(prev) = checked.insert(*old_size, old_root.clone()) {
                 assert_eq!(&prev, old_root, "size {old_size} signed with two roots");
@@ -449,7 +466,7 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
             .unwrap()
             .to_string();
         assert!(events.len() > 10, "{} webhooks acknowledged", events.len());
-        for id in &events {
+        for id in events {
             let b = client
                 .get(format!("{base}/api/tenants/acme/events/{id}/bundle"))
                 .bearer_auth(&token)
@@ -462,7 +479,7 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
             assert!(evidentia::verify::all_passed(&results), "{id}: {results:#?}");
         }
         assert!(receipts.len() > 10, "{} receipts acknowledged", receipts.len());
-        for rid in &receipts {
+        for rid in receipts {
             let b = client
                 .get(format!(
                     "{base}/api/conductor/evidence/receipt/crash-receipts/bundle?receiptId={rid}"
@@ -481,6 +498,14 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
             assert!(evidentia::verify::all_passed(&results), "{rid}: {results:#?}");
         }
     });
+        eprintln!(
+            "crash trial {}/{trials}: {} checkpoints, {} webhooks, {} receipts acknowledged so far, all present",
+            trial + 1,
+            observed.len(),
+            events.len(),
+            receipts.len()
+        );
+    }
     terminate(child);
 }
 
