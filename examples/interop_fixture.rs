@@ -235,6 +235,7 @@ async fn main() -> Res<()> {
         appliance_signing_seed: rand::random(),
         bootstrap_admin_token: None,
         evidence_signer_kid: "default".into(),
+        appliance_key_from_data_dir: false,
     };
     let clock = Arc::new(ManualClock::at(START));
     let (state, admin) = evidentia::server::build_state(config, secrets, clock.clone()).await?;

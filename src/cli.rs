@@ -47,7 +47,7 @@ pub enum Command {
     /// Walk the stopped appliance's database offline and report damaged data: every raw body
     /// and artifact against its SHA-256, every event against its notarised entry, every log's
     /// entries, subtree hashes, root and signed checkpoint. Exit status 0 when nothing is
-    /// damaged, 1 otherwise.
+    /// damaged, 1 when something is, 2 when the database could not be checked.
     Check(ServeArgs),
     /// Administrative helpers.
     Admin {
@@ -196,12 +196,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(args) => {
             let (config, _) = load(&args)?;
             let path = config.server.data_dir.join(crate::server::DB_FILE);
-            let report = crate::store::check_database(&path).with_context(|| {
-                format!(
-                    "cannot check {} (stop the appliance first: the database is opened exclusively)",
-                    path.display()
-                )
-            })?;
+            let report = match crate::store::check_database(&path) {
+                Ok(r) => r,
+                Err(e) => {
+                    // Exit status 2: not checked (1 means damage was found).
+                    let hint = if e.to_string().contains("already open") {
+                        " (stop the appliance first: the database is opened exclusively)"
+                    } else {
+                        ""
+                    };
+                    eprintln!("evidentia: cannot check {}{hint}: {e}", path.display());
+                    std::process::exit(2);
+                }
+            };
             print(&format!(
                 "checked {}: {} events, {} raw bodies, {} artifacts, {} logs with {} entries and {} subtree hashes, {} signed checkpoints",
                 path.display(),

@@ -83,6 +83,7 @@ pub async fn build_state(
     match history.decide(
         bootstrapped,
         config.new_log_identity,
+        secrets.appliance_key_from_data_dir,
         signer.verifier_key().name(),
         &data_dir.join(DB_FILE),
     ) {
@@ -105,11 +106,17 @@ pub async fn build_state(
         config.storage.min_free_bytes,
         config.storage.audit_reserve(),
     );
+    let key_from_data_dir = secrets.appliance_key_from_data_dir;
+    let key_name = signer.verifier_key().name().to_string();
     let state = Arc::new(AppState::new(config, secrets, store, clock, metrics));
     let generated = bootstrap(&state).await?;
+    // A key generated into the data directory by an earlier start may have signed under its
+    // own name even where the history file was lost: keep that prefix taken.
+    let mut changed = key_from_data_dir && history.record(&key_name);
     // After the bootstrap commit: the prefix is now signed for (a crash before this line is
     // repaired at the next start, which finds the database bootstrapped).
-    if history.record(state.store.origin_prefix()) {
+    changed |= history.record(state.store.origin_prefix());
+    if changed {
         history.save(&data_dir)?;
     }
     Ok((state, generated))

@@ -390,7 +390,12 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
         // reads are too (per reader, route and resource), so the audit reserve lasts.
         let decision = if status >= 400 {
             Some(state.aggregator.observe(&record, now))
-        } else if is_read(&method) && state.store.is_low_disk() {
+        } else if is_read(&method)
+            && state.store.is_low_disk()
+            // With the reserve spent a summary could not be written either: every read then
+            // tries its own record, is refused, and is not answered.
+            && !state.store.is_audit_reserve_spent()
+        {
             Some(state.aggregator.observe_read(&record, now))
         } else {
             None

@@ -7,8 +7,8 @@
 //!
 //! - **data** (events, artifacts, receipts, management records) must fit above the floor, or
 //!   it is refused (507) and the floor is marked reached;
-//! - **audit** records may go on below the floor into the *audit reserve* (the lowest
-//!   `audit_reserve_bytes` of the floor), so reads, which are audited, keep working for a
+//! - **audit** records may go on below the floor into the *audit reserve* (the first
+//!   `audit_reserve_bytes` below it), so reads, which are audited, keep working for a
 //!   while; past the reserve they are refused too and the API answers audited requests 503
 //!   `AUDIT_UNAVAILABLE` rather than unrecorded;
 //! - **exempt** writes (retention purges, the first-start bootstrap) are never refused.
@@ -120,8 +120,8 @@ impl std::fmt::Debug for DiskGuard {
 }
 
 impl DiskGuard {
-    /// Enforces `floor` bytes of free space as measured by `probe`, the lowest `reserve` bytes
-    /// of it kept for audit records (capped at `floor`; a `floor` of 0 turns the check off).
+    /// Enforces `floor` bytes of free space as measured by `probe`, the first `reserve` bytes
+    /// below it kept for audit records (capped at `floor`; a `floor` of 0 turns the check off).
     pub fn configure(&self, probe: Arc<dyn SpaceProbe>, floor: u64, reserve: u64) {
         let mut slot = match self.floor.write() {
             Ok(s) => s,
@@ -217,7 +217,7 @@ pub struct DiskState {
     pub free: u64,
     /// The floor below which data writes are refused.
     pub floor: u64,
-    /// The audit reserve: the lowest part of the floor, kept for audit records.
+    /// The audit reserve: bytes below the floor that audit records may still use.
     pub reserve: u64,
     /// How much of the reserve is still free (`reserve` while above the floor, 0 when spent).
     pub reserve_left: u64,

@@ -347,6 +347,11 @@ impl Store {
         self.inner.disk.is_low()
     }
 
+    /// Whether audit records are refused (the audit reserve below the floor is used up).
+    pub fn is_audit_reserve_spent(&self) -> bool {
+        self.inner.disk.is_reserve_spent()
+    }
+
     fn fault_error(fault: &StoreFault) -> StoreError {
         if fault.no_space {
             StoreError::InsufficientStorage

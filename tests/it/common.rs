@@ -135,6 +135,7 @@ pub fn secrets() -> Secrets {
         appliance_signing_seed: [7u8; 32],
         bootstrap_admin_token: None,
         evidence_signer_kid: "default".into(),
+        appliance_key_from_data_dir: false,
     }
 }
 

@@ -322,9 +322,27 @@ async fn a_lost_database_never_forks_a_signed_log() {
     app.state.store.shutdown();
     drop(app);
     std::fs::remove_file(&db).unwrap();
-    let err = evidentia::server::build_state(config, secrets(), clock)
+    let err = evidentia::server::build_state(config.clone(), secrets(), clock.clone())
         .await
         .err()
         .expect("refused again");
     assert!(format!("{err:#}").contains("evidentia/3"), "{err:#}");
+
+    // The history file lost as well: a signing key that an earlier start generated into the
+    // data directory still says the empty database lost its logs.
+    std::fs::remove_file(config.server.data_dir.join("evidentia.redb")).unwrap();
+    std::fs::remove_file(
+        config
+            .server
+            .data_dir
+            .join(evidentia::history::HISTORY_FILE),
+    )
+    .unwrap();
+    let mut from_data_dir = secrets();
+    from_data_dir.appliance_key_from_data_dir = true;
+    let err = evidentia::server::build_state(config, from_data_dir, clock)
+        .await
+        .err()
+        .expect("refused without the history file");
+    assert!(format!("{err:#}").contains("secrets/"), "{err:#}");
 }
