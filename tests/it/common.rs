@@ -228,6 +228,19 @@ impl TestApp {
         .await
     }
 
+    /// `POST /ai/webhook` with `body` signed (`X-IntelGraph-Signature`) with the test ML secret.
+    pub async fn post_ml(&self, body: Vec<u8>) -> Resp {
+        let sig = hmac_hex(ML_SECRET, &body);
+        self.call(
+            Method::POST,
+            "/ai/webhook",
+            None,
+            &[("X-IntelGraph-Signature", &sig)],
+            body,
+        )
+        .await
+    }
+
     pub async fn create_tenant(&self, id: &str) {
         self.post_json(
             "/api/tenants",

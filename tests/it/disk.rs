@@ -35,14 +35,7 @@ async fn ml_event(app: &TestApp, n: usize) -> Resp {
         "padding": "x".repeat(8 * 1024),
     }))
     .unwrap();
-    app.call(
-        Method::POST,
-        "/ai/webhook",
-        None,
-        &[("X-IntelGraph-Signature", &hmac_hex(ML_SECRET, &body))],
-        body,
-    )
-    .await
+    app.post_ml(body).await
 }
 
 /// Between two background checks (none runs here) ingestion must still stop at the floor:

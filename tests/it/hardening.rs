@@ -64,15 +64,7 @@ async fn one_delivery_cannot_create_unbounded_insights() {
     let body =
         serde_json::to_vec(&json!({"job_id": "amp", "kind": "nlp_entities", "results": results}))
             .unwrap();
-    app.call(
-        Method::POST,
-        "/ai/webhook",
-        None,
-        &[("X-IntelGraph-Signature", &hmac_hex(ML_SECRET, &body))],
-        body,
-    )
-    .await
-    .problem(422, "SCHEMA_INVALID");
+    app.post_ml(body).await.problem(422, "SCHEMA_INVALID");
 }
 
 #[tokio::test]
@@ -84,15 +76,7 @@ async fn a_filter_that_matches_nothing_scans_a_bounded_slice_per_page() {
             &json!({"job_id": format!("j{d}"), "kind": "nlp_entities", "results": results}),
         )
         .unwrap();
-        app.call(
-            Method::POST,
-            "/ai/webhook",
-            None,
-            &[("X-IntelGraph-Signature", &hmac_hex(ML_SECRET, &body))],
-            body,
-        )
-        .await
-        .expect(200);
+        app.post_ml(body).await.expect(200);
     }
     let page = app
         .get(

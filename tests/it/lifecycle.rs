@@ -268,15 +268,7 @@ async fn evidence_origin(app: &TestApp) -> String {
 
 async fn notarise_one(app: &TestApp, job: &str) {
     let body = serde_json::to_vec(&json!({"job_id": job, "kind": "summary"})).unwrap();
-    app.call(
-        Method::POST,
-        "/ai/webhook",
-        None,
-        &[("X-IntelGraph-Signature", &hmac_hex(ML_SECRET, &body))],
-        body,
-    )
-    .await
-    .expect(200);
+    app.post_ml(body).await.expect(200);
 }
 
 /// A lost database with the same signing key must not sign a second history for the same
