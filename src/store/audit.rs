@@ -3,7 +3,7 @@
 //! kept) is the record's RFC 8785 canonical JSON. Audit records passed to a write method are
 //! written in the same transaction as the data they describe.
 
-use super::codec::dec;
+use super::codec::{Hole, JcsTemplate, dec};
 use super::log::log_append;
 use super::*;
 use crate::audit::AuditRecord;
@@ -13,17 +13,37 @@ pub(crate) fn put_audit(
     batch: &mut Batch<'_>,
     records: &mut [AuditRecord],
 ) -> Result<(), StoreError> {
-    for rec in records.iter_mut() {
+    put_audit_prepared(batch, records, &[])
+}
+
+/// [`put_audit`] for records canonicalised in the request task: `templates[i]`, when present,
+/// is record `i` with its `index` and `resource` members open (in that order), and the record's
+/// `resource` is already set to what fills it.
+pub(crate) fn put_audit_prepared(
+    batch: &mut Batch<'_>,
+    records: &mut [AuditRecord],
+    templates: &[Option<JcsTemplate>],
+) -> Result<(), StoreError> {
+    for (i, rec) in records.iter_mut().enumerate() {
         let origin = audit_origin(batch.prefix, &rec.tenant);
         rec.index = batch.log_size(&origin)?;
-        let entry = serde_json_canonicalizer::to_vec(&*rec).map_err(|e| StoreError::Corrupt {
-            table: "audit",
-            message: e.to_string(),
-        })?;
+        let entry = match (templates.get(i).and_then(Option::as_ref), &rec.resource) {
+            (Some(t), Some(resource)) => t.fill(&[Hole::U64(rec.index), Hole::Str(resource)])?,
+            _ => serde_json_canonicalizer::to_vec(&*rec).map_err(|e| StoreError::Corrupt {
+                table: "audit",
+                message: e.to_string(),
+            })?,
+        };
         let index = log_append(batch, &origin, &entry)?;
         debug_assert_eq!(index, rec.index);
     }
     Ok(())
+}
+
+/// Record `rec` canonicalised with its `index` and `resource` open, for
+/// [`put_audit_prepared`].
+pub(crate) fn audit_template(rec: &AuditRecord) -> Result<Option<JcsTemplate>, StoreError> {
+    JcsTemplate::new(rec, &["index", "resource"])
 }
 
 /// The log that holds a tenant's audit records.

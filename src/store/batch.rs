@@ -4,10 +4,51 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, Table, WriteTransaction};
 
-use super::{LOG_ENTRIES, LOG_NODES, LOG_SIZE, SEQ, StoreError};
+use super::{
+    EVENT_BODIES, EVENTS, INSIGHTS, LOG_ENTRIES, LOG_NODES, LOG_SIZE, REPLAY, SEQ, StoreError,
+};
 use crate::tlog::merkle::Hash;
+
+/// A table keyed by `(tenant, seq)` with encoded rows (events, bodies, insights).
+pub(crate) type SeqTable<'t> = Table<'t, (&'static str, u64), &'static [u8]>;
+/// Complete-subtree hashes, `(origin, level, index)` → 32 bytes.
+pub(crate) type NodeTable<'t> = Table<'t, (&'static str, u8, u64), &'static [u8]>;
+/// The replay index, SHA-256 replay key → `(seq, received_at, id tail)`.
+pub(crate) type ReplayTable<'t> = Table<'t, [u8; 32], (u64, i64, u64)>;
+
+/// The tables every ingest touches, each opened at most once per batch (redb's `open_table`
+/// and the table-root update when a handle closes cost as much as the insert itself). Jobs in
+/// a batch reach these tables only through [`Batch`]'s accessors: opening one of them again on
+/// the transaction while it is held here fails with `TableAlreadyOpen`.
+#[derive(Default)]
+struct Tables<'t> {
+    seq: Option<Table<'t, &'static str, u64>>,
+    log_size: Option<Table<'t, &'static str, u64>>,
+    log_nodes: Option<NodeTable<'t>>,
+    log_entries: Option<SeqTable<'t>>,
+    events: Option<SeqTable<'t>>,
+    bodies: Option<SeqTable<'t>>,
+    insights: Option<SeqTable<'t>>,
+    replay: Option<ReplayTable<'t>>,
+}
+
+/// `fn $name(&mut self) -> &mut Table` opening `$def` on first use in the batch.
+macro_rules! cached_table {
+    ($(#[$doc:meta])* $name:ident, $field:ident, $def:expr, $ty:ty) => {
+        $(#[$doc])*
+        pub(crate) fn $name(&mut self) -> Result<&mut $ty, StoreError> {
+            if self.tables.$field.is_none() {
+                self.tables.$field = Some(self.txn.open_table($def)?);
+            }
+            self.tables
+                .$field
+                .as_mut()
+                .ok_or(StoreError::Db(concat!(stringify!($field), " table vanished").into()))
+        }
+    };
+}
 
 /// A log appended to in this batch.
 #[derive(Default)]
@@ -26,6 +67,7 @@ pub(crate) struct Batch<'t> {
     /// Origin prefix of every log (the appliance name).
     pub(crate) prefix: &'t str,
     counters: HashMap<String, u64>,
+    tables: Tables<'t>,
     /// Logs appended to, by origin (ordered, so checkpoints are signed in a stable order).
     pub(crate) logs: BTreeMap<String, LogState>,
 }
@@ -44,9 +86,33 @@ impl<'t> Batch<'t> {
             txn,
             prefix,
             counters: HashMap::new(),
+            tables: Tables::default(),
             logs: BTreeMap::new(),
         }
     }
+
+    cached_table!(
+        /// Counters and cursors, name → value.
+        seq_table, seq, SEQ, Table<'t, &'static str, u64>
+    );
+    cached_table!(
+        log_size_table,
+        log_size,
+        LOG_SIZE,
+        Table<'t, &'static str, u64>
+    );
+    cached_table!(log_nodes_table, log_nodes, LOG_NODES, NodeTable<'t>);
+    cached_table!(log_entries_table, log_entries, LOG_ENTRIES, SeqTable<'t>);
+    cached_table!(
+        /// Event rows (schema 2).
+        events, events, EVENTS, SeqTable<'t>
+    );
+    cached_table!(
+        /// Raw bodies, stored once per event.
+        bodies, bodies, EVENT_BODIES, SeqTable<'t>
+    );
+    cached_table!(insights, insights, INSIGHTS, SeqTable<'t>);
+    cached_table!(replay, replay, REPLAY, ReplayTable<'t>);
 
     /// The transaction, for tables read while the batch's state is borrowed mutably.
     pub(crate) fn txn(&self) -> &'t WriteTransaction {
@@ -57,10 +123,7 @@ impl<'t> Batch<'t> {
     pub(crate) fn reserve_seq(&mut self, name: &str, n: u64) -> Result<u64, StoreError> {
         let current = match self.counters.get(name) {
             Some(v) => *v,
-            None => {
-                let t = self.txn.open_table(SEQ)?;
-                t.get(name)?.map(|v| v.value()).unwrap_or(0)
-            }
+            None => self.seq_table()?.get(name)?.map(|v| v.value()).unwrap_or(0),
         };
         self.counters
             .insert(name.to_string(), current.saturating_add(n));
@@ -74,11 +137,21 @@ impl<'t> Batch<'t> {
 
     /// The state of log `origin` in this batch, loaded on first use.
     pub(crate) fn log(&mut self, origin: &str) -> Result<&mut LogState, StoreError> {
+        Ok(self.log_and_nodes(origin)?.1)
+    }
+
+    /// The node table and the state of log `origin`, borrowed together (appends read sibling
+    /// nodes while adding their own).
+    pub(crate) fn log_and_nodes(
+        &mut self,
+        origin: &str,
+    ) -> Result<(&NodeTable<'t>, &mut LogState), StoreError> {
         if !self.logs.contains_key(origin) {
-            let size = {
-                let t = self.txn.open_table(LOG_SIZE)?;
-                t.get(origin)?.map(|v| v.value()).unwrap_or(0)
-            };
+            let size = self
+                .log_size_table()?
+                .get(origin)?
+                .map(|v| v.value())
+                .unwrap_or(0);
             self.logs.insert(
                 origin.to_string(),
                 LogState {
@@ -87,9 +160,17 @@ impl<'t> Batch<'t> {
                 },
             );
         }
-        self.logs
+        self.log_nodes_table()?;
+        let nodes = self
+            .tables
+            .log_nodes
+            .as_ref()
+            .ok_or(StoreError::Db("log_nodes table vanished".into()))?;
+        let log = self
+            .logs
             .get_mut(origin)
-            .ok_or(StoreError::Db("log state vanished".into()))
+            .ok_or(StoreError::Db("log state vanished".into()))?;
+        Ok((nodes, log))
     }
 
     /// Current size of log `origin`, including this batch's appends.
@@ -100,29 +181,31 @@ impl<'t> Batch<'t> {
     /// Writes the counters and every log's nodes, entries and size.
     pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
         if !self.counters.is_empty() {
-            let mut t = self.txn.open_table(SEQ)?;
-            for (name, v) in &self.counters {
+            let counters = std::mem::take(&mut self.counters);
+            let t = self.seq_table()?;
+            for (name, v) in &counters {
                 t.insert(name.as_str(), *v)?;
             }
         }
         if self.logs.is_empty() {
             return Ok(());
         }
-        let mut sizes = self.txn.open_table(LOG_SIZE)?;
-        let mut nodes = self.txn.open_table(LOG_NODES)?;
-        let mut entries = self.txn.open_table(LOG_ENTRIES)?;
-        for (origin, log) in &mut self.logs {
+        let mut logs = std::mem::take(&mut self.logs);
+        for (origin, log) in &mut logs {
             let mut nodes_sorted: Vec<_> = log.nodes.drain().collect();
             nodes_sorted.sort_unstable_by_key(|(k, _)| *k);
+            let nodes = self.log_nodes_table()?;
             for ((level, index), hash) in nodes_sorted {
                 nodes.insert((origin.as_str(), level, index), hash.as_slice())?;
             }
             let first = log.size - log.entries.len() as u64;
+            let entries = self.log_entries_table()?;
             for (i, e) in log.entries.drain(..).enumerate() {
                 entries.insert((origin.as_str(), first + i as u64), e.as_slice())?;
             }
-            sizes.insert(origin.as_str(), log.size)?;
+            self.log_size_table()?.insert(origin.as_str(), log.size)?;
         }
+        self.logs = logs;
         Ok(())
     }
 }

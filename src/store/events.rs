@@ -7,8 +7,8 @@
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
-use super::audit::{log_origin, put_audit};
-use super::codec::{open, seal, set_trailer};
+use super::audit::{audit_template, log_origin, put_audit, put_audit_prepared};
+use super::codec::{Hole, JcsTemplate, open, seal, set_trailer};
 use super::ids::{self, IdKey};
 use super::log::log_append;
 use super::*;
@@ -90,6 +90,21 @@ pub(crate) fn digest_bytes(hex_digest: &str) -> [u8; 32] {
 
 /// The notarised evidence-log entry of an event (RFC 8785 JCS; absent optional members omitted).
 pub(crate) fn webhook_leaf(e: &EventRecord) -> Result<Vec<u8>, StoreError> {
+    serde_json_canonicalizer::to_vec(&serde_json::Value::Object(webhook_leaf_members(e))).map_err(
+        |e| StoreError::Corrupt {
+            table: "log_entries",
+            message: e.to_string(),
+        },
+    )
+}
+
+/// [`webhook_leaf`] with `event_id` open: the id derives from the sequence number the writer
+/// assigns.
+fn webhook_leaf_template(e: &EventRecord) -> Result<Option<JcsTemplate>, StoreError> {
+    JcsTemplate::new(&webhook_leaf_members(e), &["event_id"])
+}
+
+fn webhook_leaf_members(e: &EventRecord) -> serde_json::Map<String, serde_json::Value> {
     let mut m = serde_json::Map::new();
     m.insert("type".into(), "webhook".into());
     m.insert("event_id".into(), e.id.clone().into());
@@ -105,12 +120,7 @@ pub(crate) fn webhook_leaf(e: &EventRecord) -> Result<Vec<u8>, StoreError> {
     m.insert("received_at".into(), e.received_at.into());
     m.insert("sha256".into(), e.sha256.clone().into());
     m.insert("size".into(), e.size.into());
-    serde_json_canonicalizer::to_vec(&serde_json::Value::Object(m)).map_err(|e| {
-        StoreError::Corrupt {
-            table: "log_entries",
-            message: e.to_string(),
-        }
-    })
+    m
 }
 
 /// An event row read back, with its position.
@@ -217,13 +227,28 @@ impl IngestStore for Store {
             body_purged: false,
             replay: ev.replay.0,
         };
+        let encoded = Encoded {
+            insights,
+            leaf: webhook_leaf_template(&ev.record)?,
+            audit: audit.iter().map(audit_template).collect::<Result<_, _>>()?,
+        };
         let key = *self.id_key();
         let bytes = row.size;
         self.write(WriteClass::Data(bytes), move |b| {
-            store_in(b, &key, ev, row, insights, audit)
+            store_in(b, &key, ev, row, encoded, audit)
         })
         .await
     }
+}
+
+/// What an ingest job's request task encoded ahead of the writer.
+struct Encoded {
+    /// Insight rows without their event-seq trailer.
+    insights: Vec<Vec<u8>>,
+    /// The evidence-log entry with `event_id` open.
+    leaf: Option<JcsTemplate>,
+    /// Each audit record with `index` and `resource` open.
+    audit: Vec<Option<JcsTemplate>>,
 }
 
 fn store_in(
@@ -231,9 +256,14 @@ fn store_in(
     key: &IdKey,
     ev: NewEvent,
     mut row: EventRow,
-    insights: Vec<Vec<u8>>,
+    encoded: Encoded,
     mut audit: Vec<AuditRecord>,
 ) -> Result<Accepted, StoreError> {
+    let Encoded {
+        insights,
+        leaf: leaf_template,
+        audit: audit_templates,
+    } = encoded;
     let NewEvent {
         mut record,
         body,
@@ -242,13 +272,13 @@ fn store_in(
         ..
     } = ev;
     let tenant = record.tenant.clone();
-    let earlier = b.open_table(REPLAY)?.get(replay.0)?.map(|v| v.value());
+    let earlier = b.replay()?.get(replay.0)?.map(|v| v.value());
     if let Some((seq, _, tail)) = earlier.filter(|e| e.1 >= replay_since) {
         let original = if tail != 0 {
             ids::encode(key, "evt", &tenant, seq, tail)
         } else {
-            let t = b.open_table(EVENTS)?;
-            let row = t
+            let row = b
+                .events()?
                 .get((tenant.as_str(), seq))?
                 .map(|v| open::<EventRow>("events", v.value()))
                 .transpose()?;
@@ -275,15 +305,19 @@ fn store_in(
     };
     row.first_insight = first_insight;
     let origin = log_origin(b.prefix, &tenant, "evidence");
-    let leaf = log_append(b, &origin, &webhook_leaf(&record)?)?;
-    b.open_table(EVENTS)?
+    let entry = match &leaf_template {
+        Some(t) => t.fill(&[Hole::Str(&record.id)])?,
+        None => webhook_leaf(&record)?,
+    };
+    let leaf = log_append(b, &origin, &entry)?;
+    b.events()?
         .insert((tenant.as_str(), seq), seal(&row, leaf)?.as_slice())?;
-    b.open_table(EVENT_BODIES)?
+    b.bodies()?
         .insert((tenant.as_str(), seq), body.body().as_ref())?;
-    b.open_table(REPLAY)?
+    b.replay()?
         .insert(replay.0, (seq, record.received_at, row.tail))?;
     if !insights.is_empty() {
-        let mut t = b.open_table(INSIGHTS)?;
+        let t = b.insights()?;
         for (i, mut ins) in insights.into_iter().enumerate() {
             set_trailer(&mut ins, seq);
             t.insert((tenant.as_str(), first_insight + i as u64), ins.as_slice())?;
@@ -292,7 +326,7 @@ fn store_in(
     for a in audit.iter_mut() {
         a.resource = Some(record.id.clone());
     }
-    put_audit(b, &mut audit)?;
+    put_audit_prepared(b, &mut audit, &audit_templates)?;
     Ok(Accepted::Stored(Box::new(record)))
 }
 

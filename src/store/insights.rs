@@ -151,8 +151,9 @@ impl Store {
     ) -> Result<DecideOutcome, StoreError> {
         let key = *self.id_key();
         self.write(WriteClass::Data(0), move |b| {
-            let mut t = b.open_table(INSIGHTS)?;
             let mut found = None;
+            let txn = b.txn();
+            let t = b.insights()?;
             if let Some((seq, tail)) = ids::decode(&key, "ins", &tenant, &id)
                 && let Some(v) = t.get((tenant.as_str(), seq))?
             {
@@ -162,7 +163,7 @@ impl Store {
                 }
             }
             if found.is_none() {
-                let legacy = b
+                let legacy = txn
                     .open_table(LEGACY_IDS)?
                     .get(id.as_str())?
                     .map(|v| v.value());
@@ -186,7 +187,6 @@ impl Store {
             row.status = status;
             row.decision = Some(decision);
             t.insert((tenant.as_str(), seq), seal(&row, event_seq)?.as_slice())?;
-            drop(t);
             put_audit(b, &mut audit)?;
             Ok(DecideOutcome::Decided(
                 row.record(&key, &tenant, seq, event_seq)?,

@@ -96,16 +96,14 @@ pub(crate) fn log_append_hashed(
     entry: Vec<u8>,
     leaf: Hash,
 ) -> Result<u64, StoreError> {
-    let txn = batch.txn();
-    let nodes = txn.open_table(LOG_NODES)?;
-    let log = batch.log(origin)?;
+    let (nodes, log) = batch.log_and_nodes(origin)?;
     let size = log.size;
     let writes = {
         let reader = BatchNodes {
             inner: TableNodes {
                 origin,
                 size,
-                table: &nodes,
+                table: nodes,
             },
             pending: &log.nodes,
         };
@@ -124,23 +122,33 @@ pub(crate) fn log_append_hashed(
 ///
 /// # Errors
 /// [`StoreError::Checkpoint`] when the policy refuses (the whole batch is then aborted).
-pub(crate) fn sign_checkpoints(batch: &Batch<'_>, signer: &NoteSigner) -> Result<(), StoreError> {
+pub(crate) fn sign_checkpoints(
+    batch: &mut Batch<'_>,
+    signer: &NoteSigner,
+) -> Result<(), StoreError> {
     if batch.logs.is_empty() {
         return Ok(());
     }
-    let nodes = batch.open_table(LOG_NODES)?;
-    let mut checkpoints = batch.open_table(CHECKPOINTS)?;
-    for (origin, log) in &batch.logs {
+    let txn = batch.txn();
+    let mut checkpoints = txn.open_table(CHECKPOINTS)?;
+    let sizes: Vec<(String, u64)> = batch
+        .logs
+        .iter()
+        .map(|(o, l)| (o.clone(), l.size))
+        .collect();
+    let nodes = batch.log_nodes_table()?;
+    for (origin, size) in &sizes {
+        let log_size = *size;
         let reader = TableNodes {
             origin,
-            size: log.size,
-            table: &nodes,
+            size: log_size,
+            table: &*nodes,
         };
-        let root = merkle::root(&reader, log.size).map_err(tree_err)?;
+        let root = merkle::root(&reader, log_size).map_err(tree_err)?;
         let prev = checkpoints
             .get(origin.as_str())?
             .map(|v| v.value().to_string());
-        let Some(cp) = next_checkpoint(origin, prev.as_deref(), log.size, root)? else {
+        let Some(cp) = next_checkpoint(origin, prev.as_deref(), log_size, root)? else {
             continue;
         };
         let note = cp.sign(signer).map_err(|e| StoreError::Corrupt {

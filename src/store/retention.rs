@@ -4,7 +4,7 @@
 //! Bodies expire in arrival order (`received_at` + the retention period; a later change of the
 //! period applies to new events from then on).
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::ReadableTable;
 
 use super::codec::{open, seal};
 use super::events::EventRow;
@@ -48,14 +48,15 @@ fn purge_tenant(
     budget: usize,
 ) -> Result<usize, StoreError> {
     let cursor_name = format!("purge/bodies/{tenant}");
-    let from = {
-        let t = b.open_table(SEQ)?;
-        t.get(cursor_name.as_str())?.map(|v| v.value()).unwrap_or(0)
-    };
+    let from = b
+        .seq_table()?
+        .get(cursor_name.as_str())?
+        .map(|v| v.value())
+        .unwrap_or(0);
     let mut due: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut next = from;
     {
-        let t = b.open_table(EVENTS)?;
+        let t = b.events()?;
         for item in t.range((tenant, from)..(tenant, u64::MAX))? {
             let (k, v) = item?;
             let (row, _): (EventRow, u64) = open("events", v.value())?;
@@ -72,27 +73,22 @@ fn purge_tenant(
         return Ok(0);
     }
     purge_rows(b, tenant, &due)?;
-    b.open_table(SEQ)?.insert(cursor_name.as_str(), next)?;
+    b.seq_table()?.insert(cursor_name.as_str(), next)?;
     Ok(due.len())
 }
 
-fn purge_rows(
-    b: &WriteTransaction,
-    tenant: &str,
-    due: &[(u64, Vec<u8>)],
-) -> Result<(), StoreError> {
-    let mut events = b.open_table(EVENTS)?;
-    let mut bodies = b.open_table(EVENT_BODIES)?;
-    let mut replay = b.open_table(REPLAY)?;
+fn purge_rows(b: &mut Batch<'_>, tenant: &str, due: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
     for (seq, raw) in due {
         let (mut row, leaf): (EventRow, u64) = open("events", raw)?;
-        bodies.remove((tenant, *seq))?;
+        b.bodies()?.remove((tenant, *seq))?;
+        let replay = b.replay()?;
         let owned = replay.get(row.replay)?.is_some_and(|v| v.value().0 == *seq);
         if owned {
             replay.remove(row.replay)?;
         }
         row.body_purged = true;
-        events.insert((tenant, *seq), seal(&row, leaf)?.as_slice())?;
+        b.events()?
+            .insert((tenant, *seq), seal(&row, leaf)?.as_slice())?;
     }
     Ok(())
 }

@@ -214,7 +214,7 @@ pub(crate) fn run(
         if failure.is_none()
             && let Err(e) = batch
                 .flush()
-                .and_then(|()| sign_checkpoints(&batch, &signer))
+                .and_then(|()| sign_checkpoints(&mut batch, &signer))
         {
             failure = Some(Failure::Other(e.to_string()));
         }
