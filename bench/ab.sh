@@ -9,6 +9,12 @@ set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 [ $# = 4 ] || { echo "usage: $0 A_NAME A_BINARY B_NAME B_BINARY" >&2; exit 2; }
 WORK=${WORK:-/tmp/evd-ab}
+if ! command -v wrk >/dev/null; then # as ingest.sh: Debian's wrk, installed when root
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get install -y wrk >/dev/null 2>&1 \
+    || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y wrk >/dev/null; } \
+    || { echo "could not install wrk (apt-get install wrk)" >&2; exit 1; }
+fi
 mkdir -p "$WORK"
 S=bench-ml-webhook-secret-0123456789abcdef
 [ -s "$WORK/pool.txt" ] || python3 "$HERE/gen_requests.py" --secret "$S" --count 120000 --size 1024 --out "$WORK/pool.txt"

@@ -26,6 +26,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--secret", required=True, help="EVIDENCE_SIGNING_SECRET (kid 'default')")
     ap.add_argument("--kid", default="default")
+    ap.add_argument("--tenant", required=True,
+                    help="the tenant the receipts are for (signed; required with the appliance key)")
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--size", type=int, default=1024, help="approximate canonical size, bytes")
     ap.add_argument("--out", required=True)
@@ -47,6 +49,7 @@ def main() -> None:
             "codeDigest": h("code", i)[:40],
             "inputsHash": h("in", i),
             "outputsHash": h("out", i),
+            "tenant": args.tenant,
             "signer": {"kid": args.kid, "alg": "HS256"},
             "summary": {"runbook": "nightly-build", "status": "succeeded",
                         "startedAt": created, "endedAt": created, "notes": pad},

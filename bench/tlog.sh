@@ -137,7 +137,7 @@ s, b = call("POST", "/api/tenants/bench/tokens", admin, {"name": "bench", "roles
 assert s == 201, (s, b)
 token = json.loads(b)["token"]
 with tempfile.NamedTemporaryFile("r", suffix=".jsonl") as f:
-    subprocess.run([sys.executable, f"{here}/gen_receipts.py", "--secret", secret, "--count", "1",
+    subprocess.run([sys.executable, f"{here}/gen_receipts.py", "--secret", secret, "--tenant", "bench", "--count", "1",
                     "--out", f.name], check=True)
     line = f.read().strip()
 s, b = call("POST", "/api/conductor/evidence/receipt", token, line)
@@ -167,7 +167,7 @@ print(token)
 EOF
 ) || die "HTTP setup/sanity failed: $(tail -n 5 "$WORK/http/stderr.log")"
     log "evidentia pid $EV_PID on 127.0.0.1:$PORT; pre-generating $POOL signed ~${RECEIPT_BYTES}-byte receipts"
-    python3 "$HERE/gen_receipts.py" --secret "$EV_SECRET" --count "$POOL" --size "$RECEIPT_BYTES" \
+    python3 "$HERE/gen_receipts.py" --secret "$EV_SECRET" --tenant bench --count "$POOL" --size "$RECEIPT_BYTES" \
         --out "$WORK/receipts.jsonl"
     WRK_ARGS=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency --timeout 10s -s "$HERE/tlog.lua")
     log "wrk ${WRK_ARGS[*]} http://127.0.0.1:$PORT/api/conductor/evidence/receipt"

@@ -281,6 +281,7 @@ async fn main() -> Res<()> {
                 "codeDigest": &sha256_hex(b"interop code")[..40],
                 "inputsHash": sha256_hex(b"interop inputs"),
                 "outputsHash": sha256_hex(b"interop outputs"),
+                "tenant": TENANT,
                 "signer": {"kid": "default", "alg": "HS256"},
                 "summary": {
                     "runbook": "interop",

@@ -19,7 +19,7 @@ use super::problem::{ApiResult, Problem, status};
 use super::raw::{ArtifactBody, ArtifactBytes, JsonBytes, RawBody, RawResponse, ReceiptBody};
 use super::{AppState, ReqCtx, body, ctx};
 use crate::evidence::artifact::{self, check_content, valid_id, valid_run_id};
-use crate::evidence::receipt::{self, KeyMaterial, ReceiptKey, SigningKeyError};
+use crate::evidence::receipt::{self, KeyMaterial, KeySource, ReceiptKey, SigningKeyError};
 use crate::evidence::{ArtifactRecord, ArtifactType, ReceiptRecord, SigningKeyRecord, repr_digest};
 use crate::identity::{Principal, Role};
 use crate::ingest::{random_id, sha256_hex};
@@ -691,13 +691,12 @@ impl EvidenceApi {
         })?;
         let parsed = receipt::parse(value)?;
         ctx.set_resource(&parsed.receipt_id);
-        let key = if parsed.alg == "HS256" && parsed.kid == state.secrets.evidence_signer_kid {
-            Some(ReceiptKey::Hs256(state.secrets.evidence_signing.clone()))
-        } else {
-            state
+        let key = match receipt::key_for(&parsed, &tenant, &state.secrets.evidence_signer_kid)? {
+            KeySource::Appliance => Some(ReceiptKey::Hs256(state.secrets.evidence_signing.clone())),
+            KeySource::Tenant(kid) => state
                 .store
-                .get_signing_key(&tenant, &parsed.kid)?
-                .and_then(|k| k.key().ok())
+                .get_signing_key(&tenant, &kid)?
+                .and_then(|k| k.key().ok()),
         };
         let key = key.ok_or_else(|| {
             Problem::new(

@@ -48,6 +48,9 @@ pub struct ParsedReceipt {
     pub alg: String,
     /// `signature`, if present.
     pub signature: Option<String>,
+    /// `tenant`, the tenant the signer meant the receipt for: required when the receipt is
+    /// signed with the appliance-wide key, checked whenever present ([`key_for`]).
+    pub tenant: Option<String>,
     /// `evidence.artifacts[]`.
     pub artifacts: Vec<ListedArtifact>,
     /// The whole receipt.
@@ -102,6 +105,10 @@ pub fn parse(value: Value) -> Result<ParsedReceipt, ReceiptError> {
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(ReceiptError::Invalid("signature must be a string".into())),
     };
+    let tenant = match obj.get("tenant") {
+        None => None,
+        Some(_) => Some(str_member(obj, "tenant")?.to_string()),
+    };
     let mut artifacts = Vec::new();
     if let Some(ev) = obj.get("evidence") {
         let list = match ev.get("artifacts") {
@@ -134,9 +141,49 @@ pub fn parse(value: Value) -> Result<ParsedReceipt, ReceiptError> {
         kid,
         alg,
         signature,
+        tenant,
         artifacts,
         value,
     })
+}
+
+/// Which key verifies a receipt, as [`key_for`] decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// The appliance-wide HS256 key (`EVIDENCE_SIGNING_SECRET`, kid `evidence.signer_kid`).
+    Appliance,
+    /// The submitting tenant's key registered under this `signer.kid`.
+    Tenant(String),
+}
+
+/// Chooses the key for `receipt` submitted in `tenant` and binds the receipt to that tenant.
+///
+/// The appliance-wide HS256 key (`appliance_kid`) is shared by every tenant, so a receipt it
+/// signs carries the tenant it is for in a signed `tenant` member and is accepted only there:
+/// without that rule one runner's receipt could be recorded as evidence of any tenant. A
+/// receipt under a tenant key is bound by the key itself (each tenant registers its own); when
+/// it names a tenant anyway, that must be the submitting tenant too.
+///
+/// # Errors
+/// [`ReceiptError::Invalid`] when an appliance-key receipt has no `tenant` member;
+/// [`ReceiptError::SignatureInvalid`] when the receipt names another tenant.
+pub fn key_for(
+    receipt: &ParsedReceipt,
+    tenant: &str,
+    appliance_kid: &str,
+) -> Result<KeySource, ReceiptError> {
+    let appliance = receipt.alg == "HS256" && receipt.kid == appliance_kid;
+    match receipt.tenant.as_deref() {
+        None if appliance => Err(ReceiptError::Invalid(format!(
+            "a receipt signed with the appliance key (signer.kid \"{appliance_kid}\") must name \
+             the tenant it is for in a `tenant` member"
+        ))),
+        Some(named) if named != tenant => Err(ReceiptError::SignatureInvalid(format!(
+            "the receipt is signed for tenant \"{named}\", not for the tenant it was submitted to"
+        ))),
+        _ if appliance => Ok(KeySource::Appliance),
+        _ => Ok(KeySource::Tenant(receipt.kid.clone())),
+    }
 }
 
 /// JCS bytes of the receipt without `signature` (what is signed).

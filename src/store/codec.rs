@@ -155,14 +155,9 @@ impl JcsTemplate {
             serde_json_canonicalizer::to_vec(&serde_json::Value::Object(map)).map_err(jcs_err)?;
         let mut at: Vec<(usize, usize, usize)> = Vec::with_capacity(holes);
         for i in 0..holes {
-            let marker =
-                serde_json_canonicalizer::to_vec(&serde_json::Value::String(hole_marker(i)))
-                    .map_err(jcs_err)?;
-            let mut found = encoded
-                .windows(marker.len())
-                .enumerate()
-                .filter(|(_, w)| *w == marker.as_slice())
-                .map(|(p, _)| p);
+            // JCS escapes U+0001 as `\u0001` and leaves the rest of the marker as it is.
+            let marker = format!("\"\\u0001evidentia-jcs-hole-{i}\\u0001\"");
+            let mut found = memchr::memmem::find_iter(&encoded, marker.as_bytes());
             match (found.next(), found.next()) {
                 (Some(p), None) => at.push((p, p + marker.len(), i)),
                 _ => return Ok(None),
@@ -197,6 +192,16 @@ impl JcsTemplate {
             out.extend_from_slice(piece);
             match values[*i] {
                 Hole::U64(n) => out.extend_from_slice(n.to_string().as_bytes()),
+                // Ids and names are printable ASCII without `"` or `\`, which JCS copies as
+                // they are; anything else goes through the canonicaliser.
+                Hole::Str(s)
+                    if s.bytes()
+                        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') =>
+                {
+                    out.push(b'"');
+                    out.extend_from_slice(s.as_bytes());
+                    out.push(b'"');
+                }
                 Hole::Str(s) => out.extend_from_slice(
                     &serde_json_canonicalizer::to_vec(&serde_json::Value::String(s.to_string()))
                         .map_err(jcs_err)?,

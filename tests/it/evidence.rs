@@ -72,6 +72,17 @@ fn vector() -> Value {
     load_vector("receipt-hs256.json")
 }
 
+/// The vector's receipt bound to `tenant` — the signed `tenant` member a receipt under the
+/// appliance key needs — and signed with the vector's secret, as a runner would.
+fn bound(tenant: &str) -> Value {
+    let v = vector();
+    let mut r = v["receipt_unsigned"].clone();
+    r["tenant"] = json!(tenant);
+    let secret = v["secret"].as_str().unwrap().as_bytes();
+    r["signature"] = json!(evidentia::verify::hs256_sign(secret, &r).unwrap());
+    r
+}
+
 fn b64_hashes(v: &Value) -> Vec<Vec<u8>> {
     v.as_array()
         .unwrap()
@@ -98,16 +109,35 @@ fn check_log_ref(log: &Value, entry: &[u8], key: &VerifierKey) {
 }
 
 #[tokio::test]
-async fn the_vector_receipt_is_accepted_logged_and_exported() {
+async fn the_vector_receipt_bound_to_its_tenant_is_accepted_logged_and_exported() {
     let ev = setup().await;
     let v = vector();
-    let r = ev.submit(&v["receipt_signed"]).await;
+    // The vector itself: its signature and canonical form are what the receipt module computes.
+    let parsed = evidentia::evidence::receipt::parse(v["receipt_signed"].clone()).unwrap();
+    let secret = v["secret"].as_str().unwrap().as_bytes().to_vec();
+    let verified = evidentia::evidence::receipt::verify_signature(
+        &parsed,
+        &evidentia::evidence::receipt::ReceiptKey::Hs256(secret),
+    )
+    .unwrap();
+    assert_eq!(
+        evidentia::ingest::sha256_hex(verified.canonical()),
+        v["jcs_signed_sha256"].as_str().unwrap()
+    );
+    // Signed with the appliance-wide key but naming no tenant, it could be any tenant's: refused.
+    ev.submit(&v["receipt_signed"])
+        .await
+        .problem(422, "RECEIPT_INVALID");
+
+    let receipt = bound("acme");
+    let canonical = evidentia::verify::jcs(&receipt).unwrap();
+    let sha256 = evidentia::ingest::sha256_hex(&canonical);
+    let r = ev.submit(&receipt).await;
     r.expect(201);
     let body = r.json();
     assert_eq!(body["receiptId"], v["receipt_signed"]["receiptId"]);
     assert_eq!(body["runId"], "run-2026-11-30-0001");
-    assert_eq!(body["sha256"], v["jcs_signed_sha256"]);
-    let canonical = evidentia::verify::jcs(&v["receipt_signed"]).unwrap();
+    assert_eq!(body["sha256"], sha256.as_str());
     let key = ev.verifier().await;
     check_log_ref(&body["log"], &canonical, &key);
     assert_eq!(body["log"]["origin"], "evidentia/acme/evidence");
@@ -128,10 +158,7 @@ async fn the_vector_receipt_is_accepted_logged_and_exported() {
     );
     assert_eq!(
         got.header("repr-digest").unwrap(),
-        format!(
-            "sha-256=:{}:",
-            B64.encode(hex::decode(v["jcs_signed_sha256"].as_str().unwrap()).unwrap())
-        )
+        format!("sha-256=:{}:", B64.encode(hex::decode(&sha256).unwrap()))
     );
     // The log entry is exactly those bytes.
     let idx = body["log"]["index"].as_u64().unwrap();
@@ -159,10 +186,65 @@ async fn the_vector_receipt_is_accepted_logged_and_exported() {
 }
 
 #[tokio::test]
+async fn a_receipt_under_the_appliance_key_counts_only_in_the_tenant_it_names() {
+    let ev = setup().await;
+    ev.app.create_tenant("globex").await;
+    let globex = ev.app.create_token("globex", &["ingest", "viewer"]).await;
+    let before = ev
+        .app
+        .get("/api/tenants/globex/logs/evidence/checkpoint", &globex)
+        .await;
+    // acme's receipt submitted by globex's runner (the same appliance key signs both).
+    let r = ev
+        .app
+        .post_json("/api/conductor/evidence/receipt", &globex, bound("acme"))
+        .await;
+    r.problem(422, "RECEIPT_SIGNATURE_INVALID");
+    assert!(r.json()["detail"].as_str().unwrap().contains("acme"));
+    // `tenant` is signed: rewriting it breaks the signature.
+    let mut rewritten = bound("acme");
+    rewritten["tenant"] = json!("globex");
+    ev.app
+        .post_json("/api/conductor/evidence/receipt", &globex, rewritten)
+        .await
+        .problem(422, "RECEIPT_SIGNATURE_INVALID");
+    // Not a string: a malformed receipt.
+    let mut typed = bound("acme");
+    typed["tenant"] = json!(["acme"]);
+    ev.submit(&typed).await.problem(422, "RECEIPT_INVALID");
+    // Nothing reached globex's evidence log; in its own tenant the receipt is recorded.
+    let after = ev
+        .app
+        .get("/api/tenants/globex/logs/evidence/checkpoint", &globex)
+        .await;
+    assert_eq!(before.body, after.body);
+    ev.submit(&bound("acme")).await.expect(201);
+    // A tenant-key receipt is bound by the key; naming another tenant is refused all the same.
+    let admin = ev.app.create_token("acme", &["tenant-admin"]).await;
+    let secret = "acme-runner-secret-0123456789abcdef-xyz";
+    ev.app
+        .post_json(
+            "/api/tenants/acme/signing-keys",
+            &admin,
+            json!({"kid": "runner-1", "alg": "HS256", "secret": secret}),
+        )
+        .await
+        .expect(201);
+    let mut r = vector()["receipt_unsigned"].clone();
+    r["receiptId"] = json!("names-globex");
+    r["evidence"] = json!({"artifacts": []});
+    r["signer"] = json!({"kid": "runner-1", "alg": "HS256"});
+    r["tenant"] = json!("globex");
+    r["signature"] = json!(evidentia::verify::hs256_sign(secret.as_bytes(), &r).unwrap());
+    ev.submit(&r)
+        .await
+        .problem(422, "RECEIPT_SIGNATURE_INVALID");
+}
+
+#[tokio::test]
 async fn forged_substituted_unsigned_stale_and_replayed_receipts_are_refused() {
     let ev = setup().await;
-    let v = vector();
-    let signed = v["receipt_signed"].clone();
+    let signed = bound("acme");
     // Any field changed (every top-level member and the nested ones).
     let mut forgeries: Vec<Value> = Vec::new();
     for (k, _) in signed.as_object().unwrap() {
@@ -206,10 +288,10 @@ async fn forged_substituted_unsigned_stale_and_replayed_receipts_are_refused() {
     ev.submit(&unsigned)
         .await
         .problem(422, "RECEIPT_SIGNATURE_INVALID");
-    let mut other_secret = v["receipt_unsigned"].clone();
+    let mut other_secret = signed.clone();
+    other_secret.as_object_mut().unwrap().remove("signature");
     other_secret["signature"] = json!(
-        evidentia::verify::hs256_sign(b"another-secret-another-secret-xx", &v["receipt_unsigned"])
-            .unwrap()
+        evidentia::verify::hs256_sign(b"another-secret-another-secret-xx", &other_secret).unwrap()
     );
     ev.submit(&other_secret)
         .await
@@ -307,7 +389,7 @@ async fn artifacts_digests_tenant_keys_and_eddsa() {
     assert_eq!(d["type"], "artifact");
     assert_eq!(d["artifactId"], "sbom-1");
     // The vector lists sbom-1 with another digest: refused.
-    ev.submit(&vector()["receipt_signed"])
+    ev.submit(&bound("acme"))
         .await
         .problem(422, "ARTIFACT_DIGEST_MISMATCH");
     // Immutable.
@@ -696,7 +778,7 @@ async fn exported_bundle_verifies_offline_with_the_cli_and_tampering_is_named() 
             .await
             .expect(201);
     }
-    ev.submit(&vector()["receipt_signed"]).await.expect(201);
+    ev.submit(&bound("acme")).await.expect(201);
     for i in 5..8 {
         ev.upload("run-b", &format!("type=log&id=b{i}"), "text/plain", b"y")
             .await
@@ -782,7 +864,7 @@ async fn exported_bundle_verifies_offline_with_the_cli_and_tampering_is_named() 
 #[tokio::test]
 async fn logs_checkpoints_and_proofs_are_identical_after_a_restart() {
     let ev = setup().await;
-    ev.submit(&vector()["receipt_signed"]).await.expect(201);
+    ev.submit(&bound("acme")).await.expect(201);
     for i in 0..6 {
         ev.upload("run-r", &format!("type=log&id=r{i}"), "text/plain", b"z")
             .await
@@ -942,6 +1024,7 @@ async fn a_read_whose_audit_record_cannot_be_written_is_refused_with_503() {
 async fn the_location_of_a_replay_is_percent_encoded() {
     let ev = setup().await;
     let mut r = vector()["receipt_unsigned"].clone();
+    r["tenant"] = json!("acme");
     let id = "a&receiptId=b#c d";
     r["receiptId"] = json!(id);
     r["signature"] = json!(evidentia::verify::hs256_sign(EVIDENCE_SECRET.as_bytes(), &r).unwrap());

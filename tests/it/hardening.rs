@@ -175,7 +175,7 @@ async fn integers_json_would_round_are_refused_in_receipts() {
     .enumerate()
     {
         let mut text = serde_json::to_string(&v["receipt_unsigned"]).unwrap();
-        text.insert_str(1, &format!("\"n\":{big},"));
+        text.insert_str(1, &format!("\"n\":{big},\"tenant\":\"acme\","));
         text = text.replace("0b9f3c1e", &format!("bigint0{i}"));
         // Signed the way a sender would with a canonicalizer that rounds: HMAC over the JCS of
         // the value as JSON numbers parse. Without the guard this verifies and is stored.

@@ -523,6 +523,7 @@ fn crash_receipt(receipt_id: &str) -> serde_json::Value {
         "codeDigest": "9fceb02d0ae598e95dc970b74767f19372d61af8",
         "inputsHash": evidentia::ingest::sha256_hex(b"in"),
         "outputsHash": evidentia::ingest::sha256_hex(b"out"),
+        "tenant": "acme",
         "signer": {"kid": "default", "alg": "HS256"},
         "summary": {"runbook": "crash", "status": "succeeded"},
         "evidence": {"artifacts": []},
