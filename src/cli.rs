@@ -1,4 +1,5 @@
-//! Command line: `serve`, `check-config`, `openapi`, `admin new-token`.
+//! Command line: `serve`, `check-config`, `check`, `openapi`, `errors`, `verify`, `sign`,
+//! `admin new-token`, `admin token issue|list|revoke`.
 
 use std::io::{ErrorKind, Write};
 use std::path::PathBuf;
@@ -117,6 +118,48 @@ pub enum SignCommand {
 pub enum AdminCommand {
     /// Print a freshly generated, well-formed API token (for EVIDENTIA_ADMIN_TOKEN provisioning).
     NewToken,
+    /// Break-glass management of appliance-admin tokens on the host, with the appliance
+    /// stopped (the database is opened exclusively; while it runs, use `/api/admin/tokens`).
+    /// Each change is recorded in the `system` audit log with actor `host:cli`. Needs the
+    /// appliance's configuration and secrets (the same `--config`, `--data-dir` and
+    /// environment as `serve`).
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        command: AdminTokenCommand,
+    },
+}
+
+/// `admin token` actions.
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenCommand {
+    /// Issue an appliance-admin token; the token is printed once on standard output.
+    Issue {
+        /// Label (1–100 characters).
+        #[arg(long)]
+        name: String,
+        /// Lifetime in days (1–3650; default 90).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        /// Configuration and data directory, as for `serve`.
+        #[command(flatten)]
+        args: ServeArgs,
+    },
+    /// List appliance-admin tokens and their state (never their secrets).
+    List {
+        /// Configuration and data directory, as for `serve`.
+        #[command(flatten)]
+        args: ServeArgs,
+    },
+    /// Revoke an appliance-admin token (`tok_…`), even the last working one: issue another
+    /// here afterwards.
+    Revoke {
+        /// Token id (`tok_` and 16 hex digits), as `list` shows it.
+        id: String,
+        /// Configuration and data directory, as for `serve`.
+        #[command(flatten)]
+        args: ServeArgs,
+    },
 }
 
 /// Writes `text` and a newline to standard output.
@@ -297,6 +340,146 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             print(&crate::identity::generate_token_string())?;
             Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Token { command },
+        } => admin_token(command).await,
+    }
+}
+
+/// `evidentia admin token …`: opens the stopped appliance's database with its own signing key
+/// (so the `system` log's checkpoint continues its signed history) and acts on it.
+async fn admin_token(command: AdminTokenCommand) -> anyhow::Result<()> {
+    use crate::audit::{APPLIANCE_SCOPE, AuditRecord};
+    use crate::clock::{Clock, SystemClock, rfc3339};
+    use crate::config::SecretOrigin;
+    let args = match &command {
+        AdminTokenCommand::Issue { args, .. }
+        | AdminTokenCommand::List { args }
+        | AdminTokenCommand::Revoke { args, .. } => args,
+    };
+    let (config, env) = load(args)?;
+    let data_dir = &config.server.data_dir;
+    let db = data_dir.join(crate::server::DB_FILE);
+    anyhow::ensure!(
+        db.is_file(),
+        "no database at {}: start the appliance once (it creates the bootstrap admin token) or pass its --data-dir / --config",
+        db.display()
+    );
+    let (secrets, origins) = Secrets::resolve(data_dir, &env, false)?;
+    anyhow::ensure!(
+        origins
+            .iter()
+            .any(|(n, o)| n == "APPLIANCE_SIGNING_KEY" && *o != SecretOrigin::Generated),
+        "APPLIANCE_SIGNING_KEY is not available here: run this as the appliance's user with its \
+         configuration and environment (for the packages: `sudo -u evidentia evidentia admin token … \
+         --config /etc/evidentia/evidentia.toml`)"
+    );
+    let signer = std::sync::Arc::new(crate::server::appliance_signer(&config, &secrets)?);
+    let now = SystemClock.now_unix();
+    let store = crate::server::open_store(
+        data_dir,
+        std::sync::Arc::new(crate::metrics::Metrics::new()),
+        signer,
+        config.storage.cache_bytes,
+        now,
+        None,
+    )
+    .map_err(|e| {
+        if format!("{e:#}").contains("already open") {
+            anyhow::anyhow!(
+                "the appliance is running (it holds {} exclusively): stop it first, or use the API (POST/GET/DELETE /api/admin/tokens)",
+                db.display()
+            )
+        } else {
+            e
+        }
+    })?;
+    let audit = |action: &str, resource: &str, detail: &str| {
+        vec![AuditRecord {
+            time: rfc3339(now),
+            tenant: APPLIANCE_SCOPE.into(),
+            actor: "host:cli".into(),
+            action: action.into(),
+            resource: Some(resource.into()),
+            detail: Some(detail.into()),
+            ..Default::default()
+        }]
+    };
+    match command {
+        AdminTokenCommand::Issue {
+            name,
+            expires_in_days,
+            ..
+        } => {
+            let minted = crate::identity::issue_token(
+                None,
+                &name,
+                &[crate::identity::Role::ApplianceAdmin],
+                expires_in_days,
+                now,
+            )?;
+            let id = minted.record.id.clone();
+            let expires = minted.record.expires_at.map(rfc3339).unwrap_or_default();
+            store
+                .insert_token(
+                    minted.record,
+                    audit("admin_token.create", &id, "issued on the host"),
+                )
+                .await?;
+            eprintln!("issued appliance-admin token {id} ({name}), expires {expires}; shown once:");
+            print(&minted.token)
+        }
+        AdminTokenCommand::List { .. } => {
+            for t in store.list_tokens(None)? {
+                let state = match (t.revoked_at, t.expires_at) {
+                    (Some(r), _) => format!("revoked {}", rfc3339(r)),
+                    (None, Some(e)) if e <= now => format!("expired {}", rfc3339(e)),
+                    (None, Some(e)) => format!("active, expires {}", rfc3339(e)),
+                    (None, None) => "active, never expires".into(),
+                };
+                print(&format!(
+                    "{}  {}  created {}  {state}",
+                    t.id,
+                    t.name,
+                    rfc3339(t.created_at)
+                ))?;
+            }
+            Ok(())
+        }
+        AdminTokenCommand::Revoke { id, .. } => {
+            let outcome = store
+                .revoke_token(
+                    None,
+                    id.clone(),
+                    now,
+                    true,
+                    audit("admin_token.revoke", &id, "revoked on the host"),
+                )
+                .await?;
+            match outcome {
+                crate::store::Revocation::NotFound => {
+                    anyhow::bail!(
+                        "no appliance-admin token {id} (see `evidentia admin token list`)"
+                    )
+                }
+                _ => {
+                    let left = store
+                        .list_tokens(None)?
+                        .iter()
+                        .filter(|t| crate::identity::is_active_admin(t, now))
+                        .count();
+                    print(&format!(
+                        "revoked {id}; {left} working appliance-admin token(s) left"
+                    ))?;
+                    if left == 0 {
+                        eprintln!(
+                            "no appliance-admin token works now: issue one with `evidentia admin token issue --name …`"
+                        );
+                    }
+                    Ok(())
+                }
+            }
         }
     }
 }

@@ -191,6 +191,98 @@ pub fn mint_token(
     record_for_token(token, tenant, name, roles, now, expires_at)
 }
 
+/// Longest token label, characters.
+pub const TOKEN_NAME_MAX: usize = 100;
+/// Most roles one token carries.
+pub const TOKEN_ROLES_MAX: usize = 8;
+/// Lifetime of a token issued without `expires_in_days`, days.
+pub const TOKEN_DAYS_DEFAULT: u32 = 90;
+/// Longest token lifetime, days.
+pub const TOKEN_DAYS_MAX: u32 = 3650;
+
+/// Why a token cannot be issued as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRequestError {
+    /// The label breaks the display-name rules (422 `INVALID_NAME` and kin).
+    #[error(transparent)]
+    Name(#[from] crate::text::TextError),
+    /// No role, more than [`TOKEN_ROLES_MAX`], or a role the scope cannot hold (422
+    /// `INVALID_ROLE`).
+    #[error("{0}")]
+    Roles(&'static str),
+    /// `expires_in_days` outside 1–[`TOKEN_DAYS_MAX`] (422 `INVALID_EXPIRY`).
+    #[error("expires_in_days must be 1 to 3650")]
+    Expiry,
+}
+
+/// Issues a token: `tenant` `None` is the appliance scope, whose tokens hold exactly the
+/// `appliance-admin` role; tenant tokens hold tenant roles (a repeated role counts once). The
+/// token expires after `expires_in_days` (default [`TOKEN_DAYS_DEFAULT`]) from `now` (Unix
+/// seconds).
+///
+/// # Errors
+/// [`TokenRequestError`] naming the rule broken.
+pub fn issue_token(
+    tenant: Option<&str>,
+    name: &str,
+    roles: &[Role],
+    expires_in_days: Option<u32>,
+    now: i64,
+) -> Result<NewToken, TokenRequestError> {
+    let name = crate::text::display_name("name", name, TOKEN_NAME_MAX)?;
+    if roles.len() > TOKEN_ROLES_MAX {
+        return Err(TokenRequestError::Roles("at most 8 roles"));
+    }
+    let mut granted: Vec<Role> = Vec::with_capacity(roles.len());
+    for r in roles {
+        if !granted.contains(r) {
+            granted.push(*r);
+        }
+    }
+    if granted.is_empty() {
+        return Err(TokenRequestError::Roles("at least one role is required"));
+    }
+    let admin = granted.contains(&Role::ApplianceAdmin);
+    match tenant {
+        None if granted != [Role::ApplianceAdmin] => {
+            return Err(TokenRequestError::Roles(
+                "an appliance-scope token holds exactly the appliance-admin role",
+            ));
+        }
+        Some(_) if admin => {
+            return Err(TokenRequestError::Roles(
+                "a tenant token cannot hold the appliance-admin role",
+            ));
+        }
+        _ => {}
+    }
+    let days = expires_in_days.unwrap_or(TOKEN_DAYS_DEFAULT);
+    if !(1..=TOKEN_DAYS_MAX).contains(&days) {
+        return Err(TokenRequestError::Expiry);
+    }
+    let expires_at = now.saturating_add(i64::from(days) * 86_400);
+    Ok(mint_token(tenant, &name, granted, now, Some(expires_at)))
+}
+
+/// Whether `record` is an appliance-admin token that still works at `now`.
+pub fn is_active_admin(record: &TokenRecord, now: i64) -> bool {
+    record.tenant.is_none()
+        && record.roles.contains(&Role::ApplianceAdmin)
+        && record.revoked_at.is_none()
+        && record.expires_at.is_none_or(|e| now < e)
+}
+
+/// Whether revoking `target` still leaves an appliance-admin token that works at `now`
+/// among `all` (the tokens of the appliance scope). Revoking the last one through the API
+/// would lock every administrator out; `evidentia admin token` on the host is the way back
+/// (it may revoke the last one, once it has issued another).
+pub fn revocation_keeps_an_admin(target: &TokenRecord, all: &[TokenRecord], now: i64) -> bool {
+    !is_active_admin(target, now)
+        || all
+            .iter()
+            .any(|t| t.id != target.id && is_active_admin(t, now))
+}
+
 /// Builds the record for a given (already well-formed) token string.
 pub fn record_for_token(
     token: String,

@@ -104,6 +104,9 @@ codes! {
     KidExists = ("KID_EXISTS", 409, "Key id exists");
     /// The key id names the appliance's own HS256 key (`default`) and cannot be registered.
     KidReserved = ("KID_RESERVED", 409, "Key id reserved");
+    /// The token is the last working appliance-admin token: issue another before revoking it
+    /// (or use `evidentia admin token` on the host).
+    LastAdminToken = ("LAST_ADMIN_TOKEN", 409, "Last appliance-admin token");
     /// The run already has an artifact with this id.
     ArtifactExists = ("ARTIFACT_EXISTS", 409, "Artifact exists");
     /// A receipt with this `receiptId` is already recorded; `Location` points at it.

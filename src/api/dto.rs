@@ -301,7 +301,8 @@ const OPEN_REQUEST_SCHEMAS: &[&str] = &["Receipt"];
 /// characters). Their pattern is [`crate::text::name_pattern`].
 pub const NAME_PROPERTIES: &[(&str, &str, usize)] = &[
     ("CreateTenant", "name", super::tenants::TENANT_NAME_MAX),
-    ("CreateToken", "name", super::tenants::TOKEN_NAME_MAX),
+    ("CreateToken", "name", crate::identity::TOKEN_NAME_MAX),
+    ("CreateAdminToken", "name", crate::identity::TOKEN_NAME_MAX),
 ];
 
 /// Every integer gets the `minimum` and `maximum` of its `format` where the type does not say

@@ -184,6 +184,17 @@ impl From<crate::text::TextError> for Problem {
     }
 }
 
+impl From<crate::identity::TokenRequestError> for Problem {
+    fn from(e: crate::identity::TokenRequestError) -> Self {
+        use crate::identity::TokenRequestError as E;
+        match e {
+            E::Name(t) => t.into(),
+            E::Roles(m) => Problem::new(Code::InvalidRole, m),
+            E::Expiry => Problem::new(Code::InvalidExpiry, e.to_string()),
+        }
+    }
+}
+
 impl From<IngestError<StoreError>> for Problem {
     fn from(e: IngestError<StoreError>) -> Self {
         match e {

@@ -14,14 +14,15 @@ use super::dto::{RoleName, TenantRoleName, ts};
 use super::json::StrictJson;
 use super::problem::{ApiResult, Problem, status};
 use super::{AppState, ctx};
-use crate::identity::{Role, Tenant, TokenRecord, mint_token, valid_tenant_id};
+use crate::identity::{self, Role, Tenant, TokenRecord, valid_tenant_id};
+use crate::store::Revocation;
 use crate::text;
 
 #[derive(Tags)]
 enum ApiTags {
     /// Tenants (appliance administration).
     Tenants,
-    /// API tokens of a tenant.
+    /// API tokens of a tenant, and the appliance-admin tokens.
     Tokens,
 }
 
@@ -79,8 +80,6 @@ impl From<Tenant> for TenantDto {
 
 /// Most characters in a tenant's display name.
 pub const TENANT_NAME_MAX: usize = 200;
-/// Most characters in a token's label.
-pub const TOKEN_NAME_MAX: usize = 100;
 
 /// `POST /api/tenants` body.
 #[derive(Object, serde::Deserialize)]
@@ -133,6 +132,29 @@ impl poem_openapi::types::Example for CreateToken {
             name: "ci-pipeline".into(),
             roles: vec![TenantRoleName::Ingest, TenantRoleName::Viewer],
             expires_in_days: Some(90),
+        }
+    }
+}
+
+/// `POST /api/admin/tokens` body: an appliance-admin token (its only role is
+/// `appliance-admin`).
+#[derive(Object, serde::Deserialize)]
+#[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAdminToken {
+    /// Label: 1–100 characters, no white space at either end, no control, bidi or invisible
+    /// characters (the pattern states it).
+    pub name: String,
+    /// Lifetime in days; absent means 90.
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    pub expires_in_days: Option<u32>,
+}
+
+impl poem_openapi::types::Example for CreateAdminToken {
+    fn example() -> Self {
+        Self {
+            name: "second-admin".into(),
+            expires_in_days: Some(30),
         }
     }
 }
@@ -354,34 +376,9 @@ impl TenantsApi {
             roles,
             expires_in_days,
         } = body.0;
-        let name = text::display_name("name", &name, TOKEN_NAME_MAX)?;
-        if roles.len() > 8 {
-            return Err(Problem::new(Code::InvalidRole, "at most 8 roles").into());
-        }
-        let mut parsed = Vec::new();
-        for r in roles {
-            let role = Role::from(r);
-            if !parsed.contains(&role) {
-                parsed.push(role);
-            }
-        }
-        if parsed.is_empty() {
-            return Err(Problem::new(Code::InvalidRole, "at least one role is required").into());
-        }
-        let days = expires_in_days.unwrap_or(90);
-        if !(1..=3650).contains(&days) {
-            return Err(
-                Problem::new(Code::InvalidExpiry, "expires_in_days must be 1 to 3650").into(),
-            );
-        }
+        let roles: Vec<Role> = roles.into_iter().map(Role::from).collect();
         let now = state.now();
-        let minted = mint_token(
-            Some(&tenant),
-            &name,
-            parsed,
-            now,
-            Some(now + i64::from(days) * 86_400),
-        );
+        let minted = identity::issue_token(Some(&tenant), &name, &roles, expires_in_days, now)?;
         ctx.set_resource(&minted.record.id);
         let audit = vec![ctx.record("/api/tenants/{tenant}/tokens", 201, None, now)];
         state
@@ -423,7 +420,7 @@ impl TenantsApi {
         state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
         let items = state
             .store
-            .list_tokens(&tenant)?
+            .list_tokens(Some(&tenant))?
             .into_iter()
             .map(Into::into)
             .collect();
@@ -459,10 +456,135 @@ impl TenantsApi {
         ctx.set_resource(&id);
         let now = state.now();
         let audit = vec![ctx.record("/api/tenants/{tenant}/tokens/{id}", 204, None, now)];
-        if !state.store.revoke_token(tenant.0, id.0, now, audit).await? {
+        if state
+            .store
+            .revoke_token(Some(tenant.0), id.0, now, false, audit)
+            .await?
+            == Revocation::NotFound
+        {
             return Err(Problem::not_found("token").into());
         }
         ctx.mark_audited();
         Ok(Deleted::NoContent)
+    }
+
+    /// Issue an appliance-admin token
+    ///
+    /// Appliance-admin. The token (`evd_…`) is in this response only; the appliance keeps its
+    /// SHA-256. The issue is recorded in the `system` audit log.
+    #[oai(
+        path = "/api/admin/tokens",
+        method = "post",
+        tag = "ApiTags::Tokens",
+        operation_id = "createAdminToken"
+    )]
+    async fn create_admin_token(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        auth: BearerAuth,
+        /// Label and lifetime of the token.
+        body: StrictJson<CreateAdminToken>,
+    ) -> ApiResult<TokenCreatedResponse, { status::AUTH | status::BODY }> {
+        let ctx = ctx(req);
+        ctx.set_action("admin_token.create");
+        let p = state.authenticate(&auth, &ctx)?;
+        state.require_admin(&p)?;
+        let CreateAdminToken {
+            name,
+            expires_in_days,
+        } = body.0;
+        let now = state.now();
+        let minted =
+            identity::issue_token(None, &name, &[Role::ApplianceAdmin], expires_in_days, now)?;
+        ctx.set_resource(&minted.record.id);
+        let audit = vec![ctx.record("/api/admin/tokens", 201, None, now)];
+        state
+            .store
+            .insert_token(minted.record.clone(), audit)
+            .await?;
+        ctx.mark_audited();
+        let dto = TokenDto::from(minted.record);
+        Ok(TokenCreatedResponse::Created(Json(TokenCreated {
+            id: dto.id,
+            token: minted.token,
+            name: dto.name,
+            roles: dto.roles,
+            expires_at: dto.expires_at,
+        })))
+    }
+
+    /// List appliance-admin tokens
+    ///
+    /// Appliance-admin. Every appliance-admin token with its state (the bootstrap token
+    /// included); never their secrets.
+    #[oai(
+        path = "/api/admin/tokens",
+        method = "get",
+        tag = "ApiTags::Tokens",
+        operation_id = "listAdminTokens"
+    )]
+    async fn list_admin_tokens(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        auth: BearerAuth,
+    ) -> ApiResult<Json<TokenList>, { status::AUTH }> {
+        let ctx = ctx(req);
+        ctx.set_action("admin_token.list");
+        let p = state.authenticate(&auth, &ctx)?;
+        state.require_admin(&p)?;
+        let items = state
+            .store
+            .list_tokens(None)?
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        Ok(Json(TokenList { items }))
+    }
+
+    /// Revoke an appliance-admin token
+    ///
+    /// Appliance-admin. The token is refused (401) from this moment, the caller's own
+    /// included; its record stays listed with `revoked_at`. The last working appliance-admin
+    /// token cannot be revoked (409 `LAST_ADMIN_TOKEN`): issue another first.
+    #[oai(
+        path = "/api/admin/tokens/:id",
+        method = "delete",
+        tag = "ApiTags::Tokens",
+        operation_id = "revokeAdminToken"
+    )]
+    async fn revoke_admin_token(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        auth: BearerAuth,
+        /// Token id (`tok_…`).
+        #[oai(validator(pattern = "^tok_[0-9a-f]{16}$"))]
+        id: Path<String>,
+    ) -> ApiResult<Deleted, { status::AUTH | status::S404 | status::S409 | status::S507 }> {
+        let ctx = ctx(req);
+        ctx.set_action("admin_token.revoke");
+        let p = state.authenticate(&auth, &ctx)?;
+        state.require_admin(&p)?;
+        ctx.set_resource(&id);
+        let now = state.now();
+        let audit = vec![ctx.record("/api/admin/tokens/{id}", 204, None, now)];
+        match state
+            .store
+            .revoke_token(None, id.0, now, false, audit)
+            .await?
+        {
+            Revocation::Revoked => {
+                ctx.mark_audited();
+                Ok(Deleted::NoContent)
+            }
+            Revocation::NotFound => Err(Problem::not_found("token").into()),
+            Revocation::LastAdmin => Err(Problem::new(
+                Code::LastAdminToken,
+                "this is the last working appliance-admin token: issue another before revoking it",
+            )
+            .into()),
+        }
     }
 }

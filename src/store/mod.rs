@@ -38,6 +38,7 @@ pub use events::{EventLeaf, EventWithBody};
 pub use evidence::{ArtifactOutcome, ArtifactWithBytes, ReceiptOutcome};
 pub use insights::DecideOutcome;
 pub use log::{KeyRecord, LogQueryError, SignedCheckpoint};
+pub use tokens::Revocation;
 pub use writer::StoreFault;
 
 pub(crate) use batch::Batch;

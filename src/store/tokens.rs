@@ -6,7 +6,33 @@ use super::audit::put_audit;
 use super::codec::{dec, enc};
 use super::*;
 use crate::audit::AuditRecord;
-use crate::identity::TokenRecord;
+use crate::identity::{self, TokenRecord};
+
+/// What [`Store::revoke_token`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// Revoked now, or already.
+    Revoked,
+    /// No such token in that scope (another tenant's answers the same).
+    NotFound,
+    /// Refused: it is the last working appliance-admin token.
+    LastAdmin,
+}
+
+fn scoped(
+    t: &impl ReadableTable<&'static str, &'static [u8]>,
+    scope: Option<&str>,
+) -> Result<Vec<TokenRecord>, StoreError> {
+    let mut out = Vec::new();
+    for item in t.iter()? {
+        let (_, v) = item?;
+        let rec: TokenRecord = dec("tokens", v.value())?;
+        if rec.tenant.as_deref() == scope {
+            out.push(rec);
+        }
+    }
+    Ok(out)
+}
 
 impl Store {
     /// Stores a new token.
@@ -37,35 +63,33 @@ impl Store {
         t.get(id)?.map(|v| dec("tokens", v.value())).transpose()
     }
 
-    /// Tokens of a tenant.
+    /// Tokens of a tenant (`Some`) or of the appliance scope (`None`: appliance-admin tokens),
+    /// by id.
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn list_tokens(&self, tenant: &str) -> Result<Vec<TokenRecord>, StoreError> {
+    pub fn list_tokens(&self, scope: Option<&str>) -> Result<Vec<TokenRecord>, StoreError> {
         let r = self.read()?;
         let t = r.open_table(TOKENS)?;
-        let mut out = Vec::new();
-        for item in t.iter()? {
-            let (_, v) = item?;
-            let rec: TokenRecord = dec("tokens", v.value())?;
-            if rec.tenant.as_deref() == Some(tenant) {
-                out.push(rec);
-            }
-        }
-        Ok(out)
+        scoped(&t, scope)
     }
 
-    /// Revokes a token of `tenant`; `false` when it does not exist there.
+    /// Revokes token `id` of `scope` (a tenant, or `None` for the appliance scope). An
+    /// appliance-admin token is revoked only while another one still works
+    /// ([`identity::revocation_keeps_an_admin`]), decided in the same transaction, unless
+    /// `allow_last` (the host's break-glass command). Revoking a revoked token changes nothing
+    /// and answers [`Revocation::Revoked`].
     ///
     /// # Errors
     /// [`StoreError`].
     pub async fn revoke_token(
         &self,
-        tenant: String,
+        scope: Option<String>,
         id: String,
         now: i64,
+        allow_last: bool,
         mut audit: Vec<AuditRecord>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Revocation, StoreError> {
         self.write(WriteClass::Data(0), move |txn| {
             let mut t = txn.open_table(TOKENS)?;
             let Some(mut rec) = t
@@ -73,10 +97,16 @@ impl Store {
                 .map(|v| dec::<TokenRecord>("tokens", v.value()))
                 .transpose()?
             else {
-                return Ok(false);
+                return Ok(Revocation::NotFound);
             };
-            if rec.tenant.as_deref() != Some(tenant.as_str()) {
-                return Ok(false);
+            if rec.tenant != scope {
+                return Ok(Revocation::NotFound);
+            }
+            if scope.is_none()
+                && !allow_last
+                && !identity::revocation_keeps_an_admin(&rec, &scoped(&t, None)?, now)
+            {
+                return Ok(Revocation::LastAdmin);
             }
             if rec.revoked_at.is_none() {
                 rec.revoked_at = Some(now);
@@ -84,7 +114,7 @@ impl Store {
             t.insert(id.as_str(), enc(&rec)?.as_slice())?;
             drop(t);
             put_audit(txn, &mut audit)?;
-            Ok(true)
+            Ok(Revocation::Revoked)
         })
         .await
     }

@@ -12,4 +12,5 @@ mod lifecycle;
 mod process;
 mod slowloris;
 mod tcp;
+mod tokens;
 mod vectors;

@@ -532,3 +532,135 @@ fn crash_receipt(receipt_id: &str) -> serde_json::Value {
         serde_json::json!(evidentia::verify::hs256_sign(EVIDENCE_SECRET.as_bytes(), &r).unwrap());
     r
 }
+
+/// `evidentia admin token …` on the host with the appliance's data directory.
+fn admin_token(data: &Path, args: &[&str]) -> std::process::Output {
+    evidentia()
+        .args(["admin", "token"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .expect("run evidentia admin token")
+}
+
+#[test]
+fn break_glass_admin_tokens_on_the_host_replace_a_lost_bootstrap_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Nothing to manage before the first start.
+    let none = admin_token(&data, &["list"]);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no database"));
+
+    let port = free_port();
+    let lost = evidentia::identity::generate_token_string();
+    let lost_id = evidentia::identity::parse_token(&lost).unwrap();
+    let start = || {
+        let mut c = evidentia();
+        c.args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .env("EVIDENTIA_ADMIN_TOKEN", &lost);
+        let child = c.spawn().unwrap();
+        wait_for_port(port);
+        child
+    };
+    let child = start();
+    // While the appliance holds the database the command refuses and points at the API.
+    let busy = admin_token(&data, &["list"]);
+    assert!(!busy.status.success());
+    let err = String::from_utf8_lossy(&busy.stderr);
+    assert!(
+        err.contains("running") && err.contains("/api/admin/tokens"),
+        "{err}"
+    );
+    assert!(terminate(child).0);
+
+    // Stopped: issue a new one, revoke the lost one (even though it would be the last).
+    let issued = admin_token(
+        &data,
+        &["issue", "--name", "rescue", "--expires-in-days", "7"],
+    );
+    assert!(
+        issued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    let rescue = String::from_utf8_lossy(&issued.stdout).trim().to_string();
+    assert!(
+        evidentia::identity::parse_token(&rescue).is_some(),
+        "{rescue}"
+    );
+    let revoked = admin_token(&data, &["revoke", &lost_id]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    assert!(String::from_utf8_lossy(&revoked.stdout).contains("1 working"));
+    let listed = admin_token(&data, &["list"]);
+    let text = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        text.contains(&format!("{lost_id}  bootstrap")) && text.contains("revoked"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rescue") && text.contains("active, expires"),
+        "{text}"
+    );
+    assert!(!text.contains(&rescue) && !text.contains(&lost));
+    let unknown = admin_token(&data, &["revoke", "tok_0000000000000000"]);
+    assert!(!unknown.status.success());
+
+    // Started again: the lost token is 401, the rescue token works, and the host's actions
+    // are in the system audit log; the logs' signed history still checks.
+    let child = start();
+    let base = format!("http://127.0.0.1:{port}");
+    let (ok, body) = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        &format!("Authorization: Bearer {lost}"),
+        &format!("{base}/api/tenants"),
+    ]);
+    assert!(ok && body.starts_with("401"), "{body}");
+    let (ok, body) = curl(&[
+        "-H",
+        &format!("Authorization: Bearer {rescue}"),
+        &format!("{base}/api/audit?limit=500"),
+    ]);
+    assert!(ok, "{body}");
+    let audit: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let host: Vec<&serde_json::Value> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["actor"] == "host:cli")
+        .collect();
+    assert_eq!(host.len(), 2, "{body}");
+    assert!(
+        host.iter()
+            .any(|a| a["action"] == "admin_token.revoke" && a["resource"] == lost_id.as_str())
+    );
+    assert!(terminate(child).0);
+    let check = evidentia()
+        .arg("check")
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
