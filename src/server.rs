@@ -313,27 +313,41 @@ pub async fn flush_aggregates(state: &AppState, all: bool) {
     }
 }
 
-async fn shutdown_signal() {
+/// Registers the SIGTERM and SIGINT handlers now and returns the future that completes on the
+/// first of them. Registered before the port is bound and `READY=1` is sent, so a stop that
+/// arrives right after start drains instead of killing the process with the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = tokio::signal::ctrl_c() => {},
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            async fn first(s: Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
                 }
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            let (term, int) = handlers;
+            tokio::select! {
+                () = first(term) => {},
+                () = first(int) => {},
             }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown requested; draining in-flight requests");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutdown requested; draining in-flight requests");
 }
 
 /// The soft limit on open file descriptors of this process (Linux `/proc/self/limits`).
@@ -377,6 +391,7 @@ pub async fn serve(config: Config, secrets: Secrets) -> anyhow::Result<()> {
         );
     }
     check_disk(&state);
+    let signalled = shutdown_signal();
     let (stop_tx, stop_rx) = watch::channel(false);
     let jobs = spawn_background(state.clone(), stop_rx);
     let tls = tls_material(&state.config)?;
@@ -400,7 +415,7 @@ pub async fn serve(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     let store = state.store.clone();
     let stop = async move {
         tokio::select! {
-            () = shutdown_signal() => {}
+            () = signalled => {}
             fault = store.faulted() => tracing::error!(
                 no_space = fault.no_space,
                 error = %fault.message,

@@ -581,7 +581,8 @@ fn break_glass_admin_tokens_on_the_host_replace_a_lost_bootstrap_token() {
         err.contains("running") && err.contains("/api/admin/tokens"),
         "{err}"
     );
-    assert!(terminate(child).0);
+    let (ok, log) = terminate(child);
+    assert!(ok, "{log}");
 
     // Stopped: issue a new one, revoke the lost one (even though it would be the last).
     let issued = admin_token(
