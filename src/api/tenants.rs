@@ -215,6 +215,32 @@ pub struct TokenList {
     pub items: Vec<TokenDto>,
 }
 
+/// Stores a freshly issued token with its audit record (route template `route`) and answers
+/// 201 with the secret shown once.
+async fn store_minted(
+    state: &AppState,
+    ctx: &super::ReqCtx,
+    minted: identity::NewToken,
+    route: &str,
+    now: i64,
+) -> Result<TokenCreatedResponse, Problem> {
+    ctx.set_resource(&minted.record.id);
+    let audit = vec![ctx.record(route, 201, None, now)];
+    state
+        .store
+        .insert_token(minted.record.clone(), audit)
+        .await?;
+    ctx.mark_audited();
+    let dto = TokenDto::from(minted.record);
+    Ok(TokenCreatedResponse::Created(Json(TokenCreated {
+        id: dto.id,
+        token: minted.token,
+        name: dto.name,
+        roles: dto.roles,
+        expires_at: dto.expires_at,
+    })))
+}
+
 #[derive(ApiResponse)]
 enum TenantCreated {
     /// Created.
@@ -379,21 +405,7 @@ impl TenantsApi {
         let roles: Vec<Role> = roles.into_iter().map(Role::from).collect();
         let now = state.now();
         let minted = identity::issue_token(Some(&tenant), &name, &roles, expires_in_days, now)?;
-        ctx.set_resource(&minted.record.id);
-        let audit = vec![ctx.record("/api/tenants/{tenant}/tokens", 201, None, now)];
-        state
-            .store
-            .insert_token(minted.record.clone(), audit)
-            .await?;
-        ctx.mark_audited();
-        let dto = TokenDto::from(minted.record);
-        Ok(TokenCreatedResponse::Created(Json(TokenCreated {
-            id: dto.id,
-            token: minted.token,
-            name: dto.name,
-            roles: dto.roles,
-            expires_at: dto.expires_at,
-        })))
+        Ok(store_minted(&state, &ctx, minted, "/api/tenants/{tenant}/tokens", now).await?)
     }
 
     /// List API tokens
@@ -497,21 +509,7 @@ impl TenantsApi {
         let now = state.now();
         let minted =
             identity::issue_token(None, &name, &[Role::ApplianceAdmin], expires_in_days, now)?;
-        ctx.set_resource(&minted.record.id);
-        let audit = vec![ctx.record("/api/admin/tokens", 201, None, now)];
-        state
-            .store
-            .insert_token(minted.record.clone(), audit)
-            .await?;
-        ctx.mark_audited();
-        let dto = TokenDto::from(minted.record);
-        Ok(TokenCreatedResponse::Created(Json(TokenCreated {
-            id: dto.id,
-            token: minted.token,
-            name: dto.name,
-            roles: dto.roles,
-            expires_at: dto.expires_at,
-        })))
+        Ok(store_minted(&state, &ctx, minted, "/api/admin/tokens", now).await?)
     }
 
     /// List appliance-admin tokens
