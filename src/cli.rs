@@ -438,8 +438,12 @@ async fn admin_token(command: AdminTokenCommand) -> anyhow::Result<()> {
                     (None, Some(e)) => format!("active, expires {}", rfc3339(e)),
                     (None, None) => "active, never expires".into(),
                 };
+                let used = t.last_used_at.map_or_else(
+                    || "never used".to_string(),
+                    |u| format!("last used {}", rfc3339(u)),
+                );
                 print(&format!(
-                    "{}  {}  created {}  {state}",
+                    "{}  {}  created {}  {state}  {used}",
                     t.id,
                     t.name,
                     rfc3339(t.created_at)

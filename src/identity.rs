@@ -133,6 +133,51 @@ pub struct TokenRecord {
     pub expires_at: Option<i64>,
     /// Unix seconds of revocation.
     pub revoked_at: Option<i64>,
+    /// Unix seconds of the last use, to within [`TOKEN_USE_GRANULARITY`] seconds (recorded by
+    /// [`TokenUse`], not on every request); `None` = never used since this was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<i64>,
+}
+
+/// How stale a token's `last_used_at` may be before a use is recorded again, seconds: one write
+/// per token per hour at most, whatever its request rate.
+pub const TOKEN_USE_GRANULARITY: i64 = 3600;
+
+/// Uses of tokens seen since the last flush, token id → Unix seconds of the latest use. The
+/// request path only updates this map; the server writes it to the token records in one batch
+/// every few minutes and at shutdown (`last_used_at` is coarse by design: an access-hygiene
+/// signal, "unused for 90 days", not an audit trail — the audit log is that).
+#[derive(Debug, Default)]
+pub struct TokenUse {
+    seen: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+}
+
+impl TokenUse {
+    /// Notes that `record` authenticated a request at `now`, unless its stored `last_used_at`
+    /// is fresher than [`TOKEN_USE_GRANULARITY`].
+    pub fn observe(&self, record: &TokenRecord, now: i64) {
+        if record
+            .last_used_at
+            .is_some_and(|t| now.saturating_sub(t) < TOKEN_USE_GRANULARITY)
+        {
+            return;
+        }
+        let mut seen = match self.seen.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        let at = seen.entry(record.id.clone()).or_insert(now);
+        *at = (*at).max(now);
+    }
+
+    /// Takes the uses noted so far.
+    pub fn drain(&self) -> Vec<(String, i64)> {
+        let mut seen = match self.seen.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        seen.drain().collect()
+    }
 }
 
 /// A freshly minted token: the record to store and the secret string to show once.
@@ -303,6 +348,7 @@ pub fn record_for_token(
             created_at: now,
             expires_at,
             revoked_at: None,
+            last_used_at: None,
         },
         token,
     }

@@ -269,16 +269,27 @@ pub fn spawn_background(
         let mut disk = tokio::time::interval(Duration::from_secs(10));
         let mut flush = tokio::time::interval(Duration::from_secs(15));
         let mut purge = tokio::time::interval(Duration::from_secs(3600));
+        let mut token_use = tokio::time::interval(Duration::from_secs(300));
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
                 _ = disk.tick() => check_disk(&state),
                 _ = flush.tick() => flush_aggregates(&state, false).await,
                 _ = purge.tick() => run_retention(&state).await,
+                _ = token_use.tick() => flush_token_use(&state).await,
             }
         }
         flush_aggregates(&state, true).await;
+        flush_token_use(&state).await;
     })
+}
+
+/// Writes the token uses noted since the last flush to the token records (one transaction).
+pub async fn flush_token_use(state: &AppState) {
+    let uses = state.token_use.drain();
+    if let Err(e) = state.store.record_token_use(uses).await {
+        tracing::warn!(error = %e, "cannot record token use");
+    }
 }
 
 /// Purges raw event bodies and artifact bytes whose retention ended (legal holds exempt); log

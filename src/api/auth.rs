@@ -24,7 +24,9 @@ impl AppState {
             .store
             .get_token(&id)?
             .ok_or_else(Problem::unauthenticated)?;
-        check_token(token, &record, self.now()).map_err(|_| Problem::unauthenticated())?;
+        let now = self.now();
+        check_token(token, &record, now).map_err(|_| Problem::unauthenticated())?;
+        self.token_use.observe(&record, now);
         let principal = Principal {
             token_id: record.id,
             tenant: record.tenant,

@@ -59,6 +59,8 @@ pub struct AppState {
     pub aggregator: Aggregator,
     /// Parsed `server.trusted_proxies`.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Token uses not yet written to the token records.
+    pub token_use: crate::identity::TokenUse,
 }
 
 impl AppState {
@@ -80,6 +82,7 @@ impl AppState {
             budget: BodyBudget::new(config.ingest.inflight_body_budget_bytes),
             ratelimits: RateLimits::new(clock.clone()),
             aggregator: Aggregator::default(),
+            token_use: crate::identity::TokenUse::default(),
             trusted_proxies,
             config,
             secrets,

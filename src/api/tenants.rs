@@ -176,6 +176,9 @@ pub struct TokenDto {
     pub expires_at: Option<time::OffsetDateTime>,
     /// When it was revoked; absent while it is valid.
     pub revoked_at: Option<time::OffsetDateTime>,
+    /// When it last authenticated a request, to within an hour and recorded up to five
+    /// minutes late; absent if it has not been used.
+    pub last_used_at: Option<time::OffsetDateTime>,
 }
 
 impl From<TokenRecord> for TokenDto {
@@ -187,6 +190,7 @@ impl From<TokenRecord> for TokenDto {
             created_at: ts(t.created_at),
             expires_at: t.expires_at.map(ts),
             revoked_at: t.revoked_at.map(ts),
+            last_used_at: t.last_used_at.map(ts),
         }
     }
 }

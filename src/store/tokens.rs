@@ -63,6 +63,35 @@ impl Store {
         t.get(id)?.map(|v| dec("tokens", v.value())).transpose()
     }
 
+    /// Records token uses (`id`, Unix seconds) in one transaction: each record's `last_used_at`
+    /// becomes the later of what it held and the use. Ids no longer stored are skipped.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn record_token_use(&self, uses: Vec<(String, i64)>) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        self.write(WriteClass::Data(0), move |txn| {
+            let mut t = txn.open_table(TOKENS)?;
+            for (id, at) in uses {
+                let Some(mut rec) = t
+                    .get(id.as_str())?
+                    .map(|v| dec::<TokenRecord>("tokens", v.value()))
+                    .transpose()?
+                else {
+                    continue;
+                };
+                if rec.last_used_at.is_none_or(|t| t < at) {
+                    rec.last_used_at = Some(at);
+                    t.insert(id.as_str(), enc(&rec)?.as_slice())?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Tokens of a tenant (`Some`) or of the appliance scope (`None`: appliance-admin tokens),
     /// by id.
     ///

@@ -176,3 +176,54 @@ async fn only_appliance_admins_manage_admin_tokens_and_bad_requests_are_refused(
         .await
         .problem(401, "UNAUTHENTICATED");
 }
+
+#[tokio::test]
+async fn last_use_is_recorded_hourly_in_the_background_not_per_request() {
+    use evidentia::clock::Clock;
+    let app = start().await;
+    app.create_tenant("acme").await;
+    let token = app.create_token("acme", &["tenant-admin"]).await;
+    let id = evidentia::identity::parse_token(&token).unwrap();
+    let stored = |app: &TestApp| {
+        app.state
+            .store
+            .get_token(&id)
+            .unwrap()
+            .unwrap()
+            .last_used_at
+    };
+    let listed = |r: &Resp| {
+        r.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id.as_str())
+            .unwrap()["last_used_at"]
+            .clone()
+    };
+    let first = app.clock.now_unix();
+    for _ in 0..20 {
+        app.get("/api/tenants/acme/tokens", &token)
+            .await
+            .expect(200);
+    }
+    // No write per request: the record is unchanged until the background flush.
+    assert_eq!(stored(&app), None);
+    assert!(listed(&app.get("/api/tenants/acme/tokens", &token).await).is_null());
+    evidentia::server::flush_token_use(&app.state).await;
+    assert_eq!(stored(&app), Some(first));
+    assert!(listed(&app.get("/api/tenants/acme/tokens", &token).await).is_string());
+    // Within the hour a use is not noted again; after it, it is.
+    app.clock.advance(1800);
+    app.get("/api/tenants/acme/tokens", &token)
+        .await
+        .expect(200);
+    evidentia::server::flush_token_use(&app.state).await;
+    assert_eq!(stored(&app), Some(first));
+    app.clock.advance(1800);
+    app.get("/api/tenants/acme/tokens", &token)
+        .await
+        .expect(200);
+    evidentia::server::flush_token_use(&app.state).await;
+    assert_eq!(stored(&app), Some(first + 3600));
+}
