@@ -376,6 +376,31 @@ async fn admin_token(command: AdminTokenCommand) -> anyhow::Result<()> {
          --config /etc/evidentia/evidentia.toml`)"
     );
     let signer = std::sync::Arc::new(crate::server::appliance_signer(&config, &secrets)?);
+    let running = || {
+        anyhow::anyhow!(
+            "the appliance is running (it holds {} exclusively): stop it first, or use the API (POST/GET/DELETE /api/admin/tokens)",
+            db.display()
+        )
+    };
+    // The system log's checkpoint is signed with the key given here: it must be the one this
+    // database signs with, or opening the store would record it as a new key and retire the
+    // appliance's own (every pinned verifier would then be out of date).
+    let active = crate::store::active_key_of(&db).map_err(|e| {
+        if e.to_string().contains("already open") {
+            running()
+        } else {
+            anyhow::anyhow!("cannot read {}: {e}", db.display())
+        }
+    })?;
+    let given = signer.verifier_key().to_string();
+    if let Some(active) = active
+        && active.verifier_key != given
+    {
+        anyhow::bail!(
+            "the APPLIANCE_SIGNING_KEY available here ({given}) is not the key this database signs with ({}): run this with the appliance's own configuration and secrets",
+            active.verifier_key
+        );
+    }
     let now = SystemClock.now_unix();
     let store = crate::server::open_store(
         data_dir,
@@ -387,10 +412,7 @@ async fn admin_token(command: AdminTokenCommand) -> anyhow::Result<()> {
     )
     .map_err(|e| {
         if format!("{e:#}").contains("already open") {
-            anyhow::anyhow!(
-                "the appliance is running (it holds {} exclusively): stop it first, or use the API (POST/GET/DELETE /api/admin/tokens)",
-                db.display()
-            )
+            running()
         } else {
             e
         }

@@ -35,12 +35,13 @@ pub fn is_json(content_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Parses `bytes` strictly into `T`.
+/// Parses `bytes`, which must be one JSON object, strictly into `T`.
 ///
 /// # Errors
-/// 400 `INVALID_JSON` when the bytes are not JSON, 400 `INVALID_BODY` for a duplicate key, a
-/// wrong type, a `null` member, an unknown or missing field (with the JSON path of the
-/// offending member).
+/// 400 `INVALID_JSON` when the bytes are not JSON, 400 `INVALID_BODY` for anything but an
+/// object at the top (serde would read a struct from an array of its fields in order), a
+/// duplicate key, a wrong type, a `null` member, an unknown or missing field (with the JSON path
+/// of the offending member).
 pub fn parse_strict<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     if bytes.is_empty() {
         return Err(Problem::new(
@@ -65,6 +66,12 @@ pub fn parse_strict<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         return Err(Problem::new(
             Code::InvalidJson,
             format!("the body is not valid JSON: {e}"),
+        ));
+    }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Problem::new(
+            Code::InvalidBody,
+            "the body must be a JSON object",
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -251,6 +258,11 @@ mod tests {
         assert!(e.detail.contains("`tags` is null"), "{}", e.detail);
         let e = parse_strict::<T1>(br#"{"id":"a","tags":{"x":null}}"#).unwrap_err();
         assert!(e.detail.contains("`tags.x` is null"), "{}", e.detail);
+        for not_an_object in [&br#"["a"]"#[..], b"[]", b" \n[\"a\", {}]", b"\"a\"", b"1"] {
+            let e = parse_strict::<T1>(not_an_object).unwrap_err();
+            assert_eq!(e.code, Code::InvalidBody);
+            assert!(e.detail.contains("JSON object"), "{}", e.detail);
+        }
         let e = parse_strict::<T1>(b"null").unwrap_err();
         assert_eq!(e.code, Code::InvalidBody);
         let e = parse_strict::<T1>(br#"{"id":"a"} x"#).unwrap_err();

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use redb::{Database, ReadableTable};
+use redb::{Database, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
 use super::{Batch, CHECKPOINTS, KEYS, LOG_ENTRIES, LOG_NODES, LOG_SIZE, Store, StoreError};
@@ -241,27 +241,46 @@ pub struct SignedCheckpoint {
     pub root: Hash,
 }
 
+/// The key that signs the checkpoints of the database file at `path` (`None` before the first
+/// start), read without opening a [`Store`] (which would record a different key as the new
+/// one). Opens the file exclusively, as the appliance does.
+///
+/// # Errors
+/// [`StoreError`], "already open" while a server holds the file.
+pub fn active_key_of(path: &std::path::Path) -> Result<Option<KeyRecord>, StoreError> {
+    let db = Database::open(path)?;
+    let r = db.begin_read()?;
+    Ok(keys_in(&r)?.into_iter().find(|k| k.retired_at.is_none()))
+}
+
+fn keys_in(r: &redb::ReadTransaction) -> Result<Vec<KeyRecord>, StoreError> {
+    let t = match r.open_table(KEYS) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out: Vec<KeyRecord> = Vec::new();
+    for item in t.iter()? {
+        let (_, v) = item?;
+        out.push(
+            serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt {
+                table: "keys",
+                message: e.to_string(),
+            })?,
+        );
+    }
+    // Oldest first: keys in the order they were retired, the active key last.
+    out.sort_by_key(|k| (k.retired_at.unwrap_or(i64::MAX), k.first_used));
+    Ok(out)
+}
+
 impl Store {
     /// Public keys ever used to sign checkpoints, oldest first.
     ///
     /// # Errors
     /// [`StoreError`].
     pub fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        let r = self.read()?;
-        let t = r.open_table(KEYS)?;
-        let mut out: Vec<KeyRecord> = Vec::new();
-        for item in t.iter()? {
-            let (_, v) = item?;
-            out.push(
-                serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt {
-                    table: "keys",
-                    message: e.to_string(),
-                })?,
-            );
-        }
-        // Oldest first: keys in the order they were retired, the active key last.
-        out.sort_by_key(|k| (k.retired_at.unwrap_or(i64::MAX), k.first_used));
-        Ok(out)
+        keys_in(&self.read()?)
     }
 
     /// Current size of a log (0 if it has no entries).

@@ -584,6 +584,23 @@ fn break_glass_admin_tokens_on_the_host_replace_a_lost_bootstrap_token() {
     let (ok, log) = terminate(child);
     assert!(ok, "{log}");
 
+    // Another appliance's key would sign the system log and retire this one: refused.
+    let foreign = evidentia()
+        .args(["admin", "token", "issue", "--name", "x", "--data-dir"])
+        .arg(&data)
+        .env("APPLIANCE_SIGNING_KEY", "ab".repeat(32))
+        .output()
+        .unwrap();
+    assert!(!foreign.status.success());
+    let err = String::from_utf8_lossy(&foreign.stderr);
+    assert!(
+        err.contains("not the key this database signs with"),
+        "{err}"
+    );
+    let keys = evidentia::store::active_key_of(&data.join("evidentia.redb"))
+        .unwrap()
+        .unwrap();
+
     // Stopped: issue a new one, revoke the lost one (even though it would be the last).
     let issued = admin_token(
         &data,
@@ -653,6 +670,13 @@ fn break_glass_admin_tokens_on_the_host_replace_a_lost_bootstrap_token() {
             .any(|a| a["action"] == "admin_token.revoke" && a["resource"] == lost_id.as_str())
     );
     assert!(terminate(child).0);
+    let after = evidentia::store::active_key_of(&data.join("evidentia.redb"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.verifier_key, keys.verifier_key,
+        "the signing key did not change"
+    );
     let check = evidentia()
         .arg("check")
         .arg("--data-dir")

@@ -156,6 +156,7 @@ async fn only_appliance_admins_manage_admin_tokens_and_bad_requests_are_refused(
         ),
         (json!({"name": " padded"}), 422, "INVALID_NAME"),
         (json!({}), 400, "INVALID_BODY"),
+        (json!(["arr-token", 30]), 400, "INVALID_BODY"),
     ] {
         app.post_json("/api/admin/tokens", &admin, body.clone())
             .await
