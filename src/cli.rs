@@ -330,6 +330,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(obj) = receipt.as_object_mut() {
                 obj.remove("signature");
             }
+            if receipt["signer"]["kid"] == "default" && receipt.get("tenant").is_none() {
+                eprintln!(
+                    "evidentia: warning: signer.kid is \"default\" (the appliance-wide key) but the receipt has no \"tenant\" member: the appliance will refuse it (422 RECEIPT_INVALID); add the tenant it is for"
+                );
+            }
             let signature = verify::hs256_sign(&secret, &receipt)?;
             receipt["signature"] = serde_json::Value::String(signature);
             print(&serde_json::to_string_pretty(&receipt)?)?;

@@ -166,6 +166,9 @@ codes! {
     ReceiptInvalid = ("RECEIPT_INVALID", 422, "Receipt invalid");
     /// The receipt is unsigned, or its signature does not verify (substitution).
     ReceiptSignatureInvalid = ("RECEIPT_SIGNATURE_INVALID", 422, "Receipt signature invalid");
+    /// The receipt's signed `tenant` member names another tenant than the one it was submitted
+    /// to (a receipt under the appliance-wide key counts only in the tenant it names).
+    ReceiptTenantMismatch = ("RECEIPT_TENANT_MISMATCH", 422, "Receipt for another tenant");
     /// The receipt's `createdAt` lies outside the freshness window.
     ReceiptStale = ("RECEIPT_STALE", 422, "Receipt stale");
     // ----- 429 ---------------------------------------------------------------------------

@@ -130,6 +130,7 @@ impl From<ReceiptError> for Problem {
             ReceiptError::Invalid(m) => Problem::new(Code::ReceiptInvalid, m),
             ReceiptError::SignatureInvalid(m) => Problem::new(Code::ReceiptSignatureInvalid, m),
             ReceiptError::Stale(m) => Problem::new(Code::ReceiptStale, m),
+            ReceiptError::TenantMismatch(m) => Problem::new(Code::ReceiptTenantMismatch, m),
         }
     }
 }

@@ -691,11 +691,12 @@ impl EvidenceApi {
         })?;
         let parsed = receipt::parse(value)?;
         ctx.set_resource(&parsed.receipt_id);
-        let key = match receipt::key_for(&parsed, &tenant, &state.secrets.evidence_signer_kid)? {
+        let source = receipt::key_source(&parsed, &state.secrets.evidence_signer_kid);
+        let key = match &source {
             KeySource::Appliance => Some(ReceiptKey::Hs256(state.secrets.evidence_signing.clone())),
             KeySource::Tenant(kid) => state
                 .store
-                .get_signing_key(&tenant, &kid)?
+                .get_signing_key(&tenant, kid)?
                 .and_then(|k| k.key().ok()),
         };
         let key = key.ok_or_else(|| {
@@ -705,6 +706,7 @@ impl EvidenceApi {
             )
         })?;
         let verified = receipt::verify_signature(&parsed, &key)?;
+        receipt::bind_to_tenant(&parsed, &tenant, &source)?;
         let now = state.now();
         receipt::check_fresh(
             parsed.created_at,

@@ -22,6 +22,10 @@ pub enum ReceiptError {
     /// `createdAt` outside the freshness window (422 `RECEIPT_STALE`).
     #[error("{0}")]
     Stale(String),
+    /// Validly signed, but its `tenant` member names another tenant than the one it was
+    /// submitted to (422 `RECEIPT_TENANT_MISMATCH`).
+    #[error("{0}")]
+    TenantMismatch(String),
 }
 
 /// One artifact a receipt lists.
@@ -49,7 +53,7 @@ pub struct ParsedReceipt {
     /// `signature`, if present.
     pub signature: Option<String>,
     /// `tenant`, the tenant the signer meant the receipt for: required when the receipt is
-    /// signed with the appliance-wide key, checked whenever present ([`key_for`]).
+    /// signed with the appliance-wide key, checked whenever present ([`bind_to_tenant`]).
     pub tenant: Option<String>,
     /// `evidence.artifacts[]`.
     pub artifacts: Vec<ListedArtifact>,
@@ -147,7 +151,7 @@ pub fn parse(value: Value) -> Result<ParsedReceipt, ReceiptError> {
     })
 }
 
-/// Which key verifies a receipt, as [`key_for`] decides.
+/// Which key verifies a receipt, as [`key_source`] decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
     /// The appliance-wide HS256 key (`EVIDENCE_SIGNING_SECRET`, kid `evidence.signer_kid`).
@@ -156,33 +160,45 @@ pub enum KeySource {
     Tenant(String),
 }
 
-/// Chooses the key for `receipt` submitted in `tenant` and binds the receipt to that tenant.
+/// Which key verifies `receipt`: the appliance-wide HS256 key when `signer` is
+/// `{alg: HS256, kid: appliance_kid}`, otherwise the submitting tenant's key of that `kid`.
+pub fn key_source(receipt: &ParsedReceipt, appliance_kid: &str) -> KeySource {
+    if receipt.alg == "HS256" && receipt.kid == appliance_kid {
+        KeySource::Appliance
+    } else {
+        KeySource::Tenant(receipt.kid.clone())
+    }
+}
+
+/// Binds a receipt whose signature verified to the tenant it was submitted in. Call after
+/// [`verify_signature`], so a refusal here is about a genuinely signed receipt.
 ///
-/// The appliance-wide HS256 key (`appliance_kid`) is shared by every tenant, so a receipt it
-/// signs carries the tenant it is for in a signed `tenant` member and is accepted only there:
-/// without that rule one runner's receipt could be recorded as evidence of any tenant. A
-/// receipt under a tenant key is bound by the key itself (each tenant registers its own); when
-/// it names a tenant anyway, that must be the submitting tenant too.
+/// The appliance-wide HS256 key is shared by every tenant, so a receipt it signs carries the
+/// tenant it is for in a signed `tenant` member and counts only there: without that rule one
+/// runner's receipt could be recorded as evidence of any tenant. A receipt under a tenant key
+/// is bound by the key itself (each tenant registers its own); when it names a tenant anyway,
+/// that must be the submitting tenant too. Tenant ids compare exactly (they are lowercase
+/// ASCII, so a look-alike or a case change is another tenant).
 ///
 /// # Errors
 /// [`ReceiptError::Invalid`] when an appliance-key receipt has no `tenant` member;
-/// [`ReceiptError::SignatureInvalid`] when the receipt names another tenant.
-pub fn key_for(
+/// [`ReceiptError::TenantMismatch`] when it names another tenant (the message names the
+/// submitting tenant, never echoes the member).
+pub fn bind_to_tenant(
     receipt: &ParsedReceipt,
     tenant: &str,
-    appliance_kid: &str,
-) -> Result<KeySource, ReceiptError> {
-    let appliance = receipt.alg == "HS256" && receipt.kid == appliance_kid;
-    match receipt.tenant.as_deref() {
-        None if appliance => Err(ReceiptError::Invalid(format!(
-            "a receipt signed with the appliance key (signer.kid \"{appliance_kid}\") must name \
-             the tenant it is for in a `tenant` member"
+    source: &KeySource,
+) -> Result<(), ReceiptError> {
+    match (receipt.tenant.as_deref(), source) {
+        (None, KeySource::Appliance) => Err(ReceiptError::Invalid(
+            "a receipt signed with the appliance-wide key must name the tenant it is for in a \
+             signed `tenant` member"
+                .into(),
+        )),
+        (Some(named), _) if named != tenant => Err(ReceiptError::TenantMismatch(format!(
+            "the receipt is signed for another tenant than \"{tenant}\", where it was submitted"
         ))),
-        Some(named) if named != tenant => Err(ReceiptError::SignatureInvalid(format!(
-            "the receipt is signed for tenant \"{named}\", not for the tenant it was submitted to"
-        ))),
-        _ if appliance => Ok(KeySource::Appliance),
-        _ => Ok(KeySource::Tenant(receipt.kid.clone())),
+        _ => Ok(()),
     }
 }
 

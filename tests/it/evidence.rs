@@ -199,8 +199,12 @@ async fn a_receipt_under_the_appliance_key_counts_only_in_the_tenant_it_names() 
         .app
         .post_json("/api/conductor/evidence/receipt", &globex, bound("acme"))
         .await;
-    r.problem(422, "RECEIPT_SIGNATURE_INVALID");
-    assert!(r.json()["detail"].as_str().unwrap().contains("acme"));
+    r.problem(422, "RECEIPT_TENANT_MISMATCH");
+    let detail = r.json()["detail"].as_str().unwrap().to_string();
+    assert!(
+        detail.contains("\"globex\"") && !detail.contains("acme"),
+        "{detail}"
+    );
     // `tenant` is signed: rewriting it breaks the signature.
     let mut rewritten = bound("acme");
     rewritten["tenant"] = json!("globex");
@@ -236,7 +240,11 @@ async fn a_receipt_under_the_appliance_key_counts_only_in_the_tenant_it_names() 
     r["signer"] = json!({"kid": "runner-1", "alg": "HS256"});
     r["tenant"] = json!("globex");
     r["signature"] = json!(evidentia::verify::hs256_sign(secret.as_bytes(), &r).unwrap());
-    ev.submit(&r)
+    ev.submit(&r).await.problem(422, "RECEIPT_TENANT_MISMATCH");
+    // A forged receipt is a forgery first: the tenant is looked at only once it verified.
+    let mut forged = bound("globex");
+    forged["summary"]["status"] = json!("failed");
+    ev.submit(&forged)
         .await
         .problem(422, "RECEIPT_SIGNATURE_INVALID");
 }
