@@ -107,9 +107,12 @@ pub struct AuditRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct AggKey {
-    /// Reads only: who read what (failures are keyed by peer alone, so a probe with random
-    /// tokens or ids still collapses).
+    /// Reads only: who read what (failures are keyed by actor and peer, not resource, so a
+    /// probe with random ids still collapses).
     reader: Option<(String, Option<String>)>,
+    /// Who failed: an authenticated token is never credited with another one's failures (every
+    /// unauthenticated caller is `anonymous`, so a probe with random tokens still collapses).
+    actor: String,
     tenant: String,
     method: String,
     route: String,
@@ -123,6 +126,8 @@ struct AggKey {
 struct AggEntry {
     template: AuditRecord,
     suppressed: u64,
+    /// Every suppressed record had the template's resource.
+    same_resource: bool,
 }
 
 /// Collapses repeated identical failures into one record per key and minute.
@@ -162,6 +167,7 @@ impl Aggregator {
     ) -> AggDecision {
         let key = AggKey {
             reader,
+            actor: record.actor.clone(),
             tenant: record.tenant.clone(),
             method: record.method.clone(),
             route: record.route.clone(),
@@ -177,6 +183,7 @@ impl Aggregator {
         match map.get_mut(&key) {
             Some(entry) => {
                 entry.suppressed += 1;
+                entry.same_resource &= entry.template.resource == record.resource;
                 AggDecision::Suppressed
             }
             None => {
@@ -185,6 +192,7 @@ impl Aggregator {
                     AggEntry {
                         template: record.clone(),
                         suppressed: 0,
+                        same_resource: true,
                     },
                 );
                 AggDecision::Write
@@ -212,11 +220,20 @@ impl Aggregator {
             {
                 let mut rec = entry.template;
                 rec.count = Some(entry.suppressed);
-                rec.detail = Some(format!(
-                    "{} further identical events in minute starting {}",
-                    entry.suppressed,
-                    crate::clock::rfc3339(key.minute * 60)
-                ));
+                let minute = crate::clock::rfc3339(key.minute * 60);
+                rec.detail = Some(if entry.same_resource {
+                    format!(
+                        "{} further identical events in minute starting {minute}",
+                        entry.suppressed
+                    )
+                } else {
+                    // The summary names no resource rather than the first one's.
+                    rec.resource = None;
+                    format!(
+                        "{} further events like this one, on different resources, in minute starting {minute}",
+                        entry.suppressed
+                    )
+                });
                 rec.request_id = String::new();
                 out.push(rec);
             }
@@ -268,5 +285,64 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].count, Some(5));
         assert_eq!(agg.observe(&rec, 181), AggDecision::Write);
+    }
+
+    #[test]
+    fn summaries_never_credit_one_token_with_another_or_name_one_resource_for_many() {
+        let agg = Aggregator::default();
+        let rec = |actor: &str, resource: &str| AuditRecord {
+            tenant: "_appliance".into(),
+            actor: actor.into(),
+            route: "/api/admin/tokens/{id}".into(),
+            peer: "127.0.0.1".into(),
+            status: 404,
+            code: Some("NOT_FOUND".into()),
+            resource: Some(resource.into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            agg.observe(&rec("token:tok_a", "tok_0"), 120),
+            AggDecision::Write
+        );
+        assert_eq!(
+            agg.observe(&rec("token:tok_b", "tok_1"), 121),
+            AggDecision::Write
+        );
+        assert_eq!(
+            agg.observe(&rec("token:tok_b", "tok_2"), 122),
+            AggDecision::Suppressed
+        );
+        assert_eq!(
+            agg.observe(&rec("token:tok_a", "tok_0"), 123),
+            AggDecision::Suppressed
+        );
+        // Unauthenticated probes still collapse into one.
+        assert_eq!(agg.observe(&rec("anonymous", "x"), 124), AggDecision::Write);
+        assert_eq!(
+            agg.observe(&rec("anonymous", "y"), 125),
+            AggDecision::Suppressed
+        );
+        let mut out = agg.drain(180, false);
+        out.sort_by(|x, y| x.actor.cmp(&y.actor));
+        assert_eq!(out.len(), 3);
+        assert_eq!(
+            (out[0].actor.as_str(), out[0].resource.as_deref()),
+            ("anonymous", None)
+        );
+        assert_eq!(
+            (out[1].actor.as_str(), out[1].resource.as_deref()),
+            ("token:tok_a", Some("tok_0"))
+        );
+        assert_eq!(
+            (out[2].actor.as_str(), out[2].resource.as_deref()),
+            ("token:tok_b", None)
+        );
+        assert!(
+            out[2]
+                .detail
+                .as_deref()
+                .unwrap()
+                .contains("different resources")
+        );
     }
 }
