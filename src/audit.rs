@@ -107,9 +107,9 @@ pub struct AuditRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct AggKey {
-    /// Reads only: who read what (failures are keyed by actor and peer, not resource, so a
+    /// Reads only: what was read (failures are keyed by actor and peer, not resource, so a
     /// probe with random ids still collapses).
-    reader: Option<(String, Option<String>)>,
+    read: Option<Option<String>>,
     /// Who failed: an authenticated token is never credited with another one's failures (every
     /// unauthenticated caller is `anonymous`, so a probe with random tokens still collapses).
     actor: String,
@@ -155,18 +155,17 @@ impl Aggregator {
     /// free-space floor) seen at `now_unix`: keyed also by actor and resource, so the records
     /// still say who read what.
     pub fn observe_read(&self, record: &AuditRecord, now_unix: i64) -> AggDecision {
-        let reader = Some((record.actor.clone(), record.resource.clone()));
-        self.observe_key(record, now_unix, reader)
+        self.observe_key(record, now_unix, Some(record.resource.clone()))
     }
 
     fn observe_key(
         &self,
         record: &AuditRecord,
         now_unix: i64,
-        reader: Option<(String, Option<String>)>,
+        read: Option<Option<String>>,
     ) -> AggDecision {
         let key = AggKey {
-            reader,
+            read,
             actor: record.actor.clone(),
             tenant: record.tenant.clone(),
             method: record.method.clone(),

@@ -166,8 +166,12 @@ impl TokenUse {
             Ok(s) => s,
             Err(p) => p.into_inner(),
         };
-        let at = seen.entry(record.id.clone()).or_insert(now);
-        *at = (*at).max(now);
+        match seen.get_mut(&record.id) {
+            Some(at) => *at = (*at).max(now),
+            None => {
+                seen.insert(record.id.clone(), now);
+            }
+        }
     }
 
     /// Takes the uses noted so far.

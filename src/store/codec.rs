@@ -116,7 +116,16 @@ pub(crate) struct JcsTemplate {
 /// encoded marker (quotes included) can occur elsewhere only as a string value equal to it,
 /// which [`JcsTemplate::new`] detects.
 fn hole_marker(i: usize) -> String {
-    format!("\u{1}evidentia-jcs-hole-{i}\u{1}")
+    format!("{MARKER_EDGE}evidentia-jcs-hole-{i}{MARKER_EDGE}")
+}
+
+/// The character that opens and closes a marker.
+const MARKER_EDGE: char = '\u{1}';
+
+/// [`hole_marker`] as JCS writes it: quoted, with [`MARKER_EDGE`] escaped as `\u0001` and the
+/// rest (ASCII letters, digits, `-`) as it is.
+fn encoded_marker(i: usize) -> String {
+    format!("\"{}\"", hole_marker(i).replace(MARKER_EDGE, "\\u0001"))
 }
 
 fn jcs_err(e: impl std::fmt::Display) -> StoreError {
@@ -134,29 +143,32 @@ impl JcsTemplate {
     /// # Errors
     /// [`StoreError::Corrupt`] when `value` does not serialise to a JSON object.
     pub(crate) fn new<T: Serialize>(value: &T, holes: &[&str]) -> Result<Option<Self>, StoreError> {
-        let serde_json::Value::Object(mut map) = serde_json::to_value(value).map_err(jcs_err)?
-        else {
+        let serde_json::Value::Object(map) = serde_json::to_value(value).map_err(jcs_err)? else {
             return Err(jcs_err("a JCS template needs a JSON object"));
         };
+        Self::from_members(map, holes)
+    }
+
+    /// [`JcsTemplate::new`] for members already in a JSON map (no serialisation round trip).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when canonicalisation fails.
+    pub(crate) fn from_members(
+        mut map: serde_json::Map<String, serde_json::Value>,
+        holes: &[&str],
+    ) -> Result<Option<Self>, StoreError> {
         for (i, name) in holes.iter().enumerate() {
             map.insert(
                 (*name).to_string(),
                 serde_json::Value::String(hole_marker(i)),
             );
         }
-        Self::from_object(map, holes.len())
-    }
-
-    fn from_object(
-        map: serde_json::Map<String, serde_json::Value>,
-        holes: usize,
-    ) -> Result<Option<Self>, StoreError> {
         let encoded =
             serde_json_canonicalizer::to_vec(&serde_json::Value::Object(map)).map_err(jcs_err)?;
+        let holes = holes.len();
         let mut at: Vec<(usize, usize, usize)> = Vec::with_capacity(holes);
         for i in 0..holes {
-            // JCS escapes U+0001 as `\u0001` and leaves the rest of the marker as it is.
-            let marker = format!("\"\\u0001evidentia-jcs-hole-{i}\\u0001\"");
+            let marker = encoded_marker(i);
             let mut found = memchr::memmem::find_iter(&encoded, marker.as_bytes());
             match (found.next(), found.next()) {
                 (Some(p), None) => at.push((p, p + marker.len(), i)),

@@ -101,7 +101,7 @@ pub(crate) fn webhook_leaf(e: &EventRecord) -> Result<Vec<u8>, StoreError> {
 /// [`webhook_leaf`] with `event_id` open: the id derives from the sequence number the writer
 /// assigns.
 fn webhook_leaf_template(e: &EventRecord) -> Result<Option<JcsTemplate>, StoreError> {
-    JcsTemplate::new(&webhook_leaf_members(e), &["event_id"])
+    JcsTemplate::from_members(webhook_leaf_members(e), &["event_id"])
 }
 
 fn webhook_leaf_members(e: &EventRecord) -> serde_json::Map<String, serde_json::Value> {
