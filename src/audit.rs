@@ -103,6 +103,40 @@ pub struct AuditRecord {
     /// For aggregated records: how many identical events this record stands for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
+    /// The Cedar decision that let the request in or refused it (absent for routes that are
+    /// authenticated otherwise, such as signed webhooks, and for requests refused before
+    /// authorization).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authz: Option<AuthzNote>,
+}
+
+/// The authorization decision of a request, as audited (DESIGN §3): which action was
+/// decided, the verdict, the policies that determined it, and the SHA-256 of the policy set
+/// in force ([`crate::authz::policy_set_sha256`]), so a record proves which rules applied.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct AuthzNote {
+    /// `allow` or `deny`.
+    pub decision: String,
+    /// Ids of the determining policies: the satisfied permits when allowed, the satisfied
+    /// forbids when denied by one; empty when denied for want of a permit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+    /// Lowercase hex SHA-256 of the policy set (64 characters).
+    pub policy_set: String,
+}
+
+impl From<&crate::authz::Decision> for AuthzNote {
+    fn from(d: &crate::authz::Decision) -> Self {
+        Self {
+            decision: d.verdict().to_string(),
+            policies: d
+                .policies
+                .iter()
+                .map(|p| bounded(p, MAX_FIELD_CHARS))
+                .collect(),
+            policy_set: d.policy_set_sha256.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

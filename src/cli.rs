@@ -33,6 +33,9 @@ pub enum Command {
     },
     /// Print the table of problem codes as Markdown (`docs/errors.md`).
     Errors,
+    /// Print the Cedar schema that tenant policies are validated against (entity types,
+    /// attributes and one action per API operation), then the default policies.
+    PolicySchema,
     /// Offline verification (no server, no database).
     Verify {
         /// What to verify.
@@ -276,6 +279,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             }
         }
+        Command::PolicySchema => {
+            use std::io::Write;
+            let text = format!(
+                "// Cedar schema (namespace Evidentia)\n{}\n// Default policies\n{}",
+                crate::authz::schema_text(),
+                crate::authz::DEFAULT_POLICIES
+            );
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            Ok(())
+        }
         Command::Errors => {
             use std::io::Write;
             let table = crate::api::code::Code::markdown_table();
@@ -451,7 +464,7 @@ async fn admin_token(command: AdminTokenCommand) -> anyhow::Result<()> {
             store
                 .insert_token(
                     minted.record,
-                    audit("admin_token.create", &id, "issued on the host"),
+                    audit("admin_token.issue", &id, "issued on the host"),
                 )
                 .await?;
             eprintln!("issued appliance-admin token {id} ({name}), expires {expires}; shown once:");

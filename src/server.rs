@@ -108,7 +108,14 @@ pub async fn build_state(
     );
     let key_from_data_dir = secrets.appliance_key_from_data_dir;
     let key_name = signer.verifier_key().name().to_string();
-    let state = Arc::new(AppState::new(config, secrets, store, clock, metrics));
+    // The Cedar schema and default policies are validated strictly: the appliance does not
+    // start with rules it cannot enforce.
+    let authz = Arc::new(crate::authz::Authorizer::new()?);
+    // Each tenant's stored policies, compiled against this schema: one that no longer
+    // validates (after an upgrade) refuses the start rather than deciding with fewer rules.
+    let stored = store.list_tenant_policies()?;
+    authz.load_tenant_policies(stored.iter().map(|r| (r.tenant.as_str(), r.text.as_str())))?;
+    let state = Arc::new(AppState::new(config, secrets, store, clock, metrics, authz));
     let generated = bootstrap(&state).await?;
     // A key generated into the data directory by an earlier start may have signed under its
     // own name even where the history file was lost: keep that prefix taken.

@@ -80,7 +80,8 @@ codes! {
     /// The signed timestamp is further from the appliance clock than the tolerance (±300 s).
     TimestampOutOfTolerance = ("TIMESTAMP_OUT_OF_TOLERANCE", 401, "Timestamp out of tolerance");
     // ----- 403 ---------------------------------------------------------------------------
-    /// The authenticated principal lacks the role the operation needs.
+    /// The policies in force (Cedar: the defaults and the tenant's own) do not permit the
+    /// operation to the authenticated principal; `detail` names the action.
     Forbidden = ("FORBIDDEN", 403, "Forbidden");
     // ----- 404 ---------------------------------------------------------------------------
     /// No such resource — answered identically for resources of other tenants.
@@ -125,6 +126,9 @@ codes! {
     /// A `Content-Encoding` other than identity (no decompression of unauthenticated data).
     UnsupportedContentEncoding = ("UNSUPPORTED_CONTENT_ENCODING", 415, "Unsupported content encoding");
     // ----- 422 ---------------------------------------------------------------------------
+    /// A tenant's Cedar policy text does not parse, is too large, or fails strict validation
+    /// against the schema; `diagnostics` lists Cedar's errors with their places in the text.
+    PolicyInvalid = ("POLICY_INVALID", 422, "Policy invalid");
     /// A tenant id is not 2–63 characters of `a-z`, `0-9` and `-`.
     InvalidTenantId = ("INVALID_TENANT_ID", 422, "Invalid tenant id");
     /// A name or label is empty, too long, or contains control, bidi or invisible characters.

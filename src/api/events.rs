@@ -16,7 +16,7 @@ use super::problem::{ApiResult, Problem, status};
 use super::raw::RawResponse;
 use super::{AppState, ctx};
 use crate::audit::{APPLIANCE_SCOPE, AuditRecord};
-use crate::identity::Role;
+use crate::authz::{Action, Resource, ResourceType};
 use crate::ingest::{Decision, EventRecord, InsightRecord, InsightStatus};
 use crate::store::{DecideOutcome, LogQueryError, StoreError};
 
@@ -91,10 +91,7 @@ pub fn page_args(
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct EventDto {
-    /// List appliance audit records
-    ///
-    /// Appliance-admin. Records of requests that named no known tenant, newest first (the
-    /// `system` log).
+    /// Event id: `evt_` and 32 hex digits, unguessable.
     #[oai(validator(pattern = "^evt_[0-9a-f]{32}$"))]
     pub id: String,
     /// Source id.
@@ -288,6 +285,22 @@ pub struct AuditDto {
     pub detail: Option<String>,
     /// For aggregated records: how many identical events it stands for.
     pub count: Option<u64>,
+    /// The Cedar decision on the request (absent for signed webhooks and requests refused
+    /// before authorization).
+    pub authz: Option<AuthzDto>,
+}
+
+/// The authorization decision recorded with an audit record.
+#[derive(Object)]
+pub struct AuthzDto {
+    /// `allow` or `deny`.
+    pub decision: String,
+    /// Ids of the determining policies (the satisfied permits when allowed, the satisfied
+    /// forbids when denied by one; empty when no policy permitted).
+    pub policies: Vec<String>,
+    /// Lowercase hex SHA-256 of the policy set in force (`policy_set_sha256` of
+    /// `GET …/policies`).
+    pub policy_set: String,
 }
 
 impl From<AuditRecord> for AuditDto {
@@ -311,6 +324,11 @@ impl From<AuditRecord> for AuditDto {
             resource: a.resource,
             detail: a.detail,
             count: a.count,
+            authz: a.authz.map(|n| AuthzDto {
+                decision: n.decision,
+                policies: n.policies,
+                policy_set: n.policy_set,
+            }),
         }
     }
 }
@@ -332,7 +350,8 @@ pub struct EventsApi;
 impl EventsApi {
     /// List events
     ///
-    /// Tenant-admin or viewer. Newest first, optionally of one source.
+    /// Roles (default policies): tenant-admin, compliance-officer, security-admin, operator,
+    /// analyst, viewer; appliance-admin in every tenant. Newest first, optionally of one source.
     #[oai(
         path = "/api/tenants/:tenant/events",
         method = "get",
@@ -361,7 +380,7 @@ impl EventsApi {
         let ctx = ctx(req);
         ctx.set_action("events.list");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin, Role::Viewer], &ctx)?;
+        state.authorize(&p, Action::EventsList, &Resource::tenant(&tenant), &ctx)?;
         let (limit, cursor) = page_args(limit.0, cursor.0)?;
         let page = state
             .store
@@ -374,7 +393,8 @@ impl EventsApi {
 
     /// Get an event
     ///
-    /// Tenant-admin or viewer. The event's metadata.
+    /// Roles (default policies): tenant-admin, compliance-officer, security-admin, operator,
+    /// analyst, viewer; appliance-admin in every tenant. The event's metadata.
     #[oai(
         path = "/api/tenants/:tenant/events/:id",
         method = "get",
@@ -396,7 +416,12 @@ impl EventsApi {
         let ctx = ctx(req);
         ctx.set_action("events.read");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin, Role::Viewer], &ctx)?;
+        state.authorize(
+            &p,
+            Action::EventsRead,
+            &Resource::event(id.0.as_str(), &tenant, None),
+            &ctx,
+        )?;
         ctx.set_resource(&id);
         let ev = state
             .store
@@ -407,8 +432,9 @@ impl EventsApi {
 
     /// Get an event's raw body
     ///
-    /// Tenant-admin or viewer. The body byte for byte as signed, with its original
-    /// `Content-Type`; 410 `BODY_PURGED` after its retention.
+    /// Roles (default policies): tenant-admin, compliance-officer, analyst, viewer; appliance-admin
+    /// in every tenant. The body byte for byte as signed, with its original `Content-Type`; 410
+    /// `BODY_PURGED` after its retention.
     #[oai(
         path = "/api/tenants/:tenant/events/:id/body",
         method = "get",
@@ -430,7 +456,12 @@ impl EventsApi {
         let ctx = ctx(req);
         ctx.set_action("events.body.read");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin, Role::Viewer], &ctx)?;
+        state.authorize(
+            &p,
+            Action::EventsBodyRead,
+            &Resource::event(id.0.as_str(), &tenant, None),
+            &ctx,
+        )?;
         ctx.set_resource(&id);
         let (ev, body) = state
             .store
@@ -451,9 +482,10 @@ impl EventsApi {
 
     /// Get a notarised delivery's offline bundle
     ///
-    /// Tenant-admin or viewer. An `evidentia-webhook-bundle/v1`: the delivery's evidence-log
-    /// entry, its RFC 9162 inclusion proof and the signed checkpoint, and the raw body while it
-    /// is retained; check it with `evidentia verify bundle FILE --key VKEY`.
+    /// Roles (default policies): tenant-admin, compliance-officer, analyst, viewer; appliance-admin
+    /// in every tenant. An `evidentia-webhook-bundle/v1`: the delivery's evidence-log entry, its
+    /// RFC 9162 inclusion proof and the signed checkpoint, and the raw body while it is retained;
+    /// check it with `evidentia verify bundle FILE --key VKEY`.
     #[oai(
         path = "/api/tenants/:tenant/events/:id/bundle",
         method = "get",
@@ -475,7 +507,12 @@ impl EventsApi {
         let ctx = ctx(req);
         ctx.set_action("events.bundle.read");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin, Role::Viewer], &ctx)?;
+        state.authorize(
+            &p,
+            Action::EventsBundleRead,
+            &Resource::event(id.0.as_str(), &tenant, None),
+            &ctx,
+        )?;
         ctx.set_resource(&id);
         let (_, leaf, body) = state
             .store
@@ -514,7 +551,9 @@ impl EventsApi {
 
     /// List insights
     ///
-    /// Tenant-admin or viewer. ML insights, newest first, by job and review state.
+    /// Roles (default policies): tenant-admin, compliance-officer, security-admin, operator,
+    /// analyst, viewer; appliance-admin in every tenant. ML insights, newest first, by job and
+    /// review state.
     #[oai(
         path = "/api/tenants/:tenant/insights",
         method = "get",
@@ -545,7 +584,7 @@ impl EventsApi {
         let ctx = ctx(req);
         ctx.set_action("insights.list");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin, Role::Viewer], &ctx)?;
+        state.authorize(&p, Action::InsightsList, &Resource::tenant(&tenant), &ctx)?;
         let status = status.0.map(InsightStatus::from);
         let (limit, cursor) = page_args(limit.0, cursor.0)?;
         let page =
@@ -560,7 +599,8 @@ impl EventsApi {
 
     /// Decide an insight
     ///
-    /// Tenant-admin. Approve or reject a `PENDING` insight, with a reason.
+    /// Roles (default policies): tenant-admin, operator, analyst; appliance-admin in every tenant.
+    /// Approve or reject a `PENDING` insight, with a reason.
     #[oai(
         path = "/api/tenants/:tenant/insights/:id/decision",
         method = "post",
@@ -584,7 +624,12 @@ impl EventsApi {
         let ctx = ctx(req);
         ctx.set_action("insights.decide");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
+        state.authorize(
+            &p,
+            Action::InsightsDecide,
+            &Resource::new(ResourceType::Event, id.0.as_str(), &tenant),
+            &ctx,
+        )?;
         ctx.set_resource(&id);
         let status = match body.0.decision {
             Verdict::Approve => InsightStatus::Approved,
@@ -630,7 +675,8 @@ impl EventsApi {
 
     /// List a tenant's audit records
     ///
-    /// Tenant-admin. Newest first; each record is a leaf of the tenant's `audit` log.
+    /// Roles (default policies): tenant-admin, compliance-officer, security-admin; appliance-admin
+    /// in every tenant. Newest first; each record is a leaf of the tenant's `audit` log.
     #[oai(
         path = "/api/tenants/:tenant/audit",
         method = "get",
@@ -655,7 +701,7 @@ impl EventsApi {
         let ctx = ctx(req);
         ctx.set_action("audit.read");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
+        state.authorize(&p, Action::AuditRead, &Resource::tenant(&tenant), &ctx)?;
         let (limit, cursor) = page_args(limit.0, cursor.0)?;
         let page = state.store.list_audit(&tenant, limit, cursor)?;
         Ok(Json(AuditPage {
@@ -666,8 +712,8 @@ impl EventsApi {
 
     /// List appliance audit records
     ///
-    /// Appliance-admin. Records of requests that named no known tenant, newest first (the
-    /// `system` log).
+    /// Roles: appliance-admin only. Records of requests that named no known tenant, newest first
+    /// (the `system` log).
     #[oai(
         path = "/api/audit",
         method = "get",
@@ -689,7 +735,7 @@ impl EventsApi {
         let ctx = ctx(req);
         ctx.set_action("audit.read");
         let p = state.authenticate(&auth, &ctx)?;
-        state.require_admin(&p)?;
+        state.authorize(&p, Action::AuditRead, &Resource::appliance(), &ctx)?;
         let (limit, cursor) = page_args(limit.0, cursor.0)?;
         let page = state.store.list_audit(APPLIANCE_SCOPE, limit, cursor)?;
         Ok(Json(AuditPage {

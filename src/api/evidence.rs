@@ -10,7 +10,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::auth::{BearerAuth, require_roles};
+use super::auth::BearerAuth;
 use super::code::Code;
 use super::dto::{ArtifactKind, KeyAlg, ts};
 use super::json::StrictJson;
@@ -18,10 +18,11 @@ use super::logs::LogRef;
 use super::problem::{ApiResult, Problem, status};
 use super::raw::{ArtifactBody, ArtifactBytes, JsonBytes, RawBody, RawResponse, ReceiptBody};
 use super::{AppState, ReqCtx, body, ctx};
+use crate::authz::{Action, Resource, ResourceType};
 use crate::evidence::artifact::{self, check_content, valid_id, valid_run_id};
 use crate::evidence::receipt::{self, KeyMaterial, KeySource, ReceiptKey, SigningKeyError};
 use crate::evidence::{ArtifactRecord, ArtifactType, ReceiptRecord, SigningKeyRecord, repr_digest};
-use crate::identity::{Principal, Role};
+use crate::identity::Principal;
 use crate::ingest::{random_id, sha256_hex};
 use crate::store::{ArtifactOutcome, ReceiptOutcome};
 
@@ -315,8 +316,8 @@ pub struct EvidenceApi;
 impl EvidenceApi {
     /// Register a receipt-signing key
     ///
-    /// Tenant-admin. An HS256 secret or an Ed25519 public key that signs this tenant's
-    /// receipts, by `kid`.
+    /// Roles (default policies): tenant-admin, security-admin; appliance-admin in every tenant. An
+    /// HS256 secret or an Ed25519 public key that signs this tenant's receipts, by `kid`.
     #[oai(
         path = "/api/tenants/:tenant/signing-keys",
         method = "post",
@@ -337,7 +338,12 @@ impl EvidenceApi {
         let ctx = ctx(req);
         ctx.set_action("signing_key.create");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
+        state.authorize(
+            &p,
+            Action::SigningKeyCreate,
+            &Resource::tenant(&tenant),
+            &ctx,
+        )?;
         let b = body.0;
         let material = match (b.alg, b.secret, b.public_key) {
             (KeyAlg::Hs256, Some(s), None) => KeyMaterial::Hs256(s),
@@ -372,7 +378,8 @@ impl EvidenceApi {
 
     /// List receipt-signing keys
     ///
-    /// Tenant-admin or viewer. Secrets are never shown.
+    /// Roles (default policies): tenant-admin, compliance-officer, security-admin, viewer;
+    /// appliance-admin in every tenant. Secrets are never shown.
     #[oai(
         path = "/api/tenants/:tenant/signing-keys",
         method = "get",
@@ -391,7 +398,7 @@ impl EvidenceApi {
         let ctx = ctx(req);
         ctx.set_action("signing_key.list");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin, Role::Viewer], &ctx)?;
+        state.authorize(&p, Action::SigningKeyList, &Resource::tenant(&tenant), &ctx)?;
         let items = state
             .store
             .list_signing_keys(&tenant)?
@@ -403,10 +410,11 @@ impl EvidenceApi {
 
     /// Upload a run artifact
     ///
-    /// Ingest or tenant-admin token of the tenant. The raw bytes with the `Content-Type` their
-    /// type accepts: `sbom` CycloneDX/SPDX/JSON, `attestation` in-toto/DSSE/JSON, `log`
-    /// text/plain or NDJSON, `output` JSON/text/octet-stream, `trace` JSON/NDJSON,
-    /// `policy_decision` and `receipt` JSON. The descriptor becomes a leaf of the evidence log.
+    /// Roles (default policies): tenant-admin, ingest, with a token of the tenant (conductor routes
+    /// act in the caller's tenant). The raw bytes with the `Content-Type` their type accepts:
+    /// `sbom` CycloneDX/SPDX/JSON, `attestation` in-toto/DSSE/JSON, `log` text/plain or NDJSON,
+    /// `output` JSON/text/octet-stream, `trace` JSON/NDJSON, `policy_decision` and `receipt` JSON.
+    /// The descriptor becomes a leaf of the evidence log.
     #[oai(
         path = "/api/conductor/runs/:run_id/artifacts",
         method = "post",
@@ -437,7 +445,12 @@ impl EvidenceApi {
         ctx.set_action("artifact.upload");
         let p = state.authenticate(&auth, &ctx)?;
         let tenant = tenant_of(&p, &ctx)?;
-        require_roles(&p, &[Role::Ingest, Role::TenantAdmin])?;
+        state.authorize(
+            &p,
+            Action::ArtifactUpload,
+            &Resource::new(ResourceType::Run, run_id.0.as_str(), &tenant),
+            &ctx,
+        )?;
         if !valid_run_id(&run_id) {
             return Err(Problem::new(
                 Code::InvalidRunId,
@@ -526,7 +539,8 @@ impl EvidenceApi {
 
     /// List a run's artifacts
     ///
-    /// Tenant-admin, viewer or ingest, in the caller's tenant.
+    /// Roles (default policies): tenant-admin, compliance-officer, operator, analyst, viewer,
+    /// ingest, with a token of the tenant (conductor routes act in the caller's tenant).
     #[oai(
         path = "/api/conductor/runs/:run_id/artifacts",
         method = "get",
@@ -546,7 +560,12 @@ impl EvidenceApi {
         ctx.set_action("artifact.list");
         let p = state.authenticate(&auth, &ctx)?;
         let tenant = tenant_of(&p, &ctx)?;
-        require_roles(&p, &[Role::TenantAdmin, Role::Viewer, Role::Ingest])?;
+        state.authorize(
+            &p,
+            Action::ArtifactList,
+            &Resource::new(ResourceType::Run, run_id.0.as_str(), &tenant),
+            &ctx,
+        )?;
         run_id_ok(&run_id)?;
         let items = state
             .store
@@ -559,8 +578,10 @@ impl EvidenceApi {
 
     /// Download an artifact
     ///
-    /// Tenant-admin or viewer. The bytes as stored; `Content-Type` is the stored type,
-    /// `Repr-Digest` their SHA-256; 410 `ARTIFACT_PURGED` after retention.
+    /// Roles (default policies): tenant-admin, compliance-officer, analyst, viewer, with a token of
+    /// the tenant (conductor routes act in the caller's tenant). The bytes as stored;
+    /// `Content-Type` is the stored type, `Repr-Digest` their SHA-256; 410 `ARTIFACT_PURGED` after
+    /// retention.
     #[oai(
         path = "/api/conductor/runs/:run_id/artifacts/:artifact_id",
         method = "get",
@@ -583,7 +604,16 @@ impl EvidenceApi {
         ctx.set_action("artifact.read");
         let p = state.authenticate(&auth, &ctx)?;
         let tenant = tenant_of(&p, &ctx)?;
-        require_roles(&p, &[Role::TenantAdmin, Role::Viewer])?;
+        state.authorize(
+            &p,
+            Action::ArtifactRead,
+            &Resource::new(
+                ResourceType::Artifact,
+                format!("{}/{}", run_id.0, artifact_id.0),
+                &tenant,
+            ),
+            &ctx,
+        )?;
         run_id_ok(&run_id)?;
         ctx.set_resource(&format!("{}/{}", run_id.0, artifact_id.0));
         let (rec, bytes) = state
@@ -612,7 +642,8 @@ impl EvidenceApi {
 
     /// Set or release a legal hold
     ///
-    /// Tenant-admin. Held artifacts are never purged.
+    /// Roles (default policies): tenant-admin, compliance-officer, with a token of the tenant
+    /// (conductor routes act in the caller's tenant). Held artifacts are never purged.
     #[oai(
         path = "/api/conductor/runs/:run_id/artifacts/:artifact_id/legal-hold",
         method = "put",
@@ -641,7 +672,16 @@ impl EvidenceApi {
         });
         let p = state.authenticate(&auth, &ctx)?;
         let tenant = tenant_of(&p, &ctx)?;
-        require_roles(&p, &[Role::TenantAdmin])?;
+        state.authorize(
+            &p,
+            Action::ArtifactLegalHold,
+            &Resource::new(
+                ResourceType::Artifact,
+                format!("{}/{}", run_id.0, artifact_id.0),
+                &tenant,
+            ),
+            &ctx,
+        )?;
         run_id_ok(&run_id)?;
         ctx.set_resource(&format!("{}/{}", run_id.0, artifact_id.0));
         let audit = vec![ctx.record(
@@ -661,7 +701,8 @@ impl EvidenceApi {
 
     /// Submit a signed provenance receipt
     ///
-    /// Ingest or tenant-admin. Cap 256 KiB. Stored as its RFC 8785 bytes, appended to the
+    /// Roles (default policies): tenant-admin, ingest, with a token of the tenant (conductor routes
+    /// act in the caller's tenant). Cap 256 KiB. Stored as its RFC 8785 bytes, appended to the
     /// evidence log; 201 with the leaf, inclusion proof and signed checkpoint.
     #[oai(
         path = "/api/conductor/evidence/receipt",
@@ -680,7 +721,6 @@ impl EvidenceApi {
         ctx.set_action("receipt.submit");
         let p = state.authenticate(&auth, &ctx)?;
         let tenant = tenant_of(&p, &ctx)?;
-        require_roles(&p, &[Role::Ingest, Role::TenantAdmin])?;
         let declared = body::precheck(req.headers(), RECEIPT_CAP)?;
         let (bytes, _permit) = body::read(&state, raw.0, RECEIPT_CAP, declared).await?;
         let value = crate::verify::parse_strict_json(&bytes).map_err(|e| {
@@ -691,6 +731,13 @@ impl EvidenceApi {
         })?;
         let parsed = receipt::parse(value)?;
         ctx.set_resource(&parsed.receipt_id);
+        // The run is named in the (capped) body, so the decision comes after parsing it.
+        state.authorize(
+            &p,
+            Action::ReceiptSubmit,
+            &Resource::new(ResourceType::Run, parsed.run_id.as_str(), &tenant),
+            &ctx,
+        )?;
         let source = receipt::key_source(&parsed, &state.secrets.evidence_signer_kid);
         let key = match &source {
             KeySource::Appliance => Some(ReceiptKey::Hs256(state.secrets.evidence_signing.clone())),
@@ -782,8 +829,9 @@ impl EvidenceApi {
 
     /// Get a run's receipt
     ///
-    /// Tenant-admin, viewer or ingest. The newest receipt of the run (or `receiptId`), bytes as
-    /// stored with `Repr-Digest`.
+    /// Roles (default policies): tenant-admin, compliance-officer, analyst, viewer, ingest, with a
+    /// token of the tenant (conductor routes act in the caller's tenant). The newest receipt of the
+    /// run (or `receiptId`), bytes as stored with `Repr-Digest`.
     #[oai(
         path = "/api/conductor/evidence/receipt/:run_id",
         method = "get",
@@ -806,7 +854,12 @@ impl EvidenceApi {
         ctx.set_action("receipt.read");
         let p = state.authenticate(&auth, &ctx)?;
         let tenant = tenant_of(&p, &ctx)?;
-        require_roles(&p, &[Role::TenantAdmin, Role::Viewer, Role::Ingest])?;
+        state.authorize(
+            &p,
+            Action::ReceiptRead,
+            &Resource::new(ResourceType::Run, run_id.0.as_str(), &tenant),
+            &ctx,
+        )?;
         run_id_ok(&run_id)?;
         let (rec, bytes) = state
             .store
@@ -822,8 +875,10 @@ impl EvidenceApi {
 
     /// Get a receipt's offline verification bundle
     ///
-    /// Tenant-admin, viewer or ingest. Receipt bytes, leaf, inclusion proof and signed
-    /// checkpoint; check it with `evidentia verify bundle FILE --key VKEY`.
+    /// Roles (default policies): tenant-admin, compliance-officer, analyst, viewer, ingest, with a
+    /// token of the tenant (conductor routes act in the caller's tenant). Receipt bytes, leaf,
+    /// inclusion proof and signed checkpoint; check it with `evidentia verify bundle FILE --key
+    /// VKEY`.
     #[oai(
         path = "/api/conductor/evidence/receipt/:run_id/bundle",
         method = "get",
@@ -846,7 +901,12 @@ impl EvidenceApi {
         ctx.set_action("receipt.bundle");
         let p = state.authenticate(&auth, &ctx)?;
         let tenant = tenant_of(&p, &ctx)?;
-        require_roles(&p, &[Role::TenantAdmin, Role::Viewer, Role::Ingest])?;
+        state.authorize(
+            &p,
+            Action::ReceiptBundle,
+            &Resource::new(ResourceType::Run, run_id.0.as_str(), &tenant),
+            &ctx,
+        )?;
         run_id_ok(&run_id)?;
         let (rec, bytes) = state
             .store

@@ -17,7 +17,7 @@ use super::dto::{KeyStatus, LogName, ts};
 use super::problem::{ApiResult, Problem, status};
 use super::raw::{JsonBytes, RawResponse};
 use super::{AppState, ctx};
-use crate::identity::Role;
+use crate::authz::{Action, Resource};
 use crate::store::{LogQueryError, SignedCheckpoint};
 use crate::tlog::merkle::{Hash, leaf_hash};
 
@@ -26,9 +26,6 @@ enum ApiTags {
     /// Transparency logs and the keys that sign their checkpoints.
     Logs,
 }
-
-/// Roles that may read a tenant's logs.
-pub const LOG_READERS: [Role; 3] = [Role::TenantAdmin, Role::Viewer, Role::Ingest];
 
 /// A checkpoint-signing key.
 #[derive(Object)]
@@ -118,12 +115,12 @@ impl AppState {
         auth: &BearerAuth,
         tenant: &str,
         log: LogName,
-        action: &str,
+        action: Action,
     ) -> Result<String, Problem> {
         let ctx = ctx(req);
-        ctx.set_action(action);
+        ctx.set_action(action.id());
         let p = self.authenticate(auth, &ctx)?;
-        self.authorize_tenant(&p, tenant, &LOG_READERS, &ctx)?;
+        self.authorize(&p, action, &Resource::log(tenant, log.as_str()), &ctx)?;
         Ok(self.tenant_log(tenant, log))
     }
 
@@ -213,8 +210,9 @@ impl LogsApi {
 
     /// Get a log's signed checkpoint
     ///
-    /// Tenant-admin, viewer or ingest. The latest C2SP signed note (`text/plain`): origin,
-    /// size, base64 root, Ed25519 signature. 404 while the log is empty.
+    /// Roles (default policies): tenant-admin, compliance-officer, security-admin, operator,
+    /// analyst, viewer, ingest; appliance-admin in every tenant. The latest C2SP signed note
+    /// (`text/plain`): origin, size, base64 root, Ed25519 signature. 404 while the log is empty.
     #[oai(
         path = "/api/tenants/:tenant/logs/:log/checkpoint",
         method = "get",
@@ -232,7 +230,7 @@ impl LogsApi {
         /// Which of the tenant's logs.
         log: Path<LogName>,
     ) -> ApiResult<PlainText<String>, { status::TENANT }> {
-        let origin = state.open_log(req, &auth, &tenant, log.0, "log.checkpoint.read")?;
+        let origin = state.open_log(req, &auth, &tenant, log.0, Action::LogCheckpointRead)?;
         let cp = state
             .store
             .checkpoint(&origin)?
@@ -242,8 +240,9 @@ impl LogsApi {
 
     /// Get a log entry
     ///
-    /// Tenant-admin, viewer or ingest. The entry's exact bytes (RFC 8785 JSON) with its
-    /// `Leaf-Hash`.
+    /// Roles (default policies): tenant-admin, compliance-officer, security-admin, operator,
+    /// analyst, viewer, ingest; appliance-admin in every tenant. The entry's exact bytes (RFC 8785
+    /// JSON) with its `Leaf-Hash`.
     #[oai(
         path = "/api/tenants/:tenant/logs/:log/entries/:index",
         method = "get",
@@ -263,7 +262,7 @@ impl LogsApi {
         /// Leaf index (0-based).
         index: Path<u64>,
     ) -> ApiResult<JsonBytes, { status::TENANT }> {
-        let origin = state.open_log(req, &auth, &tenant, log.0, "log.entry.read")?;
+        let origin = state.open_log(req, &auth, &tenant, log.0, Action::LogEntryRead)?;
         let bytes = state
             .store
             .log_entry(&origin, index.0)
@@ -281,8 +280,9 @@ impl LogsApi {
 
     /// Get an inclusion proof
     ///
-    /// Tenant-admin, viewer or ingest. RFC 9162 §2.1.3 proof of entry `index` in the tree of
-    /// `tree_size` (default: the latest checkpoint's size).
+    /// Roles (default policies): tenant-admin, compliance-officer, security-admin, operator,
+    /// analyst, viewer, ingest; appliance-admin in every tenant. RFC 9162 §2.1.3 proof of entry
+    /// `index` in the tree of `tree_size` (default: the latest checkpoint's size).
     #[oai(
         path = "/api/tenants/:tenant/logs/:log/proofs/inclusion",
         method = "get",
@@ -306,7 +306,7 @@ impl LogsApi {
         #[oai(validator(minimum(value = "1")))]
         tree_size: Query<Option<u64>>,
     ) -> ApiResult<Json<InclusionProof>, { status::TENANT }> {
-        let origin = state.open_log(req, &auth, &tenant, log.0, "log.proof.inclusion")?;
+        let origin = state.open_log(req, &auth, &tenant, log.0, Action::LogProofInclusion)?;
         let size = state.size_or_latest(&origin, tree_size.0)?;
         let proof = state.store.inclusion_proof(&origin, index.0, size)?;
         let entry = state.store.log_entry(&origin, index.0)?;
@@ -320,8 +320,9 @@ impl LogsApi {
 
     /// Get a consistency proof
     ///
-    /// Tenant-admin, viewer or ingest. RFC 9162 §2.1.4 proof between tree sizes `from` and
-    /// `to` (default: the latest checkpoint's size).
+    /// Roles (default policies): tenant-admin, compliance-officer, security-admin, operator,
+    /// analyst, viewer, ingest; appliance-admin in every tenant. RFC 9162 §2.1.4 proof between tree
+    /// sizes `from` and `to` (default: the latest checkpoint's size).
     #[oai(
         path = "/api/tenants/:tenant/logs/:log/proofs/consistency",
         method = "get",
@@ -344,7 +345,7 @@ impl LogsApi {
         /// The newer tree size (default: the latest checkpoint's size).
         to: Query<Option<u64>>,
     ) -> ApiResult<Json<ConsistencyProof>, { status::TENANT }> {
-        let origin = state.open_log(req, &auth, &tenant, log.0, "log.proof.consistency")?;
+        let origin = state.open_log(req, &auth, &tenant, log.0, Action::LogProofConsistency)?;
         let to = state.size_or_latest(&origin, to.0)?;
         let proof = state.store.consistency_proof(&origin, from.0, to)?;
         Ok(Json(ConsistencyProof {

@@ -15,6 +15,7 @@ pub mod evidence;
 pub mod ingest;
 pub mod json;
 pub mod logs;
+pub mod policies;
 pub mod problem;
 pub mod raw;
 pub mod sources;
@@ -61,6 +62,10 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpAddr>,
     /// Token uses not yet written to the token records.
     pub token_use: crate::identity::TokenUse,
+    /// The Cedar authorizer: schema, default policies, each tenant's policies.
+    pub authz: Arc<crate::authz::Authorizer>,
+    /// Serialises tenant-policy writes, so the set installed is the set stored last.
+    pub policy_writer: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -71,6 +76,7 @@ impl AppState {
         store: Store,
         clock: SharedClock,
         metrics: Arc<Metrics>,
+        authz: Arc<crate::authz::Authorizer>,
     ) -> Self {
         let trusted_proxies = config
             .server
@@ -83,6 +89,8 @@ impl AppState {
             ratelimits: RateLimits::new(clock.clone()),
             aggregator: Aggregator::default(),
             token_use: crate::identity::TokenUse::default(),
+            authz,
+            policy_writer: tokio::sync::Mutex::new(()),
             trusted_proxies,
             config,
             secrets,
@@ -106,6 +114,9 @@ struct AuditInfo {
     resource: Option<String>,
     signature: Option<String>,
     detail: Option<String>,
+    authz: Option<crate::audit::AuthzNote>,
+    /// The other tenant a principal tried to reach (isolation denial).
+    cross_tenant: Option<String>,
     audited: bool,
 }
 
@@ -159,6 +170,26 @@ impl ReqCtx {
         self.with(|i| i.detail = Some(detail));
     }
 
+    /// Records the authorization decision for the audit event.
+    pub fn set_authz(&self, note: crate::audit::AuthzNote) {
+        self.with(|i| i.authz = Some(note));
+    }
+
+    /// Marks the request as an attempt on another tenant's resources (`tenant`): besides the
+    /// record in the principal's own trail, the edge writes one to the appliance's `system`
+    /// log, where appliance administrators see it.
+    pub fn set_cross_tenant(&self, tenant: &str) {
+        self.with(|i| i.cross_tenant = Some(tenant.to_string()));
+    }
+
+    fn has_actor(&self) -> bool {
+        self.with(|i| i.actor.is_some())
+    }
+
+    fn cross_tenant(&self) -> Option<String> {
+        self.with(|i| i.cross_tenant.clone())
+    }
+
     /// Declares the audit event written by the handler (in its data commit).
     pub fn mark_audited(&self) {
         self.with(|i| i.audited = true);
@@ -190,6 +221,7 @@ impl ReqCtx {
                 resource: i.resource.clone(),
                 detail: i.detail.clone(),
                 count: None,
+                authz: i.authz.clone(),
             }
             .bound()
         })
@@ -329,6 +361,13 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
     req.extensions_mut().insert(ctx.clone());
     let path = req.uri().path().to_string();
     let method = req.method().to_string();
+    // Kept for attributing a request refused before its handler ran (below).
+    let bearer = req
+        .headers()
+        .get(poem::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
 
     // Framing hyper leaves to us; then one credential per request: a second Authorization
     // header is refused before anything reads the first.
@@ -385,6 +424,14 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
     let status = resp.status().as_u16();
 
     if is_audited_path(&path) && !ctx.audited() {
+        // A request refused before any handler authenticated it (a bad parameter, 405, a
+        // framing error) is still the act of the token it carried, in that token's tenant.
+        if status >= 400
+            && !ctx.has_actor()
+            && let Some(token) = bearer.as_deref()
+        {
+            state.attribute(token, &ctx);
+        }
         let code = resp.data::<ProblemCode>().map(|c| c.0.as_str());
         let now = state.now();
         let record = ctx.record(&route, status, code, now);
@@ -404,7 +451,24 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
             None
         };
         let write = decision.is_none_or(|d| d == AggDecision::Write);
-        if write && let Err(e) = state.store.append_audit(vec![record]).await {
+        let mut records = Vec::with_capacity(2);
+        if write {
+            // An attempt on another tenant is also the appliance's business: a copy goes to
+            // the `system` log (aggregated with the original, so a probe cannot flood it).
+            if let Some(target) = ctx.cross_tenant()
+                && record.tenant != APPLIANCE_SCOPE
+            {
+                let mut copy = record.clone();
+                copy.detail = Some(format!(
+                    "cross-tenant attempt by a principal of tenant {} on tenant {target}",
+                    record.tenant
+                ));
+                copy.tenant = APPLIANCE_SCOPE.to_string();
+                records.push(copy.bound());
+            }
+            records.insert(0, record);
+        }
+        if write && let Err(e) = state.store.append_audit(records).await {
             tracing::error!(error = %e, "audit write failed");
             if resp.status().is_success() {
                 // Nothing is answered that was not recorded.
@@ -497,18 +561,19 @@ fn metrics_text(state: Data<&Arc<AppState>>) -> Response {
         .body(state.metrics.render())
 }
 
+/// Every documented operation group, in the order of the OpenAPI document.
+pub type Apis = (
+    tenants::TenantsApi,
+    sources::SourcesApi,
+    ingest::IngestApi,
+    events::EventsApi,
+    logs::LogsApi,
+    evidence::EvidenceApi,
+    policies::PoliciesApi,
+);
+
 /// The OpenAPI service (all documented operations).
-pub fn openapi_service() -> OpenApiService<
-    (
-        tenants::TenantsApi,
-        sources::SourcesApi,
-        ingest::IngestApi,
-        events::EventsApi,
-        logs::LogsApi,
-        evidence::EvidenceApi,
-    ),
-    (),
-> {
+pub fn openapi_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             tenants::TenantsApi,
@@ -517,6 +582,7 @@ pub fn openapi_service() -> OpenApiService<
             events::EventsApi,
             logs::LogsApi,
             evidence::EvidenceApi,
+            policies::PoliciesApi,
         ),
         "Evidentia",
         env!("CARGO_PKG_VERSION"),

@@ -14,7 +14,7 @@ use super::dto::{EncodingName, ProviderName, ts};
 use super::json::StrictJson;
 use super::problem::{ApiResult, Problem, status};
 use super::{AppState, ctx};
-use crate::identity::Role;
+use crate::authz::{Action, Resource, ResourceType};
 use crate::ingest::{
     GenericScheme, Provider, ROTATION_GRACE_SECS, SecretEntry, SigEncoding, SourceRecord,
     generate_secret, random_id, validate_generic, validate_secret,
@@ -219,7 +219,8 @@ pub struct SourcesApi;
 impl SourcesApi {
     /// Create a webhook source
     ///
-    /// Tenant-admin. The secret is returned only when the appliance generated it.
+    /// Roles (default policies): tenant-admin, security-admin; appliance-admin in every tenant. The
+    /// secret is returned only when the appliance generated it.
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources",
         method = "post",
@@ -240,7 +241,7 @@ impl SourcesApi {
         let ctx = ctx(req);
         ctx.set_action("source.create");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
+        state.authorize(&p, Action::SourceCreate, &Resource::tenant(&tenant), &ctx)?;
         let b = body.0;
         let provider = Provider::from(b.provider);
         let cap = b.max_payload_bytes.unwrap_or(provider.default_cap());
@@ -328,7 +329,8 @@ impl SourcesApi {
 
     /// List webhook sources
     ///
-    /// Tenant-admin or viewer. Secret values are never listed.
+    /// Roles (default policies): tenant-admin, compliance-officer, security-admin, operator,
+    /// viewer; appliance-admin in every tenant. Secret values are never listed.
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources",
         method = "get",
@@ -347,7 +349,7 @@ impl SourcesApi {
         let ctx = ctx(req);
         ctx.set_action("source.list");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin, Role::Viewer], &ctx)?;
+        state.authorize(&p, Action::SourceList, &Resource::tenant(&tenant), &ctx)?;
         let items = state
             .store
             .list_sources(&tenant)?
@@ -359,7 +361,8 @@ impl SourcesApi {
 
     /// Get a webhook source
     ///
-    /// Tenant-admin or viewer.
+    /// Roles (default policies): tenant-admin, compliance-officer, security-admin, operator,
+    /// viewer; appliance-admin in every tenant.
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources/:id",
         method = "get",
@@ -381,7 +384,12 @@ impl SourcesApi {
         let ctx = ctx(req);
         ctx.set_action("source.read");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin, Role::Viewer], &ctx)?;
+        state.authorize(
+            &p,
+            Action::SourceRead,
+            &Resource::new(ResourceType::Source, id.0.as_str(), &tenant),
+            &ctx,
+        )?;
         ctx.set_resource(&id);
         let s = state
             .store
@@ -393,7 +401,8 @@ impl SourcesApi {
 
     /// Delete a webhook source
     ///
-    /// Tenant-admin. Its events stay; deliveries to it answer 404 from now on.
+    /// Roles (default policies): tenant-admin, security-admin; appliance-admin in every tenant. Its
+    /// events stay; deliveries to it answer 404 from now on.
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources/:id",
         method = "delete",
@@ -415,7 +424,12 @@ impl SourcesApi {
         let ctx = ctx(req);
         ctx.set_action("source.delete");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
+        state.authorize(
+            &p,
+            Action::SourceDelete,
+            &Resource::new(ResourceType::Source, id.0.as_str(), &tenant),
+            &ctx,
+        )?;
         ctx.set_resource(&id);
         let audit = vec![ctx.record(
             "/api/tenants/{tenant}/webhook-sources/{id}",
@@ -437,7 +451,8 @@ impl SourcesApi {
 
     /// Rotate a source secret
     ///
-    /// Tenant-admin. Adds a secret; older secrets stay valid for 7 days or until deleted.
+    /// Roles (default policies): tenant-admin, security-admin, operator; appliance-admin in every
+    /// tenant. Adds a secret; older secrets stay valid for 7 days or until deleted.
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources/:id/rotate",
         method = "post",
@@ -461,7 +476,12 @@ impl SourcesApi {
         let ctx = ctx(req);
         ctx.set_action("source.rotate");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
+        state.authorize(
+            &p,
+            Action::SourceRotate,
+            &Resource::new(ResourceType::Source, id.0.as_str(), &tenant),
+            &ctx,
+        )?;
         ctx.set_resource(&id);
         let existing = state
             .store
@@ -520,7 +540,8 @@ impl SourcesApi {
 
     /// Delete a secret slot
     ///
-    /// Tenant-admin. The last remaining secret cannot be deleted (409 `LAST_SECRET`).
+    /// Roles (default policies): tenant-admin, security-admin; appliance-admin in every tenant. The
+    /// last remaining secret cannot be deleted (409 `LAST_SECRET`).
     #[oai(
         path = "/api/tenants/:tenant/webhook-sources/:id/secrets/:n",
         method = "delete",
@@ -545,7 +566,12 @@ impl SourcesApi {
         let ctx = ctx(req);
         ctx.set_action("source.secret.delete");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
+        state.authorize(
+            &p,
+            Action::SourceSecretDelete,
+            &Resource::new(ResourceType::Source, id.0.as_str(), &tenant),
+            &ctx,
+        )?;
         ctx.set_resource(&format!("{}#{}", id.0, n.0));
         let slot = n.0;
         let audit = vec![ctx.record(

@@ -14,6 +14,7 @@ use super::dto::{RoleName, TenantRoleName, ts};
 use super::json::StrictJson;
 use super::problem::{ApiResult, Problem, status};
 use super::{AppState, ctx};
+use crate::authz::{Action, Resource};
 use crate::identity::{self, Role, Tenant, TokenRecord, valid_tenant_id};
 use crate::store::Revocation;
 use crate::text;
@@ -273,7 +274,8 @@ pub struct TenantsApi;
 impl TenantsApi {
     /// Create a tenant
     ///
-    /// Appliance-admin only. The id is permanent; the tenant starts `active` with empty logs.
+    /// Roles: appliance-admin only. The id is permanent; the tenant starts `active` with empty
+    /// logs.
     #[oai(
         path = "/api/tenants",
         method = "post",
@@ -291,7 +293,7 @@ impl TenantsApi {
         let ctx = ctx(req);
         ctx.set_action("tenant.create");
         let p = state.authenticate(&auth, &ctx)?;
-        state.require_admin(&p)?;
+        state.authorize(&p, Action::TenantCreate, &Resource::appliance(), &ctx)?;
         let CreateTenant { id, name } = body.0;
         if !valid_tenant_id(&id) {
             return Err(Problem::new(
@@ -321,7 +323,7 @@ impl TenantsApi {
 
     /// List tenants
     ///
-    /// Appliance-admin only; every tenant, by id.
+    /// Roles: appliance-admin only. Every tenant, by id.
     #[oai(
         path = "/api/tenants",
         method = "get",
@@ -337,7 +339,7 @@ impl TenantsApi {
         let ctx = ctx(req);
         ctx.set_action("tenant.list");
         let p = state.authenticate(&auth, &ctx)?;
-        state.require_admin(&p)?;
+        state.authorize(&p, Action::TenantList, &Resource::appliance(), &ctx)?;
         let items = state
             .store
             .list_tenants()?
@@ -349,7 +351,8 @@ impl TenantsApi {
 
     /// Get a tenant
     ///
-    /// Appliance-admin, or a tenant-admin of that tenant.
+    /// Roles (default policies): tenant-admin, compliance-officer, security-admin, operator,
+    /// analyst, viewer; appliance-admin in every tenant.
     #[oai(
         path = "/api/tenants/:tenant",
         method = "get",
@@ -368,7 +371,7 @@ impl TenantsApi {
         let ctx = ctx(req);
         ctx.set_action("tenant.read");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
+        state.authorize(&p, Action::TenantRead, &Resource::tenant(&tenant), &ctx)?;
         let t = state
             .store
             .get_tenant(&tenant)?
@@ -378,8 +381,8 @@ impl TenantsApi {
 
     /// Create an API token
     ///
-    /// Tenant-admin. The token (`evd_…`) is in this response only; the appliance keeps its
-    /// SHA-256.
+    /// Roles (default policies): tenant-admin, security-admin; appliance-admin in every tenant. The
+    /// token (`evd_…`) is in this response only; the appliance keeps its SHA-256.
     #[oai(
         path = "/api/tenants/:tenant/tokens",
         method = "post",
@@ -400,13 +403,19 @@ impl TenantsApi {
         let ctx = ctx(req);
         ctx.set_action("token.create");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
         let CreateToken {
             name,
             roles,
             expires_in_days,
         } = body.0;
         let roles: Vec<Role> = roles.into_iter().map(Role::from).collect();
+        state.authorize_grant(
+            &p,
+            Action::TokenCreate,
+            &Resource::tenant(&tenant),
+            &roles,
+            &ctx,
+        )?;
         let now = state.now();
         let minted = identity::issue_token(Some(&tenant), &name, &roles, expires_in_days, now)?;
         Ok(store_minted(&state, &ctx, minted, "/api/tenants/{tenant}/tokens", now).await?)
@@ -414,7 +423,8 @@ impl TenantsApi {
 
     /// List API tokens
     ///
-    /// Tenant-admin. Tokens of the tenant with their state; never their secrets.
+    /// Roles (default policies): tenant-admin, compliance-officer, security-admin; appliance-admin
+    /// in every tenant. Tokens of the tenant with their state; never their secrets.
     #[oai(
         path = "/api/tenants/:tenant/tokens",
         method = "get",
@@ -433,7 +443,7 @@ impl TenantsApi {
         let ctx = ctx(req);
         ctx.set_action("token.list");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
+        state.authorize(&p, Action::TokenList, &Resource::tenant(&tenant), &ctx)?;
         let items = state
             .store
             .list_tokens(Some(&tenant))?
@@ -445,8 +455,9 @@ impl TenantsApi {
 
     /// Revoke an API token
     ///
-    /// Tenant-admin. The token is refused (401) from this moment; its record stays listed with
-    /// `revoked_at`. Revoking a revoked token is a no-op.
+    /// Roles (default policies): tenant-admin, security-admin; appliance-admin in every tenant. The
+    /// token is refused (401) from this moment; its record stays listed with `revoked_at`. Revoking
+    /// a revoked token is a no-op.
     #[oai(
         path = "/api/tenants/:tenant/tokens/:id",
         method = "delete",
@@ -468,7 +479,12 @@ impl TenantsApi {
         let ctx = ctx(req);
         ctx.set_action("token.revoke");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize_tenant(&p, &tenant, &[Role::TenantAdmin], &ctx)?;
+        state.authorize(
+            &p,
+            Action::TokenRevoke,
+            &Resource::token(id.0.as_str(), Some(&tenant), Vec::new()),
+            &ctx,
+        )?;
         ctx.set_resource(&id);
         let now = state.now();
         let audit = vec![ctx.record("/api/tenants/{tenant}/tokens/{id}", 204, None, now)];
@@ -486,8 +502,8 @@ impl TenantsApi {
 
     /// Issue an appliance-admin token
     ///
-    /// Appliance-admin. The token (`evd_…`) is in this response only; the appliance keeps its
-    /// SHA-256. The issue is recorded in the `system` audit log.
+    /// Roles: appliance-admin only. The token (`evd_…`) is in this response only; the appliance
+    /// keeps its SHA-256. The issue is recorded in the `system` audit log.
     #[oai(
         path = "/api/admin/tokens",
         method = "post",
@@ -503,9 +519,15 @@ impl TenantsApi {
         body: StrictJson<CreateAdminToken>,
     ) -> ApiResult<TokenCreatedResponse, { status::AUTH | status::BODY }> {
         let ctx = ctx(req);
-        ctx.set_action("admin_token.create");
+        ctx.set_action("admin_token.issue");
         let p = state.authenticate(&auth, &ctx)?;
-        state.require_admin(&p)?;
+        state.authorize_grant(
+            &p,
+            Action::AdminTokenIssue,
+            &Resource::appliance(),
+            &[Role::ApplianceAdmin],
+            &ctx,
+        )?;
         let CreateAdminToken {
             name,
             expires_in_days,
@@ -518,7 +540,7 @@ impl TenantsApi {
 
     /// List appliance-admin tokens
     ///
-    /// Appliance-admin. Every appliance-admin token with its state (the bootstrap token
+    /// Roles: appliance-admin only. Every appliance-admin token with its state (the bootstrap token
     /// included); never their secrets.
     #[oai(
         path = "/api/admin/tokens",
@@ -535,7 +557,7 @@ impl TenantsApi {
         let ctx = ctx(req);
         ctx.set_action("admin_token.list");
         let p = state.authenticate(&auth, &ctx)?;
-        state.require_admin(&p)?;
+        state.authorize(&p, Action::AdminTokenList, &Resource::appliance(), &ctx)?;
         let items = state
             .store
             .list_tokens(None)?
@@ -547,9 +569,9 @@ impl TenantsApi {
 
     /// Revoke an appliance-admin token
     ///
-    /// Appliance-admin. The token is refused (401) from this moment, the caller's own
-    /// included; its record stays listed with `revoked_at`. The last working appliance-admin
-    /// token cannot be revoked (409 `LAST_ADMIN_TOKEN`): issue another first.
+    /// Roles: appliance-admin only. The token is refused (401) from this moment, the caller's own
+    /// included; its record stays listed with `revoked_at`. The last working appliance-admin token
+    /// cannot be revoked (409 `LAST_ADMIN_TOKEN`): issue another first.
     #[oai(
         path = "/api/admin/tokens/:id",
         method = "delete",
@@ -568,7 +590,12 @@ impl TenantsApi {
         let ctx = ctx(req);
         ctx.set_action("admin_token.revoke");
         let p = state.authenticate(&auth, &ctx)?;
-        state.require_admin(&p)?;
+        state.authorize(
+            &p,
+            Action::AdminTokenRevoke,
+            &Resource::token(id.0.as_str(), None, Vec::new()),
+            &ctx,
+        )?;
         ctx.set_resource(&id);
         let now = state.now();
         let audit = vec![ctx.record("/api/admin/tokens/{id}", 204, None, now)];

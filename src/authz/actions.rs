@@ -264,6 +264,8 @@ catalogue! {
     EventsRead = "events.read" on [Event];
     /// `GET …/events/{id}/body`.
     EventsBodyRead = "events.body.read" on [Event] (Sensitive);
+    /// `GET …/events/{id}/bundle` (the event with its body, inclusion proof and checkpoint).
+    EventsBundleRead = "events.bundle.read" on [Event] (Sensitive);
     /// `GET /api/tenants/{tenant}/insights`.
     InsightsList = "insights.list" on [Tenant];
     /// `POST …/insights/{id}/decision`.
@@ -294,7 +296,7 @@ catalogue! {
     ArtifactList = "artifact.list" on [Run];
     /// `GET …/artifacts/{artifact_id}`.
     ArtifactRead = "artifact.read" on [Artifact] (Sensitive);
-    /// `POST …/artifacts/{artifact_id}/legal-hold` (set or release).
+    /// `PUT …/artifacts/{artifact_id}/legal-hold` (set or release).
     ArtifactLegalHold = "artifact.legal_hold" on [Artifact];
     /// `POST /api/conductor/evidence/receipt`.
     ReceiptSubmit = "receipt.submit" on [Run];
@@ -503,6 +505,11 @@ const ROUTES: &[(&str, &str, RouteAccess)] = &[
         "/api/tenants/{tenant}/events/{id}/body",
         D(A::EventsBodyRead),
     ),
+    (
+        "GET",
+        "/api/tenants/{tenant}/events/{id}/bundle",
+        D(A::EventsBundleRead),
+    ),
     ("GET", "/api/tenants/{tenant}/insights", D(A::InsightsList)),
     (
         "POST",
@@ -563,7 +570,7 @@ const ROUTES: &[(&str, &str, RouteAccess)] = &[
         D(A::ArtifactRead),
     ),
     (
-        "POST",
+        "PUT",
         "/api/conductor/runs/{run_id}/artifacts/{artifact_id}/legal-hold",
         D(A::ArtifactLegalHold),
     ),

@@ -42,7 +42,7 @@
 //! | `source.rotate` | ✓ | | ✓ | ✓ | | | |
 //! | `source.list`, `source.read` | ✓ | ✓ | ✓ | ✓ | | ✓ | |
 //! | `events.list`, `events.read`, `insights.list` | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | |
-//! | `events.body.read` | ✓ | ✓ | | | ✓ | ✓ | |
+//! | `events.body.read`, `events.bundle.read` | ✓ | ✓ | | | ✓ | ✓ | |
 //! | `insights.decide` | ✓ | | | ✓ | ✓ | | |
 //! | `audit.read`, `audit.export` | ✓ | ✓ | ✓ | | | | |
 //! | `log.checkpoint.read`, `log.entry.read`, `log.proof.*` | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ |

@@ -99,6 +99,7 @@ pub(crate) fn prepare(db: &Database) -> Result<IdKey, StoreError> {
     txn.open_table(RECEIPTS)?;
     txn.open_table(RUN_RECEIPTS)?;
     txn.open_table(SIGNING_KEYS)?;
+    txn.open_table(TENANT_POLICIES)?;
     txn.commit()?;
     Ok(key)
 }

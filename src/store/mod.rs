@@ -26,6 +26,7 @@ mod ids;
 mod insights;
 mod log;
 mod migrate;
+mod policies;
 mod retention;
 mod sources;
 mod tenants;
@@ -110,6 +111,9 @@ pub(crate) const RUN_RECEIPTS: TableDefinition<(&str, &str, u64), &str> =
     TableDefinition::new("run_receipts");
 pub(crate) const SIGNING_KEYS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("signing_keys");
+/// tenant id → JSON [`crate::authz::TenantPolicyRecord`].
+pub(crate) const TENANT_POLICIES: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("tenant_policies");
 
 /// Storage failures (answered 500/503/507 by the API, never caused by client input).
 #[derive(Debug, thiserror::Error)]

@@ -66,6 +66,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("events.read", "ACSONV"),
     ("insights.list", "ACSONV"),
     ("events.body.read", "ACNV"),
+    ("events.bundle.read", "ACNV"),
     ("insights.decide", "AON"),
     ("audit.read", "ACS"),
     ("audit.export", "ACS"),

@@ -63,3 +63,23 @@ fn openapi_to_a_reader_that_reads_everything_is_the_whole_spec() {
         evidentia::api::openapi_json() + "\n"
     );
 }
+
+/// `evidentia policy-schema` prints the schema tenant policies are validated against, with
+/// every action, then the default policies.
+#[test]
+fn policy_schema_lists_every_action_and_the_defaults() {
+    let out = Command::new(env!("CARGO_BIN_EXE_evidentia"))
+        .arg("policy-schema")
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    assert!(text.contains("namespace Evidentia {"), "{text}");
+    for action in evidentia::authz::Action::ALL {
+        assert!(
+            text.contains(&format!("action \"{}\" appliesTo", action.id())),
+            "{action} missing"
+        );
+    }
+    assert!(text.contains("@id(\"evidentia.isolation\")"));
+}

@@ -8,6 +8,7 @@ mod disk;
 mod evidence;
 mod hardening;
 mod ingest;
+mod isolation;
 mod lifecycle;
 mod process;
 mod slowloris;

@@ -102,7 +102,7 @@ async fn a_leaked_bootstrap_token_is_replaced_and_revoked_without_touching_the_d
             .filter(|a| a["action"] == action && a["status"] == status)
             .count()
     };
-    assert_eq!(count("admin_token.create", 201), 2);
+    assert_eq!(count("admin_token.issue", 201), 2);
     assert_eq!(count("admin_token.revoke", 204), 3);
     assert_eq!(count("admin_token.revoke", 409), 1);
     assert!(audit.iter().any(|a| a["action"] == "admin_token.revoke"
