@@ -6,11 +6,13 @@
 //! SHA-256 of the whole token is stored; presented tokens are compared with it in constant time.
 //!
 //! People: [`password`] (argon2id PHC hashes), [`session`] (console sessions and CSRF tokens),
-//! [`lockout`] (login brute-force limits).
+//! [`lockout`] (login brute-force limits), [`user`] (user records and username rules).
 
 pub mod lockout;
+pub mod login;
 pub mod password;
 pub mod session;
+pub mod user;
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -387,11 +389,26 @@ pub fn check_token(presented: &str, record: &TokenRecord, now: i64) -> Result<()
     Ok(())
 }
 
-/// An authenticated caller.
+/// How a caller authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An API token (`Authorization: Bearer evd_…`).
+    Token,
+    /// A console session cookie; holds the SHA-256 of the session id (the store key), so
+    /// logout can end exactly this session.
+    Session {
+        /// Lowercase hex SHA-256 of the session id.
+        id_sha256: String,
+    },
+}
+
+/// An authenticated caller: a token or a logged-in user.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// Token id.
-    pub token_id: String,
+    /// `tok_…` for tokens, `usr_…` for users.
+    pub id: String,
+    /// What authenticated the request.
+    pub credential: Credential,
     /// Tenant scope; `None` = appliance.
     pub tenant: Option<String>,
     /// Roles.
@@ -399,24 +416,22 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Audit actor string (`token:tok_…`).
+    /// Audit actor string (`token:tok_…` or `user:usr_…`).
     pub fn actor(&self) -> String {
-        format!("token:{}", self.token_id)
+        match self.credential {
+            Credential::Token => format!("token:{}", self.id),
+            Credential::Session { .. } => format!("user:{}", self.id),
+        }
+    }
+
+    /// Whether a user (through a session) rather than a token.
+    pub fn is_user(&self) -> bool {
+        matches!(self.credential, Credential::Session { .. })
     }
 
     /// True for appliance administrators.
     pub fn is_appliance_admin(&self) -> bool {
         self.roles.contains(&Role::ApplianceAdmin)
-    }
-
-    /// Whether the principal may act in `tenant` at all (own tenant, or appliance admin).
-    pub fn in_tenant(&self, tenant: &str) -> bool {
-        self.is_appliance_admin() || self.tenant.as_deref() == Some(tenant)
-    }
-
-    /// Whether the principal holds any of `roles` (appliance admins hold every role).
-    pub fn has_any(&self, roles: &[Role]) -> bool {
-        self.is_appliance_admin() || self.roles.iter().any(|r| roles.contains(r))
     }
 }
 

@@ -115,7 +115,12 @@ pub async fn build_state(
     // validates (after an upgrade) refuses the start rather than deciding with fewer rules.
     let stored = store.list_tenant_policies()?;
     authz.load_tenant_policies(stored.iter().map(|r| (r.tenant.as_str(), r.text.as_str())))?;
-    let state = Arc::new(AppState::new(config, secrets, store, clock, metrics, authz));
+    // Two argon2id computations at once (19 MiB each), sixteen more queued: a login flood
+    // costs bounded CPU and memory and is answered 503 beyond that.
+    let hasher = crate::identity::password::PasswordHasher::new(2, 16)?;
+    let state = Arc::new(AppState::new(
+        config, secrets, store, clock, metrics, authz, hasher,
+    ));
     let generated = bootstrap(&state).await?;
     // A key generated into the data directory by an earlier start may have signed under its
     // own name even where the history file was lost: keep that prefix taken.
@@ -292,10 +297,15 @@ pub fn spawn_background(
 }
 
 /// Writes the token uses noted since the last flush to the token records (one transaction).
+/// Session uses are written the same way.
 pub async fn flush_token_use(state: &AppState) {
     let uses = state.token_use.drain();
     if let Err(e) = state.store.record_token_use(uses).await {
         tracing::warn!(error = %e, "cannot record token use");
+    }
+    let uses = state.session_use.drain();
+    if let Err(e) = state.store.record_session_use(uses).await {
+        tracing::warn!(error = %e, "cannot record session use");
     }
 }
 

@@ -1,27 +1,70 @@
-//! `Authorization: Bearer evd_…` authentication and the one authorization enforcement point,
-//! [`AppState::authorize`], which asks Cedar ([`crate::authz`]).
+//! Authentication — API tokens (`Authorization: Bearer evd_…`) and console sessions (the
+//! session cookie, with the CSRF token on unsafe methods) — and the one authorization
+//! enforcement point, [`AppState::authorize`], which asks Cedar ([`crate::authz`]).
 
 use poem_openapi::SecurityScheme;
-use poem_openapi::auth::Bearer;
+use poem_openapi::auth::{ApiKey, Bearer};
 
+use super::code::Code;
 use super::problem::Problem;
 use super::{AppState, ReqCtx};
 use crate::audit::AuthzNote;
 use crate::authz::{self, APPLIANCE_TENANT, Action, Authn, Outcome, RequestContext, Resource};
-use crate::identity::{Principal, Role, check_token, parse_token};
+use crate::identity::session::{check_session, csrf_required, lookup_key, verify_csrf};
+use crate::identity::{Credential, Principal, Role, check_token, parse_token};
 
 /// API token (`evd_…`), tenant-scoped, with roles.
 #[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "evd_<token>")]
-pub struct BearerAuth(pub Bearer);
+#[oai(rename = "BearerAuth", ty = "bearer", bearer_format = "evd_<token>")]
+pub struct TokenAuth(pub Bearer);
+
+/// Console session cookie (set by `POST /api/auth/login`); unsafe methods also need the
+/// `X-CSRF-Token` header from the login answer.
+#[derive(SecurityScheme)]
+#[oai(ty = "api_key", key_name = "evidentia_session", key_in = "cookie")]
+pub struct SessionCookie(pub ApiKey);
+
+/// The session cookie under TLS (`__Host-` prefix: `Secure`, `Path=/`, no `Domain`).
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "api_key",
+    key_name = "__Host-evidentia_session",
+    key_in = "cookie"
+)]
+pub struct SessionCookieTls(pub ApiKey);
+
+/// Either credential; a bearer token wins when both are sent.
+#[derive(SecurityScheme)]
+pub enum ApiAuth {
+    /// An API token.
+    Token(TokenAuth),
+    /// A console session.
+    Session(SessionCookie),
+    /// A console session under TLS.
+    SessionTls(SessionCookieTls),
+}
 
 impl AppState {
-    /// Resolves a bearer token to a principal and records it as the request's actor.
+    /// Resolves the request's credential to a principal and records it as the actor.
     ///
     /// # Errors
-    /// 401 `UNAUTHENTICATED` for malformed, unknown, revoked or expired tokens (one answer).
-    pub fn authenticate(&self, auth: &BearerAuth, ctx: &ReqCtx) -> Result<Principal, Problem> {
-        let token = auth.0.token.as_str();
+    /// 401 `UNAUTHENTICATED` for malformed, unknown, revoked or expired tokens and sessions
+    /// (one answer); 403 `CSRF_TOKEN_INVALID` for a session request with an unsafe method
+    /// whose `X-CSRF-Token` is missing or wrong.
+    pub fn authenticate(&self, auth: &ApiAuth, ctx: &ReqCtx) -> Result<Principal, Problem> {
+        let principal = match auth {
+            ApiAuth::Token(t) => self.token_principal(t.0.token.as_str())?,
+            ApiAuth::Session(c) => self.session_principal(&c.0.key, ctx)?,
+            ApiAuth::SessionTls(c) => self.session_principal(&c.0.key, ctx)?,
+        };
+        ctx.set_actor(principal.actor());
+        if let Some(t) = &principal.tenant {
+            ctx.set_tenant(t);
+        }
+        Ok(principal)
+    }
+
+    fn token_principal(&self, token: &str) -> Result<Principal, Problem> {
         let id = parse_token(token).ok_or_else(Problem::unauthenticated)?;
         let record = self
             .store
@@ -30,16 +73,52 @@ impl AppState {
         let now = self.now();
         check_token(token, &record, now).map_err(|_| Problem::unauthenticated())?;
         self.token_use.observe(&record, now);
-        let principal = Principal {
-            token_id: record.id,
+        Ok(Principal {
+            id: record.id,
+            credential: Credential::Token,
             tenant: record.tenant,
             roles: record.roles,
-        };
-        ctx.set_actor(principal.actor());
-        if let Some(t) = &principal.tenant {
-            ctx.set_tenant(t);
+        })
+    }
+
+    /// A session principal: the session must be live (idle and absolute lifetimes), its user
+    /// enabled, and an unsafe method must carry the session's CSRF token. Last use is noted in
+    /// memory ([`crate::identity::session::SessionUse`]) and written in batches.
+    fn session_principal(&self, presented: &str, ctx: &ReqCtx) -> Result<Principal, Problem> {
+        let digest = lookup_key(presented).ok_or_else(Problem::unauthenticated)?;
+        let session = self
+            .store
+            .get_session(&digest)?
+            .ok_or_else(Problem::unauthenticated)?;
+        let session = self.session_use.current(session);
+        let now = self.now();
+        check_session(presented, &session, now, &self.sessions)
+            .map_err(|_| Problem::unauthenticated())?;
+        let user = self
+            .store
+            .get_user(&session.user_id)?
+            .filter(|u| u.disabled_at.is_none())
+            .ok_or_else(Problem::unauthenticated)?;
+        ctx.set_actor(user.actor());
+        if csrf_required(&ctx.method)
+            && !ctx
+                .csrf
+                .as_deref()
+                .is_some_and(|t| verify_csrf(presented, t))
+        {
+            return Err(Problem::new(
+                Code::CsrfTokenInvalid,
+                "requests authenticated by the session cookie need the X-CSRF-Token header \
+                 from the login answer",
+            ));
         }
-        Ok(principal)
+        self.session_use.observe(&digest, now);
+        Ok(Principal {
+            id: user.id,
+            credential: Credential::Session { id_sha256: digest },
+            tenant: user.tenant,
+            roles: user.roles,
+        })
     }
 
     /// Attributes a request that no handler authenticated to `token` (the bearer credential
@@ -107,7 +186,12 @@ impl AppState {
         ctx: &ReqCtx,
     ) -> Result<(), Problem> {
         ctx.set_action(action.id());
-        let context = RequestContext::new(Authn::Token, ctx.peer.parse().ok()).granting(granted);
+        let authn = if principal.is_user() {
+            Authn::Session
+        } else {
+            Authn::Token
+        };
+        let context = RequestContext::new(authn, ctx.peer.parse().ok()).granting(granted);
         let decision = self.authz.decide(
             &authz::Principal::from(principal),
             action,

@@ -79,10 +79,18 @@ codes! {
     SignatureInvalid = ("SIGNATURE_INVALID", 401, "Signature invalid");
     /// The signed timestamp is further from the appliance clock than the tolerance (±300 s).
     TimestampOutOfTolerance = ("TIMESTAMP_OUT_OF_TOLERANCE", 401, "Timestamp out of tolerance");
+    /// The username or the password is wrong (one answer for unknown users, wrong passwords
+    /// and disabled users; each costs the same argon2id computation).
+    LoginFailed = ("LOGIN_FAILED", 401, "Login failed");
     // ----- 403 ---------------------------------------------------------------------------
     /// The policies in force (Cedar: the defaults and the tenant's own) do not permit the
     /// operation to the authenticated principal; `detail` names the action.
     Forbidden = ("FORBIDDEN", 403, "Forbidden");
+    /// A request authenticated by the session cookie with an unsafe method carried no
+    /// `X-CSRF-Token` header, or not the session's token.
+    CsrfTokenInvalid = ("CSRF_TOKEN_INVALID", 403, "CSRF token invalid");
+    /// The current password given to change it is wrong.
+    CurrentPasswordInvalid = ("CURRENT_PASSWORD_INVALID", 403, "Current password invalid");
     // ----- 404 ---------------------------------------------------------------------------
     /// No such resource — answered identically for resources of other tenants.
     NotFound = ("NOT_FOUND", 404, "Not found");
@@ -108,6 +116,8 @@ codes! {
     /// The token is the last working appliance-admin token: issue another before revoking it
     /// (or use `evidentia admin token` on the host).
     LastAdminToken = ("LAST_ADMIN_TOKEN", 409, "Last appliance-admin token");
+    /// Another user (in any tenant) has this username.
+    UsernameTaken = ("USERNAME_TAKEN", 409, "Username taken");
     /// The run already has an artifact with this id.
     ArtifactExists = ("ARTIFACT_EXISTS", 409, "Artifact exists");
     /// A receipt with this `receiptId` is already recorded; `Location` points at it.
@@ -137,6 +147,10 @@ codes! {
     InvalidRole = ("INVALID_ROLE", 422, "Invalid role");
     /// A token lifetime outside 1–3650 days.
     InvalidExpiry = ("INVALID_EXPIRY", 422, "Invalid expiry");
+    /// A username is not 3–64 of `a-z 0-9 . _ - @` starting with a letter or digit.
+    InvalidUsername = ("INVALID_USERNAME", 422, "Invalid username");
+    /// A new password is shorter than 12 characters or longer than 1024 bytes.
+    InvalidPassword = ("INVALID_PASSWORD", 422, "Invalid password");
     /// `max_payload_bytes` is 0 or above the provider's maximum.
     InvalidPayloadCap = ("INVALID_PAYLOAD_CAP", 422, "Invalid payload cap");
     /// The source settings do not fit its provider (generic header, encoding, prefix).
@@ -180,6 +194,9 @@ codes! {
     RateLimited = ("RATE_LIMITED", 429, "Too many requests");
     /// Audit-only: a source was put on the adaptive penalty after repeated signature failures.
     RateLimitPenalty = ("RATE_LIMIT_PENALTY", 429, "Rate limit penalty");
+    /// Logins for this username or from this address are locked after 5 failures within
+    /// 5 minutes, for 15 minutes; `Retry-After` says when to try again.
+    LoginLocked = ("LOGIN_LOCKED", 429, "Login locked");
     // ----- 500 ---------------------------------------------------------------------------
     /// The database could not complete the operation (never caused by client input).
     StorageError = ("STORAGE_ERROR", 500, "Storage error");
@@ -198,6 +215,9 @@ codes! {
     ShuttingDown = ("SHUTTING_DOWN", 503, "Shutting down");
     /// Too many request bodies are buffered at once; retry shortly.
     BodyBudgetExhausted = ("BODY_BUDGET_EXHAUSTED", 503, "Body budget exhausted");
+    /// Every password-hashing place is taken (logins are bounded in CPU and memory); retry
+    /// after `Retry-After`.
+    PasswordHashingBusy = ("PASSWORD_HASHING_BUSY", 503, "Password hashing busy");
     /// `/readyz`: the appliance cannot serve (disk floor reached, database unreadable).
     NotReady = ("NOT_READY", 503, "Not ready");
     /// The service cannot answer right now.

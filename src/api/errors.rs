@@ -196,6 +196,53 @@ impl From<crate::identity::TokenRequestError> for Problem {
     }
 }
 
+impl From<crate::identity::user::UserRequestError> for Problem {
+    fn from(e: crate::identity::user::UserRequestError) -> Self {
+        use crate::identity::user::UserRequestError as E;
+        match e {
+            E::Username => Problem::new(Code::InvalidUsername, e.to_string()),
+            E::Roles(m) => Problem::new(Code::InvalidRole, m),
+        }
+    }
+}
+
+impl From<crate::identity::password::PasswordError> for Problem {
+    fn from(e: crate::identity::password::PasswordError) -> Self {
+        use crate::identity::password::PasswordError as E;
+        match e {
+            E::Saturated => Problem::new(
+                Code::PasswordHashingBusy,
+                "every password-hashing place is taken; retry shortly",
+            )
+            .with_header("Retry-After", "1"),
+            E::TooShort { .. } | E::TooLong { .. } => {
+                Problem::new(Code::InvalidPassword, e.to_string())
+            }
+            E::StoredHashInvalid | E::Argon2(_) | E::Worker => {
+                tracing::error!(error = %e, "password hashing failed");
+                Problem::new(Code::Internal, "password hashing failed")
+            }
+        }
+    }
+}
+
+impl From<crate::identity::login::LoginRefusal> for Problem {
+    fn from(e: crate::identity::login::LoginRefusal) -> Self {
+        use crate::identity::login::LoginRefusal as E;
+        match e {
+            E::Locked { retry_after, .. } => Problem::new(
+                Code::LoginLocked,
+                "too many failed logins for this username or from this address; try later",
+            )
+            .with_header("Retry-After", retry_after.to_string()),
+            E::Failed { .. } => Problem::new(Code::LoginFailed, "wrong username or password"),
+            E::Busy => crate::identity::password::PasswordError::Saturated.into(),
+            E::Store(s) => s.into(),
+            E::Hashing(h) => h.into(),
+        }
+    }
+}
+
 impl From<IngestError<StoreError>> for Problem {
     fn from(e: IngestError<StoreError>) -> Self {
         match e {

@@ -8,7 +8,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 
-use super::auth::BearerAuth;
+use super::auth::ApiAuth;
 use super::code::Code;
 use super::dto::{InsightState, ProviderName, Verdict, ts};
 use super::json::StrictJson;
@@ -363,7 +363,7 @@ impl EventsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -405,7 +405,7 @@ impl EventsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -445,7 +445,7 @@ impl EventsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -496,7 +496,7 @@ impl EventsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -565,7 +565,7 @@ impl EventsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -611,7 +611,7 @@ impl EventsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -687,7 +687,7 @@ impl EventsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -724,7 +724,7 @@ impl EventsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Page size, 1–500 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,

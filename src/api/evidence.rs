@@ -10,7 +10,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::auth::BearerAuth;
+use super::auth::ApiAuth;
 use super::code::Code;
 use super::dto::{ArtifactKind, KeyAlg, ts};
 use super::json::StrictJson;
@@ -328,7 +328,7 @@ impl EvidenceApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -390,7 +390,7 @@ impl EvidenceApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -426,7 +426,7 @@ impl EvidenceApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Pipeline run id (1–200 of `A-Za-z0-9._:-`).
         #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,200}$"))]
         run_id: Path<String>,
@@ -551,7 +551,7 @@ impl EvidenceApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Pipeline run id (1–200 of `A-Za-z0-9._:-`).
         #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,200}$"))]
         run_id: Path<String>,
@@ -592,7 +592,7 @@ impl EvidenceApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Pipeline run id (1–200 of `A-Za-z0-9._:-`).
         #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,200}$"))]
         run_id: Path<String>,
@@ -654,7 +654,7 @@ impl EvidenceApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Pipeline run id (1–200 of `A-Za-z0-9._:-`).
         #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,200}$"))]
         run_id: Path<String>,
@@ -714,7 +714,7 @@ impl EvidenceApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         raw: RawBody<ReceiptBody>,
     ) -> ApiResult<Created<ReceiptAccepted>, { status::AUTH | status::BODY | status::S409 }> {
         let ctx = ctx(req);
@@ -842,7 +842,7 @@ impl EvidenceApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Pipeline run id (1–200 of `A-Za-z0-9._:-`).
         #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,200}$"))]
         run_id: Path<String>,
@@ -889,7 +889,7 @@ impl EvidenceApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Pipeline run id (1–200 of `A-Za-z0-9._:-`).
         #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,200}$"))]
         run_id: Path<String>,

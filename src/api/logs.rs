@@ -11,7 +11,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{Object, OpenApi, Tags};
 
-use super::auth::BearerAuth;
+use super::auth::ApiAuth;
 use super::code::Code;
 use super::dto::{KeyStatus, LogName, ts};
 use super::problem::{ApiResult, Problem, status};
@@ -112,7 +112,7 @@ impl AppState {
     fn open_log(
         &self,
         req: &Request,
-        auth: &BearerAuth,
+        auth: &ApiAuth,
         tenant: &str,
         log: LogName,
         action: Action,
@@ -223,7 +223,7 @@ impl LogsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -253,7 +253,7 @@ impl LogsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -294,7 +294,7 @@ impl LogsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -334,7 +334,7 @@ impl LogsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,

@@ -20,6 +20,7 @@ pub mod problem;
 pub mod raw;
 pub mod sources;
 pub mod tenants;
+pub mod users;
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -66,6 +67,14 @@ pub struct AppState {
     pub authz: Arc<crate::authz::Authorizer>,
     /// Serialises tenant-policy writes, so the set installed is the set stored last.
     pub policy_writer: tokio::sync::Mutex<()>,
+    /// argon2id hashing with bounded concurrency (logins, user creation, password changes).
+    pub hasher: crate::identity::password::PasswordHasher,
+    /// Login brute-force limits per username and per peer.
+    pub lockout: crate::identity::lockout::Lockout,
+    /// Console session lifetimes.
+    pub sessions: crate::identity::session::SessionPolicy,
+    /// Session uses not yet written to the session records.
+    pub session_use: crate::identity::session::SessionUse,
 }
 
 impl AppState {
@@ -77,6 +86,7 @@ impl AppState {
         clock: SharedClock,
         metrics: Arc<Metrics>,
         authz: Arc<crate::authz::Authorizer>,
+        hasher: crate::identity::password::PasswordHasher,
     ) -> Self {
         let trusted_proxies = config
             .server
@@ -91,6 +101,10 @@ impl AppState {
             token_use: crate::identity::TokenUse::default(),
             authz,
             policy_writer: tokio::sync::Mutex::new(()),
+            hasher,
+            lockout: crate::identity::lockout::Lockout::default(),
+            sessions: crate::identity::session::SessionPolicy::default(),
+            session_use: crate::identity::session::SessionUse::default(),
             trusted_proxies,
             config,
             secrets,
@@ -129,6 +143,9 @@ pub struct ReqCtx {
     pub peer: String,
     /// HTTP method.
     pub method: String,
+    /// The `X-CSRF-Token` header, when the request carried exactly one (checked against the
+    /// session on cookie-authenticated unsafe requests).
+    pub csrf: Option<String>,
     info: Mutex<AuditInfo>,
 }
 
@@ -356,6 +373,7 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
         request_id: crate::ingest::random_id("req_"),
         peer: client_addr(&req, &state.trusted_proxies),
         method: crate::audit::audited_method(req.method().as_str()).to_string(),
+        csrf: single_header(&req, crate::identity::session::CSRF_HEADER),
         info: Mutex::new(AuditInfo::default()),
     });
     req.extensions_mut().insert(ctx.clone());
@@ -570,6 +588,7 @@ pub type Apis = (
     logs::LogsApi,
     evidence::EvidenceApi,
     policies::PoliciesApi,
+    users::UsersApi,
 );
 
 /// The OpenAPI service (all documented operations).
@@ -583,6 +602,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             logs::LogsApi,
             evidence::EvidenceApi,
             policies::PoliciesApi,
+            users::UsersApi,
         ),
         "Evidentia",
         env!("CARGO_PKG_VERSION"),
@@ -633,6 +653,8 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         .nest_no_strip("/webhooks", api)
         .boxed()
         .around(edge)
+        // Parses the `Cookie` header for the session-cookie security scheme.
+        .with(poem::middleware::CookieJarManager::new())
         .data(state)
 }
 
@@ -648,6 +670,16 @@ impl Endpoint for SharedEndpoint {
     }
 }
 
+/// The value of header `name` when the request carries it exactly once (as text).
+fn single_header(req: &Request, name: &str) -> Option<String> {
+    let mut values = req.headers().get_all(name).iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    first.to_str().ok().map(str::to_string)
+}
+
 /// Shortcut to the request context extension.
 pub fn ctx(req: &Request) -> Arc<ReqCtx> {
     req.extensions()
@@ -658,6 +690,7 @@ pub fn ctx(req: &Request) -> Arc<ReqCtx> {
                 request_id: String::new(),
                 peer: String::new(),
                 method: req.method().to_string(),
+                csrf: single_header(req, crate::identity::session::CSRF_HEADER),
                 info: Mutex::new(AuditInfo::default()),
             })
         })

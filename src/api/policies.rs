@@ -10,7 +10,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 
-use super::auth::BearerAuth;
+use super::auth::ApiAuth;
 use super::code::Code;
 use super::dto::ts;
 use super::json::StrictJson;
@@ -163,7 +163,7 @@ impl PoliciesApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -213,7 +213,7 @@ impl PoliciesApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,

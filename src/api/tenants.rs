@@ -8,7 +8,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::auth::BearerAuth;
+use super::auth::ApiAuth;
 use super::code::Code;
 use super::dto::{RoleName, TenantRoleName, ts};
 use super::json::StrictJson;
@@ -286,7 +286,7 @@ impl TenantsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// The new tenant.
         body: StrictJson<CreateTenant>,
     ) -> ApiResult<TenantCreated, { status::AUTH | status::BODY | status::S409 }> {
@@ -334,7 +334,7 @@ impl TenantsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
     ) -> ApiResult<Json<TenantList>, { status::AUTH }> {
         let ctx = ctx(req);
         ctx.set_action("tenant.list");
@@ -363,7 +363,7 @@ impl TenantsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -393,7 +393,7 @@ impl TenantsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -435,7 +435,7 @@ impl TenantsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -468,7 +468,7 @@ impl TenantsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Tenant id.
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
@@ -514,7 +514,7 @@ impl TenantsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Label and lifetime of the token.
         body: StrictJson<CreateAdminToken>,
     ) -> ApiResult<TokenCreatedResponse, { status::AUTH | status::BODY }> {
@@ -552,7 +552,7 @@ impl TenantsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
     ) -> ApiResult<Json<TokenList>, { status::AUTH }> {
         let ctx = ctx(req);
         ctx.set_action("admin_token.list");
@@ -582,7 +582,7 @@ impl TenantsApi {
         &self,
         state: Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: ApiAuth,
         /// Token id (`tok_…`).
         #[oai(validator(pattern = "^tok_[0-9a-f]{16}$"))]
         id: Path<String>,

@@ -86,7 +86,11 @@ impl Principal {
 
 impl From<&identity::Principal> for Principal {
     fn from(p: &identity::Principal) -> Self {
-        Self::token(p.token_id.clone(), p.tenant.as_deref(), p.roles.clone())
+        if p.is_user() {
+            Self::user(p.id.clone(), p.tenant.as_deref(), p.roles.clone())
+        } else {
+            Self::token(p.id.clone(), p.tenant.as_deref(), p.roles.clone())
+        }
     }
 }
 

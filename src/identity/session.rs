@@ -245,3 +245,45 @@ pub fn set_cookie(session_id: &str, tls: bool, max_age_seconds: i64) -> String {
 pub fn clear_cookie(tls: bool) -> String {
     set_cookie("", tls, 0)
 }
+
+/// Uses of sessions seen since the last flush, session digest → Unix seconds of the latest
+/// use. Checked with the stored last use on every request (so the idle timeout is exact) and
+/// written to the session records in one batch every few minutes and at shutdown, instead of
+/// a write per request. Holds only sessions used since the last flush.
+#[derive(Debug, Default)]
+pub struct SessionUse {
+    seen: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+}
+
+impl SessionUse {
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, i64>> {
+        match self.seen.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// `record` with its last use brought up to date from the uses noted here.
+    pub fn current(&self, mut record: SessionRecord) -> SessionRecord {
+        if let Some(at) = self.map().get(&record.id_sha256) {
+            record.last_seen_at = record.last_seen_at.max(*at);
+        }
+        record
+    }
+
+    /// Notes a use of the session with digest `id_sha256` at `now`.
+    pub fn observe(&self, id_sha256: &str, now: i64) {
+        let mut map = self.map();
+        match map.get_mut(id_sha256) {
+            Some(at) => *at = (*at).max(now),
+            None => {
+                map.insert(id_sha256.to_string(), now);
+            }
+        }
+    }
+
+    /// Takes every noted use (for the store).
+    pub fn drain(&self) -> Vec<(String, i64)> {
+        self.map().drain().collect()
+    }
+}

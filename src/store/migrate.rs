@@ -100,6 +100,10 @@ pub(crate) fn prepare(db: &Database) -> Result<IdKey, StoreError> {
     txn.open_table(RUN_RECEIPTS)?;
     txn.open_table(SIGNING_KEYS)?;
     txn.open_table(TENANT_POLICIES)?;
+    txn.open_table(USERS)?;
+    txn.open_table(USERNAMES)?;
+    txn.open_table(SESSIONS)?;
+    txn.open_table(USER_SESSIONS)?;
     txn.commit()?;
     Ok(key)
 }

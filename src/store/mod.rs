@@ -31,6 +31,7 @@ mod retention;
 mod sources;
 mod tenants;
 mod tokens;
+mod users;
 mod writer;
 
 pub use check::{Finding, Report, check_database};
@@ -40,6 +41,7 @@ pub use evidence::{ArtifactOutcome, ArtifactWithBytes, ReceiptOutcome};
 pub use insights::DecideOutcome;
 pub use log::{KeyRecord, LogQueryError, SignedCheckpoint, active_key_of};
 pub use tokens::Revocation;
+pub use users::UserCreation;
 pub use writer::StoreFault;
 
 pub(crate) use batch::Batch;
@@ -114,6 +116,15 @@ pub(crate) const SIGNING_KEYS: TableDefinition<(&str, &str), &[u8]> =
 /// tenant id → JSON [`crate::authz::TenantPolicyRecord`].
 pub(crate) const TENANT_POLICIES: TableDefinition<&str, &[u8]> =
     TableDefinition::new("tenant_policies");
+/// user id → JSON [`crate::identity::user::UserRecord`].
+pub(crate) const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// canonical username → user id (usernames are unique across the appliance).
+pub(crate) const USERNAMES: TableDefinition<&str, &str> = TableDefinition::new("usernames");
+/// SHA-256 (hex) of a session id → JSON [`crate::identity::session::SessionRecord`].
+pub(crate) const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+/// (user id, session digest): the sessions of a user.
+pub(crate) const USER_SESSIONS: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("user_sessions");
 
 /// Storage failures (answered 500/503/507 by the API, never caused by client input).
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! Authorization over HTTP, generated from the OpenAPI document: every operation with a
 //! `{tenant}` parameter answers a principal of another tenant exactly like a tenant that does
-//! not exist (404, same body and headers), answers a principal of the tenant without a
+//! not exist (404, same body and headers) — through a token and through a console session
+//! alike —, answers a principal of the tenant without a
 //! permitting role 403, and leaves an audit record of each attempt — cross-tenant attempts in
 //! the appliance's `system` log too. New routes are covered as soon as they are in the spec.
 
@@ -121,16 +122,55 @@ fn tenant_operations() -> Vec<Op> {
 }
 
 async fn send(app: &TestApp, op: &Op, tenant: &str, token: &str) -> Resp {
+    send_as(app, op, tenant, Some(token), &[]).await
+}
+
+async fn send_as(
+    app: &TestApp,
+    op: &Op,
+    tenant: &str,
+    token: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Resp {
     let path = op.path.replace("{tenant}", tenant);
-    let (headers, body): (&[(&str, &str)], Vec<u8>) = match &op.body {
-        Some(b) => (
-            &[("content-type", "application/json")],
-            b.to_string().into_bytes(),
-        ),
-        None => (&[], Vec::new()),
+    let mut headers = extra.to_vec();
+    let body = match &op.body {
+        Some(b) => {
+            headers.push(("content-type", "application/json"));
+            b.to_string().into_bytes()
+        }
+        None => Vec::new(),
     };
-    app.call(op.method.clone(), &path, Some(token), headers, body)
+    app.call(op.method.clone(), &path, token, &headers, body)
         .await
+}
+
+/// A console session of a new user of `tenant` with `roles`: (cookie, CSRF token).
+async fn session(app: &TestApp, tenant: &str, roles: &[&str]) -> (String, String) {
+    let password = "correct horse battery staple";
+    app.post_json(
+        "/api/users",
+        &app.admin.clone(),
+        json!({"username": format!("{tenant}-all"), "password": password,
+               "roles": roles, "tenant": tenant}),
+    )
+    .await
+    .expect(201);
+    let r = app
+        .call(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            &[("content-type", "application/json")],
+            json!({"username": format!("{tenant}-all"), "password": password})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    r.expect(200);
+    let cookie = r.header("set-cookie").unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    (cookie, r.json()["csrf_token"].as_str().unwrap().to_string())
 }
 
 /// The answer without what differs per request (`X-Request-Id`, `Date`).
@@ -178,6 +218,8 @@ async fn every_tenant_operation_isolates_tenants_and_enforces_roles() {
         "ingest",
     ];
     let intruder = app.create_token("globex", &all_roles).await;
+    let (cookie, csrf) = session(&app, "globex", &all_roles).await;
+    let by_session = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
     let az = Authorizer::new().unwrap();
     let ops = tenant_operations();
     let mut forbidden_checked = 0;
@@ -194,16 +236,28 @@ async fn every_tenant_operation_isolates_tenants_and_enforces_roles() {
             comparable(&missing),
             "{label}: another tenant answers unlike a missing one"
         );
+        // The same through a console session.
+        let cross = send_as(&app, op, "acme", None, &by_session).await;
+        let missing = send_as(&app, op, "no-such-tenant", None, &by_session).await;
+        cross.problem(404, "NOT_FOUND");
+        assert_eq!(
+            comparable(&cross),
+            comparable(&missing),
+            "{label}: another tenant answers a session unlike a missing one"
+        );
 
-        // Both attempts are in the intruder's own trail, attributed to its token...
+        // The attempts are in the intruder's own trail, attributed to its token and user...
         let audit = app.audit("globex").await;
         assert!(audit.len() > before, "{label}: no audit record");
-        let newest = &audit[0];
-        assert!(
-            newest["actor"].as_str().unwrap().starts_with("token:"),
-            "{label}: {newest}"
-        );
-        assert_eq!(newest["status"], 404, "{label}: {newest}");
+        let fresh = &audit[..audit.len() - before];
+        for kind in ["token:", "user:"] {
+            assert!(
+                fresh
+                    .iter()
+                    .any(|r| r["status"] == 404 && r["actor"].as_str().unwrap().starts_with(kind)),
+                "{label}: no 404 record of a {kind} principal in {fresh:?}"
+            );
+        }
         // ...and the cross-tenant one in the system log, with the isolation decision.
         let system = system_log(&app).await;
         assert!(

@@ -11,6 +11,7 @@ mod ingest;
 mod isolation;
 mod lifecycle;
 mod process;
+mod sessions;
 mod slowloris;
 mod tcp;
 mod tokens;

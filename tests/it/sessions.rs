@@ -1,0 +1,501 @@
+//! People log in: users, console sessions (cookie, CSRF, lifetimes, fixation, logout),
+//! brute-force locks and password changes, over HTTP.
+
+use poem::http::Method;
+use serde_json::{Value, json};
+
+use super::common::*;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A logged-in console session.
+struct Session {
+    cookie: String,
+    csrf: String,
+    set_cookie: String,
+    body: Value,
+}
+
+async fn create_user(app: &TestApp, tenant: Option<&str>, username: &str, roles: &[&str]) -> Value {
+    let mut body = json!({"username": username, "password": PASSWORD, "roles": roles});
+    if let Some(t) = tenant {
+        body["tenant"] = json!(t);
+    }
+    let r = app.post_json("/api/users", &app.admin.clone(), body).await;
+    r.expect(201);
+    r.json()
+}
+
+async fn login_with(app: &TestApp, username: &str, password: &str, cookie: Option<&str>) -> Resp {
+    let body = json!({"username": username, "password": password})
+        .to_string()
+        .into_bytes();
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(c) = cookie {
+        headers.push(("cookie", c));
+    }
+    app.call(Method::POST, "/api/auth/login", None, &headers, body)
+        .await
+}
+
+async fn login(app: &TestApp, username: &str) -> Session {
+    session_of(&login_with(app, username, PASSWORD, None).await)
+}
+
+fn session_of(r: &Resp) -> Session {
+    r.expect(200);
+    let set_cookie = r.header("set-cookie").expect("Set-Cookie");
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let body = r.json();
+    Session {
+        cookie,
+        csrf: body["csrf_token"].as_str().unwrap().to_string(),
+        set_cookie,
+        body,
+    }
+}
+
+/// A request with the session cookie (and the CSRF token when `csrf`).
+async fn with_session(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    s: &Session,
+    csrf: bool,
+    body: Option<Value>,
+) -> Resp {
+    let mut headers = vec![("cookie", s.cookie.as_str())];
+    if csrf {
+        headers.push(("x-csrf-token", s.csrf.as_str()));
+    }
+    let bytes = match body {
+        Some(b) => {
+            headers.push(("content-type", "application/json"));
+            b.to_string().into_bytes()
+        }
+        None => Vec::new(),
+    };
+    app.call(method, path, None, &headers, bytes).await
+}
+
+#[tokio::test]
+async fn a_user_logs_in_and_works_through_the_session_with_csrf() {
+    let app = start().await;
+    app.create_tenant("acme").await;
+    let carol = create_user(&app, Some("acme"), "Carol@Acme.example", &["tenant-admin"]).await;
+    assert_eq!(carol["username"], "carol@acme.example");
+    assert!(carol.get("password").is_none() && carol.get("password_phc").is_none());
+    let phc = app
+        .state
+        .store
+        .get_user(carol["id"].as_str().unwrap())
+        .unwrap()
+        .unwrap()
+        .password_phc;
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+
+    let s = login(&app, "CAROL@acme.example").await;
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(s.set_cookie.contains(attr), "{}", s.set_cookie);
+    }
+    assert!(
+        !s.set_cookie.contains("Secure"),
+        "plain HTTP: {}",
+        s.set_cookie
+    );
+    assert!(s.cookie.starts_with("evidentia_session=evs_"));
+    assert_eq!(s.body["user"]["tenant"], "acme");
+
+    let me = with_session(&app, Method::GET, "/api/auth/me", &s, false, None).await;
+    me.expect(200);
+    assert_eq!(me.json()["kind"], "user");
+    assert_eq!(me.json()["username"], "carol@acme.example");
+
+    // Reads need no CSRF token; unsafe requests do.
+    with_session(
+        &app,
+        Method::GET,
+        "/api/tenants/acme/events",
+        &s,
+        false,
+        None,
+    )
+    .await
+    .expect(200);
+    let source = json!({"provider": "github"});
+    with_session(
+        &app,
+        Method::POST,
+        "/api/tenants/acme/webhook-sources",
+        &s,
+        false,
+        Some(source.clone()),
+    )
+    .await
+    .problem(403, "CSRF_TOKEN_INVALID");
+    let mut wrong = Session {
+        csrf: "x".repeat(43),
+        ..s
+    };
+    with_session(
+        &app,
+        Method::POST,
+        "/api/tenants/acme/webhook-sources",
+        &wrong,
+        true,
+        Some(source.clone()),
+    )
+    .await
+    .problem(403, "CSRF_TOKEN_INVALID");
+    wrong.csrf = wrong.body["csrf_token"].as_str().unwrap().to_string();
+    let s = wrong;
+    with_session(
+        &app,
+        Method::POST,
+        "/api/tenants/acme/webhook-sources",
+        &s,
+        true,
+        Some(source),
+    )
+    .await
+    .expect(201);
+
+    // The audit trail names the user and the session's decision.
+    let audit = app.audit("acme").await;
+    let created = audit
+        .iter()
+        .find(|r| r["action"] == "source.create" && r["status"] == 201)
+        .unwrap();
+    assert_eq!(
+        created["actor"],
+        format!("user:{}", carol["id"].as_str().unwrap())
+    );
+    assert_eq!(created["authz"]["decision"], "allow");
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["action"] == "auth.login" && r["status"] == 200),
+        "{audit:?}"
+    );
+
+    // Another tenant through a session: 404 like a missing tenant.
+    app.create_tenant("globex").await;
+    with_session(
+        &app,
+        Method::GET,
+        "/api/tenants/globex/events",
+        &s,
+        false,
+        None,
+    )
+    .await
+    .problem(404, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn sessions_end_at_logout_idle_and_absolute_timeouts_and_are_renewed_at_login() {
+    let app = start().await;
+    app.create_tenant("acme").await;
+    create_user(&app, Some("acme"), "dave", &["viewer"]).await;
+    let me = |s: &Session| {
+        let app = &app;
+        let cookie = s.cookie.clone();
+        async move {
+            app.call(
+                Method::GET,
+                "/api/auth/me",
+                None,
+                &[("cookie", cookie.as_str())],
+                Vec::new(),
+            )
+            .await
+            .status
+        }
+    };
+
+    // Fixation: the session a login request carries is ended, the new id differs.
+    let first = login(&app, "dave").await;
+    assert_eq!(me(&first).await, 200);
+    let second = session_of(&login_with(&app, "dave", PASSWORD, Some(&first.cookie)).await);
+    assert_ne!(first.cookie, second.cookie);
+    assert_eq!(me(&first).await, 401);
+    assert_eq!(me(&second).await, 200);
+    // An id planted before login is never valid.
+    let planted = format!("evidentia_session=evs_{}", "A".repeat(43));
+    let third = session_of(&login_with(&app, "dave", PASSWORD, Some(&planted)).await);
+    assert_ne!(third.cookie, planted);
+    let planted_session = Session {
+        cookie: planted,
+        ..login(&app, "dave").await
+    };
+    assert_eq!(me(&planted_session).await, 401);
+
+    // Logout ends the session server-side and clears the cookie.
+    let r = with_session(&app, Method::POST, "/api/auth/logout", &second, true, None).await;
+    r.expect(204);
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(me(&second).await, 401);
+
+    // Idle: 30 minutes unused.
+    let idle = login(&app, "dave").await;
+    app.clock.advance(29 * 60);
+    assert_eq!(me(&idle).await, 200);
+    app.clock.advance(29 * 60);
+    assert_eq!(me(&idle).await, 200, "use renews the idle window");
+    app.clock.advance(31 * 60);
+    assert_eq!(me(&idle).await, 401);
+
+    // Absolute: 12 hours, however busy.
+    let busy = login(&app, "dave").await;
+    for _ in 0..(12 * 60 / 20) - 1 {
+        app.clock.advance(20 * 60);
+        assert_eq!(me(&busy).await, 200);
+    }
+    app.clock.advance(20 * 60);
+    assert_eq!(me(&busy).await, 401);
+
+    // A token cannot log out (there is no session).
+    let token = app.create_token("acme", &["viewer"]).await;
+    app.call(
+        Method::POST,
+        "/api/auth/logout",
+        Some(&token),
+        &[],
+        Vec::new(),
+    )
+    .await
+    .problem(403, "FORBIDDEN");
+    let r = app.get("/api/auth/me", &token).await;
+    r.expect(200);
+    assert_eq!(r.json()["kind"], "token");
+}
+
+#[tokio::test]
+async fn five_failures_lock_the_username_for_fifteen_minutes_and_unknown_users_cost_a_hash() {
+    let app = start().await;
+    app.create_tenant("acme").await;
+    create_user(&app, Some("acme"), "erin", &["viewer"]).await;
+
+    // An unknown user costs one argon2id computation, like a wrong password.
+    let before = app.state.hasher.computations();
+    login_with(&app, "nobody", PASSWORD, None)
+        .await
+        .problem(401, "LOGIN_FAILED");
+    assert_eq!(app.state.hasher.computations(), before + 1);
+    let unknown = login_with(&app, "nobody", PASSWORD, None).await.body;
+    let wrong = login_with(&app, "erin", "not the password at all", None)
+        .await
+        .body;
+    let strip = |b: &[u8]| {
+        let mut v: Value = serde_json::from_slice(b).unwrap();
+        v.as_object_mut().unwrap().remove("instance");
+        v
+    };
+    assert_eq!(strip(&unknown), strip(&wrong), "one answer for both");
+
+    // Erin had one failure; four more lock her.
+    for _ in 0..4 {
+        login_with(&app, "erin", "not the password at all", None)
+            .await
+            .problem(401, "LOGIN_FAILED");
+    }
+    let r = login_with(&app, "erin", PASSWORD, None).await;
+    r.problem(429, "LOGIN_LOCKED");
+    let retry: i64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    let system = app
+        .get("/api/audit?limit=500", &app.admin.clone())
+        .await
+        .json()["items"]
+        .as_array()
+        .cloned()
+        .unwrap();
+    assert!(
+        system.iter().any(|r| r["action"] == "auth.lockout"
+            && r["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("username erin"))),
+        "{system:?}"
+    );
+
+    app.clock.advance(15 * 60 + 1);
+    login(&app, "erin").await;
+}
+
+#[tokio::test]
+async fn a_password_change_ends_every_session_and_disabling_a_user_locks_them_out() {
+    let app = start().await;
+    app.create_tenant("acme").await;
+    let frank = create_user(&app, Some("acme"), "frank", &["analyst"]).await;
+    let a = login(&app, "frank").await;
+    let b = login(&app, "frank").await;
+
+    let change = |s: &Session, current: &str, new: &str| {
+        let app = &app;
+        let body = json!({"current_password": current, "new_password": new});
+        let cookie = s.cookie.clone();
+        let csrf = s.csrf.clone();
+        async move {
+            app.call(
+                Method::POST,
+                "/api/auth/password",
+                None,
+                &[
+                    ("cookie", cookie.as_str()),
+                    ("x-csrf-token", csrf.as_str()),
+                    ("content-type", "application/json"),
+                ],
+                body.to_string().into_bytes(),
+            )
+            .await
+        }
+    };
+    change(&a, "a wrong current one", "a brand new passphrase")
+        .await
+        .problem(403, "CURRENT_PASSWORD_INVALID");
+    change(&a, PASSWORD, "short")
+        .await
+        .problem(422, "INVALID_PASSWORD");
+    change(&a, PASSWORD, "a brand new passphrase")
+        .await
+        .expect(204);
+    for s in [&a, &b] {
+        with_session(&app, Method::GET, "/api/auth/me", s, false, None)
+            .await
+            .problem(401, "UNAUTHENTICATED");
+    }
+    login_with(&app, "frank", PASSWORD, None)
+        .await
+        .problem(401, "LOGIN_FAILED");
+    let c = session_of(&login_with(&app, "frank", "a brand new passphrase", None).await);
+
+    // Disabled by a tenant-admin: the session ends, logins fail.
+    let admin = app.create_token("acme", &["tenant-admin"]).await;
+    let id = frank["id"].as_str().unwrap();
+    app.call(
+        Method::DELETE,
+        &format!("/api/tenants/acme/users/{id}"),
+        Some(&admin),
+        &[],
+        Vec::new(),
+    )
+    .await
+    .expect(204);
+    with_session(&app, Method::GET, "/api/auth/me", &c, false, None)
+        .await
+        .problem(401, "UNAUTHENTICATED");
+    login_with(&app, "frank", "a brand new passphrase", None)
+        .await
+        .problem(401, "LOGIN_FAILED");
+    let listed = app.get("/api/tenants/acme/users", &admin).await;
+    listed.expect(200);
+    assert!(listed.json()["items"][0]["disabled_at"].is_string());
+
+    // Another tenant's admin cannot see or disable acme's users.
+    app.create_tenant("globex").await;
+    let intruder = app.create_token("globex", &["tenant-admin"]).await;
+    app.call(
+        Method::DELETE,
+        &format!("/api/tenants/globex/users/{id}"),
+        Some(&intruder),
+        &[],
+        Vec::new(),
+    )
+    .await
+    .problem(404, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn user_creation_follows_roles_and_scope() {
+    let app = start().await;
+    app.create_tenant("acme").await;
+    let body = |tenant: Option<&str>, username: &str, roles: Value| {
+        let mut b = json!({"username": username, "password": PASSWORD, "roles": roles});
+        if let Some(t) = tenant {
+            b["tenant"] = json!(t);
+        }
+        b
+    };
+    let admin = app.admin.clone();
+    // An appliance user holds exactly appliance-admin; a tenant user never does.
+    app.post_json(
+        "/api/users",
+        &admin,
+        body(None, "root2", json!(["appliance-admin"])),
+    )
+    .await
+    .expect(201);
+    app.post_json("/api/users", &admin, body(None, "root3", json!(["viewer"])))
+        .await
+        .problem(422, "INVALID_ROLE");
+    app.post_json(
+        "/api/users",
+        &admin,
+        body(Some("acme"), "ann", json!(["appliance-admin"])),
+    )
+    .await
+    .problem(422, "INVALID_ROLE");
+    app.post_json(
+        "/api/users",
+        &admin,
+        body(Some("acme"), "-ann", json!(["viewer"])),
+    )
+    .await
+    .problem(422, "INVALID_USERNAME");
+    app.post_json(
+        "/api/users",
+        &admin,
+        body(Some("acme"), "ann", json!(["viewer"])),
+    )
+    .await
+    .expect(201);
+    app.post_json(
+        "/api/users",
+        &admin,
+        body(Some("acme"), "ANN", json!(["viewer"])),
+    )
+    .await
+    .problem(409, "USERNAME_TAKEN");
+
+    // A tenant-admin creates users in its tenant only; a viewer none.
+    let ta = app.create_token("acme", &["tenant-admin"]).await;
+    app.post_json(
+        "/api/users",
+        &ta,
+        body(Some("acme"), "bea", json!(["analyst"])),
+    )
+    .await
+    .expect(201);
+    app.post_json(
+        "/api/users",
+        &ta,
+        body(None, "root4", json!(["appliance-admin"])),
+    )
+    .await
+    .problem(403, "FORBIDDEN");
+    app.create_tenant("globex").await;
+    app.post_json(
+        "/api/users",
+        &ta,
+        body(Some("globex"), "cid", json!(["viewer"])),
+    )
+    .await
+    .problem(404, "NOT_FOUND");
+    let viewer = app.create_token("acme", &["viewer"]).await;
+    app.post_json(
+        "/api/users",
+        &viewer,
+        body(Some("acme"), "dan", json!(["viewer"])),
+    )
+    .await
+    .problem(403, "FORBIDDEN");
+    let users = app.get("/api/users", &admin).await;
+    users.expect(200);
+    let names: Vec<String> = users.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["root2".to_string()]);
+}
