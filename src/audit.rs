@@ -108,6 +108,10 @@ pub struct AuditRecord {
     /// authorization).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authz: Option<AuthzNote>,
+    /// For sensitive reads: the `rid` of the signed access receipt answered with the bytes
+    /// ([`access_receipt`]), whose `audit` claim names this record's leaf.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_receipt: Option<String>,
 }
 
 /// The authorization decision of a request, as audited (DESIGN §3): which action was

@@ -99,6 +99,29 @@ pub enum VerifyCommand {
         #[arg(long)]
         hmac_secret_file: Option<PathBuf>,
     },
+    /// Check a signed access receipt (the `Evidentia-Access-Receipt` header of a sensitive
+    /// read): its EdDSA signature and key id against the pinned key; with `--body`, that it
+    /// speaks of exactly those bytes; with `--checkpoint` and `--proof`, that its audit record
+    /// is a leaf of the audit log under that signed checkpoint. Exits 1 naming the first check
+    /// that fails.
+    AccessReceipt {
+        /// File holding the receipt (the JWS compact string).
+        file: PathBuf,
+        /// The appliance's signed-note verifier key (`name+keyid+base64`, from `GET /api/keys`),
+        /// or a file containing it.
+        #[arg(long)]
+        key: String,
+        /// The answer the receipt came with, as received.
+        #[arg(long)]
+        body: Option<PathBuf>,
+        /// The audit log's signed checkpoint (`GET …/logs/audit/checkpoint`).
+        #[arg(long, requires = "proof")]
+        checkpoint: Option<PathBuf>,
+        /// The inclusion proof JSON of the receipt's leaf
+        /// (`GET …/logs/audit/proofs/inclusion?index=N`).
+        #[arg(long, requires = "checkpoint")]
+        proof: Option<PathBuf>,
+    },
 }
 
 /// `sign` subcommands.
@@ -295,6 +318,52 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // A closed pipe (`evidentia errors | head`) is not an error.
             let _ = std::io::stdout().write_all(table.as_bytes());
             Ok(())
+        }
+        Command::Verify {
+            command:
+                VerifyCommand::AccessReceipt {
+                    file,
+                    key,
+                    body,
+                    checkpoint,
+                    proof,
+                },
+        } => {
+            use crate::verify;
+            let read = |p: &PathBuf| {
+                std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
+            };
+            let receipt = String::from_utf8(read(&file)?)
+                .map_err(|_| anyhow::anyhow!("{} is not UTF-8", file.display()))?;
+            let key = verify::resolve_key_arg(&key)?;
+            let body = body.as_ref().map(read).transpose()?;
+            let checkpoint = checkpoint
+                .as_ref()
+                .map(|p| {
+                    read(p).and_then(|b| {
+                        String::from_utf8(b)
+                            .map_err(|_| anyhow::anyhow!("{} is not UTF-8", p.display()))
+                    })
+                })
+                .transpose()?;
+            let proof = proof.as_ref().map(read).transpose()?;
+            let audit = match (&checkpoint, &proof) {
+                (Some(c), Some(p)) => Some(verify::AuditEvidence {
+                    checkpoint: c,
+                    proof_json: p,
+                }),
+                _ => None,
+            };
+            let results = verify::verify_access_receipt(&receipt, &key, body.as_deref(), audit);
+            for r in &results {
+                print(&r.to_string())?;
+            }
+            if verify::all_passed(&results) {
+                print("access receipt verified")?;
+                Ok(())
+            } else {
+                anyhow::bail!("access receipt verification failed")
+            }
         }
         Command::Verify {
             command:

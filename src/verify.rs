@@ -1900,3 +1900,151 @@ mod tests {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Access receipts
+// ---------------------------------------------------------------------------------------------
+
+/// Check name: the JWS verifies with the pinned key and its `kid` is the key's
+/// (`<name>+<key id>`).
+pub const CHECK_ACCESS_SIGNATURE: &str = "access_signature";
+/// Check name (with the answer's bytes): `res.sha256` is the SHA-256 of the bytes, or, for a
+/// JSON view carrying the receipt in its `receipt` member, of its RFC 8785 form without it.
+pub const CHECK_ACCESS_RESOURCE: &str = "access_resource";
+/// Check name (with a checkpoint and an inclusion proof of the audit log): the receipt's
+/// audit leaf is in the log under the signed checkpoint.
+pub const CHECK_ACCESS_AUDIT_LEAF: &str = "access_audit_leaf";
+
+/// The audit-log part of [`verify_access_receipt`]: the log's signed checkpoint (C2SP signed
+/// note, `GET …/logs/audit/checkpoint`) and the inclusion proof JSON of the receipt's leaf
+/// (`GET …/logs/audit/proofs/inclusion?index=N`: `{index, tree_size, leaf_hash,
+/// inclusion_proof}`).
+#[derive(Debug, Clone, Copy)]
+pub struct AuditEvidence<'a> {
+    /// The checkpoint text.
+    pub checkpoint: &'a str,
+    /// The inclusion proof JSON.
+    pub proof_json: &'a [u8],
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InclusionJson {
+    index: u64,
+    tree_size: u64,
+    leaf_hash: String,
+    inclusion_proof: Vec<String>,
+}
+
+/// Verifies a signed access receipt offline (see [`crate::audit::access_receipt`]):
+/// signature and key id against `key` (the signed-note verifier key string of `GET
+/// /api/keys`), then, when given, the answer's bytes against `res.sha256` and the audit leaf
+/// against a checkpoint and inclusion proof of the audit log. Returns every check made;
+/// stops at the first failure.
+pub fn verify_access_receipt(
+    receipt: &str,
+    key: &str,
+    body: Option<&[u8]>,
+    audit: Option<AuditEvidence<'_>>,
+) -> Vec<CheckResult> {
+    let mut out = Vec::with_capacity(3);
+    let _ = access_checks(&mut out, receipt.trim(), key, body, audit);
+    out
+}
+
+fn access_checks(
+    out: &mut Vec<CheckResult>,
+    receipt: &str,
+    key: &str,
+    body: Option<&[u8]>,
+    audit: Option<AuditEvidence<'_>>,
+) -> Option<()> {
+    use crate::audit::access_receipt;
+    let Ok(vkey) = VerifierKey::parse(key.trim()) else {
+        out.push(CheckResult {
+            name: CHECK_ACCESS_SIGNATURE,
+            ok: false,
+            detail: "the verifier key is not a signed-note key (name+keyid+base64)".into(),
+        });
+        return None;
+    };
+    let kid = format!("{}+{:08x}", vkey.name(), vkey.key_id());
+    let claims = record(
+        out,
+        CHECK_ACCESS_SIGNATURE,
+        access_receipt::verify(receipt, vkey.verifying_key(), Some(&kid))
+            .map(|c| {
+                let detail = format!(
+                    "{} by {} on {} {} in {}: {} (audit leaf {} of {})",
+                    c.act, c.sub, c.res.kind, c.res.id, c.tenant, c.dec, c.audit.index, c.audit.log
+                );
+                (c, detail)
+            })
+            .map_err(|e| format!("{e}")),
+    )?;
+    if let Some(bytes) = body {
+        let digest = match parse_strict_json(bytes) {
+            Ok(Value::Object(mut obj))
+                if obj.get("receipt").and_then(Value::as_str) == Some(receipt) =>
+            {
+                obj.remove("receipt");
+                jcs(&Value::Object(obj)).map(|c| hex(&Sha256::digest(&c)))
+            }
+            _ => Ok(hex(&Sha256::digest(bytes))),
+        };
+        record(
+            out,
+            CHECK_ACCESS_RESOURCE,
+            match digest {
+                Ok(d) if d == claims.res.sha256 => Ok(((), format!("sha256 {d}"))),
+                Ok(d) => Err(format!(
+                    "the answer's SHA-256 is {d}, the receipt says {}",
+                    claims.res.sha256
+                )),
+                Err(e) => Err(e.to_string()),
+            },
+        )?;
+    }
+    if let Some(ev) = audit {
+        let result = serde_json::from_slice::<InclusionJson>(ev.proof_json)
+            .map_err(|e| format!("the inclusion proof is not the API's JSON: {e}"))
+            .and_then(|p| {
+                if p.index != claims.audit.index || p.leaf_hash != claims.audit.leaf_hash {
+                    return Err(format!(
+                        "the proof is for leaf {} ({}), the receipt names leaf {} ({})",
+                        p.index, p.leaf_hash, claims.audit.index, claims.audit.leaf_hash
+                    ));
+                }
+                let hashes = p
+                    .inclusion_proof
+                    .iter()
+                    .map(|h| {
+                        B64.decode(h)
+                            .ok()
+                            .filter(|b| b.len() == HASH_LEN)
+                            .ok_or_else(|| "a proof hash is not base64 of 32 bytes".to_string())
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let cp = note::open_checkpoint(ev.checkpoint, &vkey)
+                    .map_err(|e| format!("checkpoint: {e}"))?;
+                if cp.size != p.tree_size {
+                    return Err(format!(
+                        "the proof is for tree size {}, the checkpoint is of size {} (ask for \
+                         the proof with tree_size={})",
+                        p.tree_size, cp.size, cp.size
+                    ));
+                }
+                access_receipt::verify_audit_leaf(&claims, ev.checkpoint, &vkey, &hashes, None)
+                    .map_err(|e| e.to_string())?;
+                Ok((
+                    (),
+                    format!(
+                        "leaf {} in {} under the signed checkpoint of size {}",
+                        claims.audit.index, cp.origin, cp.size
+                    ),
+                ))
+            });
+        record(out, CHECK_ACCESS_AUDIT_LEAF, result)?;
+    }
+    Some(())
+}

@@ -201,6 +201,14 @@ impl AppState {
         ctx.set_authz(AuthzNote::from(&decision));
         let tenant_scoped = resource.tenant != APPLIANCE_TENANT;
         match decision.outcome {
+            Outcome::Allow if action.spec().sensitive => {
+                ctx.set_sensitive(super::access::SensitiveRead {
+                    action,
+                    kind: resource.kind.name(),
+                    id: resource.id.clone(),
+                    policy_set: decision.policy_set_sha256.clone(),
+                });
+            }
             Outcome::Allow => {}
             Outcome::NotFound if tenant_scoped => {
                 ctx.set_cross_tenant(&resource.tenant);

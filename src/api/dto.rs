@@ -259,6 +259,7 @@ pub fn sort_keys(v: serde_json::Value) -> serde_json::Value {
 /// Final touches on the generated OpenAPI document: every response documents `X-Request-Id`,
 /// and a described reference is `allOf` of the reference alone.
 pub fn finish_spec(doc: &mut serde_json::Value) {
+    access_receipt_headers(doc);
     single_ref_all_of(doc);
     integer_bounds(doc);
     close_request_schemas(doc);
@@ -288,6 +289,46 @@ pub fn finish_spec(doc: &mut serde_json::Value) {
                         h.insert("X-Request-Id".into(), header.clone());
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The 200 answers of sensitive reads document the `Evidentia-Access-Receipt` header.
+fn access_receipt_headers(doc: &mut serde_json::Value) {
+    let header = serde_json::json!({
+        "description": "Signed access receipt of this read (JWS compact, EdDSA, typ \
+                        `evidentia-access-receipt+jwt`): principal, action, resource, SHA-256 \
+                        of the answer, decision, policy set and the audit-log leaf that \
+                        recorded the read; `evidentia verify access-receipt` checks it offline",
+        "required": true,
+        "schema": {"type": "string"}
+    });
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (path, ops) in paths.iter_mut() {
+        let Some(ops) = ops.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in ops.iter_mut() {
+            let sensitive = matches!(
+                crate::authz::route_access(method, path),
+                Some(crate::authz::RouteAccess::Decided(a)) if a.spec().sensitive
+            );
+            let Some(ok) = op
+                .pointer_mut("/responses/200")
+                .and_then(|r| r.as_object_mut())
+                .filter(|_| sensitive)
+            else {
+                continue;
+            };
+            if let Some(h) = ok
+                .entry("headers")
+                .or_insert_with(|| serde_json::json!({}))
+                .as_object_mut()
+            {
+                h.insert(crate::audit::access_receipt::HEADER.into(), header.clone());
             }
         }
     }

@@ -155,6 +155,9 @@ pub struct EventPage {
     pub items: Vec<EventDto>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+    /// The signed access receipt of this read (as in the `Evidentia-Access-Receipt` header);
+    /// its `res.sha256` is the SHA-256 of this page's RFC 8785 form without this member.
+    pub receipt: Option<String>,
 }
 
 /// A review decision.
@@ -224,6 +227,9 @@ pub struct InsightPage {
     pub items: Vec<InsightDto>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+    /// The signed access receipt of this read (as in the `Evidentia-Access-Receipt` header);
+    /// its `res.sha256` is the SHA-256 of this page's RFC 8785 form without this member.
+    pub receipt: Option<String>,
 }
 
 /// `POST …/insights/{id}/decision` body.
@@ -288,6 +294,8 @@ pub struct AuditDto {
     /// The Cedar decision on the request (absent for signed webhooks and requests refused
     /// before authorization).
     pub authz: Option<AuthzDto>,
+    /// For sensitive reads: the `rid` of the signed access receipt the answer carried.
+    pub access_receipt: Option<String>,
 }
 
 /// The authorization decision recorded with an audit record.
@@ -329,6 +337,7 @@ impl From<AuditRecord> for AuditDto {
                 policies: n.policies,
                 policy_set: n.policy_set,
             }),
+            access_receipt: a.access_receipt,
         }
     }
 }
@@ -341,6 +350,9 @@ pub struct AuditPage {
     pub items: Vec<AuditDto>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+    /// The signed access receipt of this read (as in the `Evidentia-Access-Receipt` header);
+    /// its `res.sha256` is the SHA-256 of this page's RFC 8785 form without this member.
+    pub receipt: Option<String>,
 }
 
 /// Events, insights, audit.
@@ -388,6 +400,7 @@ impl EventsApi {
         Ok(Json(EventPage {
             items: page.items.into_iter().map(Into::into).collect(),
             next_cursor: page.next_cursor.map(|c| c.to_string()),
+            receipt: None,
         }))
     }
 
@@ -594,6 +607,7 @@ impl EventsApi {
         Ok(Json(InsightPage {
             items: page.items.into_iter().map(Into::into).collect(),
             next_cursor: page.next_cursor.map(|c| c.to_string()),
+            receipt: None,
         }))
     }
 
@@ -707,6 +721,7 @@ impl EventsApi {
         Ok(Json(AuditPage {
             items: page.items.into_iter().map(Into::into).collect(),
             next_cursor: page.next_cursor.map(|c| c.to_string()),
+            receipt: None,
         }))
     }
 
@@ -741,6 +756,7 @@ impl EventsApi {
         Ok(Json(AuditPage {
             items: page.items.into_iter().map(Into::into).collect(),
             next_cursor: page.next_cursor.map(|c| c.to_string()),
+            receipt: None,
         }))
     }
 }

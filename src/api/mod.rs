@@ -5,6 +5,7 @@
 //! Handlers stay thin: they authenticate, call `ingest`/`identity` functions and `store`
 //! operations, and map results to DTOs.
 
+pub mod access;
 pub mod auth;
 pub mod body;
 pub mod code;
@@ -75,6 +76,9 @@ pub struct AppState {
     pub sessions: crate::identity::session::SessionPolicy,
     /// Session uses not yet written to the session records.
     pub session_use: crate::identity::session::SessionUse,
+    /// Signs access receipts with the appliance key (the checkpoint-signing Ed25519 key, named
+    /// like its signed-note key: `<name>+<key id>`).
+    pub access_receipts: crate::audit::access_receipt::AccessReceiptSigner,
 }
 
 impl AppState {
@@ -105,6 +109,7 @@ impl AppState {
             lockout: crate::identity::lockout::Lockout::default(),
             sessions: crate::identity::session::SessionPolicy::default(),
             session_use: crate::identity::session::SessionUse::default(),
+            access_receipts: access_receipt_signer(&config, &secrets),
             trusted_proxies,
             config,
             secrets,
@@ -120,6 +125,21 @@ impl AppState {
     }
 }
 
+/// The access-receipt signer of the appliance key: `kid` is the signed-note key name and key
+/// id, as `GET /api/keys` lists them.
+fn access_receipt_signer(
+    config: &Config,
+    secrets: &Secrets,
+) -> crate::audit::access_receipt::AccessReceiptSigner {
+    let key = ed25519_dalek::SigningKey::from_bytes(&secrets.appliance_signing_seed);
+    let name = &config.server.name;
+    let kid = format!(
+        "{name}+{:08x}",
+        crate::tlog::note::key_id(name, &key.verifying_key())
+    );
+    crate::audit::access_receipt::AccessReceiptSigner::new(name.clone(), kid, key)
+}
+
 #[derive(Debug, Default)]
 struct AuditInfo {
     tenant: Option<String>,
@@ -131,6 +151,9 @@ struct AuditInfo {
     authz: Option<crate::audit::AuthzNote>,
     /// The other tenant a principal tried to reach (isolation denial).
     cross_tenant: Option<String>,
+    /// An allowed sensitive read: answered with a signed access receipt.
+    sensitive: Option<access::SensitiveRead>,
+    access_receipt: Option<String>,
     audited: bool,
 }
 
@@ -199,6 +222,19 @@ impl ReqCtx {
         self.with(|i| i.cross_tenant = Some(tenant.to_string()));
     }
 
+    /// Marks the request as an allowed sensitive read (set by the enforcement point).
+    pub(crate) fn set_sensitive(&self, read: access::SensitiveRead) {
+        self.with(|i| i.sensitive = Some(read));
+    }
+
+    fn sensitive(&self) -> Option<access::SensitiveRead> {
+        self.with(|i| i.sensitive.clone())
+    }
+
+    fn set_access_receipt(&self, rid: &str) {
+        self.with(|i| i.access_receipt = Some(rid.to_string()));
+    }
+
     fn has_actor(&self) -> bool {
         self.with(|i| i.actor.is_some())
     }
@@ -239,6 +275,7 @@ impl ReqCtx {
                 detail: i.detail.clone(),
                 count: None,
                 authz: i.authz.clone(),
+                access_receipt: i.access_receipt.clone(),
             }
             .bound()
         })
@@ -441,7 +478,13 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
         .unwrap_or_else(|| "unmatched".to_string());
     let status = resp.status().as_u16();
 
-    if is_audited_path(&path) && !ctx.audited() {
+    let sensitive = ctx.sensitive().filter(|_| resp.status().is_success());
+    if let Some(read) = sensitive
+        && !ctx.audited()
+    {
+        // Its own audit leaf, committed before the bytes go out, named by a signed receipt.
+        resp = access::answer(&state, resp, &ctx, &route, read).await;
+    } else if is_audited_path(&path) && !ctx.audited() {
         // A request refused before any handler authenticated it (a bad parameter, 405, a
         // framing error) is still the act of the token it carried, in that token's tenant.
         if status >= 400

@@ -192,6 +192,35 @@ async fn below_the_floor_reads_are_audited_in_aggregate_until_the_reserve_is_spe
         .expect(200);
 }
 
+/// A sensitive read whose audit leaf cannot be committed sends nothing: 503, no bytes, no
+/// access receipt.
+#[tokio::test]
+async fn a_sensitive_read_that_cannot_be_recorded_sends_nothing() {
+    let app = start().await;
+    let id = ml_event(&app, 0).await.json()["event_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/tenants/default/events/{id}/body");
+    let ok = app.get(&path, &app.admin).await;
+    ok.expect(200);
+    assert!(ok.header("evidentia-access-receipt").is_some());
+    let (floor, reserve) = (8u64 << 20, 4u64 << 20);
+    let volume = Arc::new(FixedVolume((floor - reserve - 1).into()));
+    app.state
+        .store
+        .disk()
+        .configure(volume.clone(), floor, reserve);
+    evidentia::server::check_disk(&app.state);
+    let refused = app.get(&path, &app.admin).await;
+    refused.problem(503, "AUDIT_UNAVAILABLE");
+    assert!(refused.header("evidentia-access-receipt").is_none());
+    assert!(
+        !String::from_utf8_lossy(&refused.body).contains("job_id"),
+        "the body leaked"
+    );
+}
+
 /// Flips one byte in every stored copy of `needle` inside the database file.
 fn flip_in_file(path: &std::path::Path, needle: &[u8]) -> usize {
     let mut bytes = std::fs::read(path).unwrap();

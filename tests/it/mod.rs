@@ -1,5 +1,6 @@
 pub mod common;
 
+mod access;
 mod api;
 mod authz;
 mod cli;
