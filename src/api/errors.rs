@@ -234,7 +234,9 @@ impl From<crate::identity::login::LoginRefusal> for Problem {
                 Code::LoginLocked,
                 "too many failed logins for this username or from this address; try later",
             )
-            .with_header("Retry-After", retry_after.to_string()),
+            .with_header("Retry-After", retry_after.to_string())
+            .with_header("RateLimit-Policy", "\"login\";q=5;w=300")
+            .with_header("RateLimit", format!("\"login\";r=0;t={retry_after}")),
             E::Failed { .. } => Problem::new(Code::LoginFailed, "wrong username or password"),
             E::Busy => crate::identity::password::PasswordError::Saturated.into(),
             E::Store(s) => s.into(),

@@ -32,10 +32,10 @@ enum ApiTags {
 #[serde(deny_unknown_fields)]
 pub struct PutPolicies {
     /// The tenant's extra policies in the Cedar policy language (namespace `Evidentia`; the
-    /// schema is in the README), replacing the earlier ones; empty removes them. At most
-    /// 64 KiB and 100 policies, no templates. They decide only requests inside the tenant
-    /// and cannot lift the default guardrails (tenant isolation above all).
-    #[oai(validator(max_length = 65536))]
+    /// schema: `evidentia policy-schema`), replacing the earlier ones; empty removes them. At
+    /// most 10,000 characters and 100 policies, no templates. They decide only requests
+    /// inside the tenant and cannot lift the default guardrails (tenant isolation above all).
+    #[oai(validator(max_length = 10000))]
     pub policies: String,
 }
 

@@ -13,7 +13,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::auth::ApiAuth;
 use super::code::Code;
-use super::dto::{RoleName, ts};
+use super::dto::{RoleName, TenantRoleName, ts};
 use super::json::StrictJson;
 use super::problem::{ApiResult, Problem, status};
 use super::{AppState, ReqCtx, ctx};
@@ -32,25 +32,22 @@ enum ApiTags {
     Auth,
 }
 
-/// `POST /api/users` body.
+/// `POST /api/tenants/{tenant}/users` body.
 #[derive(Object, serde::Deserialize)]
-#[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
+#[oai(example, deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Login name, unique across the appliance: 3–64 of `a-z 0-9 . _ - @`, starting with a
-    /// letter or digit (upper case is folded to lower case).
-    #[oai(validator(min_length = 3, max_length = 64))]
+    /// letter or digit (upper case is accepted and folded to lower case).
+    #[oai(validator(pattern = "^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$"))]
     pub username: String,
-    /// Initial password: 12 characters to 1024 bytes.
-    #[oai(validator(min_length = 12, max_length = 1024))]
+    /// Initial password: 12 to 256 characters (at most 1024 bytes).
+    #[oai(validator(min_length = 12, max_length = 256))]
     pub password: String,
-    /// Roles, 1–8: tenant roles for a tenant user, exactly `appliance-admin` for an appliance
-    /// user. A principal grants only roles it may grant (a tenant-admin every tenant role).
+    /// Tenant roles, 1–8. A principal grants only roles it may grant (a tenant-admin every
+    /// tenant role).
     #[oai(validator(min_items = 1, max_items = 8))]
-    pub roles: Vec<RoleName>,
-    /// The user's tenant; absent for an appliance user (appliance-admin only).
-    #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
-    pub tenant: Option<String>,
+    pub roles: Vec<TenantRoleName>,
 }
 
 impl poem_openapi::types::Example for CreateUser {
@@ -58,8 +55,30 @@ impl poem_openapi::types::Example for CreateUser {
         Self {
             username: "carol@acme.example".into(),
             password: "correct horse battery staple".into(),
-            roles: vec![RoleName::ComplianceOfficer],
-            tenant: Some("acme".into()),
+            roles: vec![TenantRoleName::ComplianceOfficer],
+        }
+    }
+}
+
+/// `POST /api/users` body: an appliance user (its only role is `appliance-admin`).
+#[derive(Object, serde::Deserialize)]
+#[oai(example, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApplianceUser {
+    /// Login name, unique across the appliance: 3–64 of `a-z 0-9 . _ - @`, starting with a
+    /// letter or digit (upper case is accepted and folded to lower case).
+    #[oai(validator(pattern = "^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$"))]
+    pub username: String,
+    /// Initial password: 12 to 256 characters (at most 1024 bytes).
+    #[oai(validator(min_length = 12, max_length = 256))]
+    pub password: String,
+}
+
+impl poem_openapi::types::Example for CreateApplianceUser {
+    fn example() -> Self {
+        Self {
+            username: "root@evidentia.example".into(),
+            password: "correct horse battery staple".into(),
         }
     }
 }
@@ -277,18 +296,83 @@ async fn audit_locks(state: &AppState, ctx: &ReqCtx, refusal: &LoginRefusal, now
     }
 }
 
+/// Checks, hashes and stores a new user (201), with its audit record in the same commit.
+async fn store_user(
+    state: &AppState,
+    ctx: &ReqCtx,
+    tenant: Option<&str>,
+    username: &str,
+    password: &str,
+    roles: &[Role],
+    route: &str,
+) -> Result<UserCreated, Problem> {
+    let now = state.now();
+    // Rules first, so a refused request costs no hash.
+    let mut record = user::new_user(tenant, username, roles, String::new(), now)?;
+    record.password_phc = state.hasher.hash(password).await?;
+    ctx.set_resource(&record.id);
+    ctx.set_detail(format!("username {}", record.username));
+    let audit = vec![ctx.record(route, 201, None, now)];
+    match state.store.create_user(record.clone(), audit).await? {
+        UserCreation::Created => {
+            ctx.mark_audited();
+            Ok(UserCreated::Created(Json(record.into())))
+        }
+        UserCreation::UsernameTaken => Err(Problem::new(
+            Code::UsernameTaken,
+            "another user has this username",
+        )),
+    }
+}
+
 /// Users and sessions.
 pub struct UsersApi;
 
 #[OpenApi]
 impl UsersApi {
-    /// Create a user
+    /// Create an appliance user
     ///
-    /// Roles (default policies): tenant-admin (in its tenant, any tenant role);
-    /// appliance-admin everywhere, and alone for appliance users (no `tenant`). The password
-    /// is stored only as an argon2id hash (19 MiB, t = 2).
+    /// Roles: appliance-admin only. A user of no tenant holding `appliance-admin`. The
+    /// password is stored only as an argon2id hash (19 MiB, t = 2).
     #[oai(
         path = "/api/users",
+        method = "post",
+        tag = "ApiTags::Users",
+        operation_id = "createApplianceUser"
+    )]
+    async fn create_appliance_user(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        auth: ApiAuth,
+        /// Username and password.
+        body: StrictJson<CreateApplianceUser>,
+    ) -> ApiResult<UserCreated, { status::AUTH | status::BODY | status::S409 }> {
+        let ctx = ctx(req);
+        ctx.set_action(Action::UserCreate.id());
+        let p = state.authenticate(&auth, &ctx)?;
+        let roles = [Role::ApplianceAdmin];
+        state.authorize_grant(&p, Action::UserCreate, &Resource::appliance(), &roles, &ctx)?;
+        let CreateApplianceUser { username, password } = body.0;
+        Ok(store_user(
+            &state,
+            &ctx,
+            None,
+            &username,
+            &password,
+            &roles,
+            "/api/users",
+        )
+        .await?)
+    }
+
+    /// Create a user of a tenant
+    ///
+    /// Roles (default policies): tenant-admin, which may grant every tenant role;
+    /// appliance-admin in every tenant. The password is stored only as an argon2id hash
+    /// (19 MiB, t = 2).
+    #[oai(
+        path = "/api/tenants/:tenant/users",
         method = "post",
         tag = "ApiTags::Users",
         operation_id = "createUser"
@@ -298,10 +382,12 @@ impl UsersApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
         auth: ApiAuth,
-        /// Username, password, roles and tenant.
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
+        tenant: Path<String>,
+        /// Username, password and roles.
         body: StrictJson<CreateUser>,
-    ) -> ApiResult<UserCreated, { status::TENANT | status::BODY | status::S409 | status::S503 }>
-    {
+    ) -> ApiResult<UserCreated, { status::TENANT | status::BODY | status::S409 }> {
         let ctx = ctx(req);
         ctx.set_action(Action::UserCreate.id());
         let p = state.authenticate(&auth, &ctx)?;
@@ -309,30 +395,25 @@ impl UsersApi {
             username,
             password,
             roles,
-            tenant,
         } = body.0;
         let roles: Vec<Role> = roles.into_iter().map(Role::from).collect();
-        let resource = match &tenant {
-            Some(t) => Resource::tenant(t),
-            None => Resource::appliance(),
-        };
-        state.authorize_grant(&p, Action::UserCreate, &resource, &roles, &ctx)?;
-        let now = state.now();
-        // Rules first, so a refused request costs no hash.
-        let mut record = user::new_user(tenant.as_deref(), &username, &roles, String::new(), now)?;
-        record.password_phc = state.hasher.hash(&password).await?;
-        ctx.set_resource(&record.id);
-        ctx.set_detail(format!("username {}", record.username));
-        let audit = vec![ctx.record("/api/users", 201, None, now)];
-        match state.store.create_user(record.clone(), audit).await? {
-            UserCreation::Created => {
-                ctx.mark_audited();
-                Ok(UserCreated::Created(Json(record.into())))
-            }
-            UserCreation::UsernameTaken => {
-                Err(Problem::new(Code::UsernameTaken, "another user has this username").into())
-            }
-        }
+        state.authorize_grant(
+            &p,
+            Action::UserCreate,
+            &Resource::tenant(&tenant),
+            &roles,
+            &ctx,
+        )?;
+        Ok(store_user(
+            &state,
+            &ctx,
+            Some(&tenant),
+            &username,
+            &password,
+            &roles,
+            "/api/tenants/{tenant}/users",
+        )
+        .await?)
     }
 
     /// List appliance users

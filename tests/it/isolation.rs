@@ -149,10 +149,9 @@ async fn send_as(
 async fn session(app: &TestApp, tenant: &str, roles: &[&str]) -> (String, String) {
     let password = "correct horse battery staple";
     app.post_json(
-        "/api/users",
+        &format!("/api/tenants/{tenant}/users"),
         &app.admin.clone(),
-        json!({"username": format!("{tenant}-all"), "password": password,
-               "roles": roles, "tenant": tenant}),
+        json!({"username": format!("{tenant}-all"), "password": password, "roles": roles}),
     )
     .await
     .expect(201);

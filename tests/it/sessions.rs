@@ -17,11 +17,24 @@ struct Session {
 }
 
 async fn create_user(app: &TestApp, tenant: Option<&str>, username: &str, roles: &[&str]) -> Value {
-    let mut body = json!({"username": username, "password": PASSWORD, "roles": roles});
-    if let Some(t) = tenant {
-        body["tenant"] = json!(t);
-    }
-    let r = app.post_json("/api/users", &app.admin.clone(), body).await;
+    let r = match tenant {
+        Some(t) => {
+            app.post_json(
+                &format!("/api/tenants/{t}/users"),
+                &app.admin.clone(),
+                json!({"username": username, "password": PASSWORD, "roles": roles}),
+            )
+            .await
+        }
+        None => {
+            app.post_json(
+                "/api/users",
+                &app.admin.clone(),
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .await
+        }
+    };
     r.expect(201);
     r.json()
 }
@@ -409,86 +422,56 @@ async fn a_password_change_ends_every_session_and_disabling_a_user_locks_them_ou
 async fn user_creation_follows_roles_and_scope() {
     let app = start().await;
     app.create_tenant("acme").await;
-    let body = |tenant: Option<&str>, username: &str, roles: Value| {
-        let mut b = json!({"username": username, "password": PASSWORD, "roles": roles});
-        if let Some(t) = tenant {
-            b["tenant"] = json!(t);
-        }
-        b
-    };
+    let tenant_user = |username: &str, roles: Value| json!({"username": username, "password": PASSWORD, "roles": roles});
     let admin = app.admin.clone();
     // An appliance user holds exactly appliance-admin; a tenant user never does.
-    app.post_json(
-        "/api/users",
-        &admin,
-        body(None, "root2", json!(["appliance-admin"])),
-    )
-    .await
-    .expect(201);
-    app.post_json("/api/users", &admin, body(None, "root3", json!(["viewer"])))
+    let root = app
+        .post_json(
+            "/api/users",
+            &admin,
+            json!({"username": "root2", "password": PASSWORD}),
+        )
+        .await;
+    root.expect(201);
+    assert_eq!(root.json()["roles"], json!(["appliance-admin"]));
+    let acme = "/api/tenants/acme/users";
+    app.post_json(acme, &admin, tenant_user("ann", json!(["appliance-admin"])))
         .await
-        .problem(422, "INVALID_ROLE");
-    app.post_json(
-        "/api/users",
-        &admin,
-        body(Some("acme"), "ann", json!(["appliance-admin"])),
-    )
-    .await
-    .problem(422, "INVALID_ROLE");
-    app.post_json(
-        "/api/users",
-        &admin,
-        body(Some("acme"), "-ann", json!(["viewer"])),
-    )
-    .await
-    .problem(422, "INVALID_USERNAME");
-    app.post_json(
-        "/api/users",
-        &admin,
-        body(Some("acme"), "ann", json!(["viewer"])),
-    )
-    .await
-    .expect(201);
-    app.post_json(
-        "/api/users",
-        &admin,
-        body(Some("acme"), "ANN", json!(["viewer"])),
-    )
-    .await
-    .problem(409, "USERNAME_TAKEN");
+        .problem(400, "INVALID_BODY");
+    app.post_json(acme, &admin, tenant_user("-ann", json!(["viewer"])))
+        .await
+        .problem(422, "INVALID_USERNAME");
+    app.post_json(acme, &admin, tenant_user("ann", json!(["viewer"])))
+        .await
+        .expect(201);
+    app.post_json(acme, &admin, tenant_user("ANN", json!(["viewer"])))
+        .await
+        .problem(409, "USERNAME_TAKEN");
 
     // A tenant-admin creates users in its tenant only; a viewer none.
     let ta = app.create_token("acme", &["tenant-admin"]).await;
+    app.post_json(acme, &ta, tenant_user("bea", json!(["analyst"])))
+        .await
+        .expect(201);
     app.post_json(
         "/api/users",
         &ta,
-        body(Some("acme"), "bea", json!(["analyst"])),
-    )
-    .await
-    .expect(201);
-    app.post_json(
-        "/api/users",
-        &ta,
-        body(None, "root4", json!(["appliance-admin"])),
+        json!({"username": "root4", "password": PASSWORD}),
     )
     .await
     .problem(403, "FORBIDDEN");
     app.create_tenant("globex").await;
     app.post_json(
-        "/api/users",
+        "/api/tenants/globex/users",
         &ta,
-        body(Some("globex"), "cid", json!(["viewer"])),
+        tenant_user("cid", json!(["viewer"])),
     )
     .await
     .problem(404, "NOT_FOUND");
     let viewer = app.create_token("acme", &["viewer"]).await;
-    app.post_json(
-        "/api/users",
-        &viewer,
-        body(Some("acme"), "dan", json!(["viewer"])),
-    )
-    .await
-    .problem(403, "FORBIDDEN");
+    app.post_json(acme, &viewer, tenant_user("dan", json!(["viewer"])))
+        .await
+        .problem(403, "FORBIDDEN");
     let users = app.get("/api/users", &admin).await;
     users.expect(200);
     let names: Vec<String> = users.json()["items"]
