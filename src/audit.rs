@@ -10,6 +10,7 @@
 //! the rest, which are written as one summary record (`count`) when the minute ends.
 
 pub mod access_receipt;
+pub mod export;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -62,6 +63,54 @@ impl AuditRecord {
         self.resource = self.resource.map(|c| bounded(&c, MAX_FIELD_CHARS));
         self.detail = self.detail.map(|c| bounded(&c, MAX_DETAIL_CHARS));
         self
+    }
+}
+
+/// Which audit records a listing returns (every given criterion must hold).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Exact actor (`token:tok_…`, `user:usr_…`, `source:src_…`, `anonymous`).
+    pub actor: Option<String>,
+    /// Exact action (`events.body.read`, `webhook.ingest`, …).
+    pub action: Option<String>,
+    /// Exact HTTP status.
+    pub status: Option<u16>,
+    /// At or after, Unix seconds.
+    pub since: Option<i64>,
+    /// Before, Unix seconds.
+    pub until: Option<i64>,
+}
+
+/// Most records one filtered listing examines before it answers with what it found and a
+/// cursor to go on from, so a filter matching little cannot make a page scan the whole log.
+pub const MAX_AUDIT_SCAN: usize = 20_000;
+
+impl AuditFilter {
+    /// Unix seconds of a record's `time` (RFC 3339); records the appliance wrote always parse.
+    fn time_of(r: &AuditRecord) -> Option<i64> {
+        time::OffsetDateTime::parse(&r.time, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .map(time::OffsetDateTime::unix_timestamp)
+    }
+
+    /// Whether `r` passes every criterion.
+    pub fn matches(&self, r: &AuditRecord) -> bool {
+        let t = Self::time_of(r);
+        self.actor.as_ref().is_none_or(|a| *a == r.actor)
+            && self.action.as_ref().is_none_or(|a| *a == r.action)
+            && self.status.is_none_or(|s| s == r.status)
+            && self.since.is_none_or(|s| t.is_some_and(|t| t >= s))
+            && self.until.is_none_or(|u| t.is_some_and(|t| t < u))
+    }
+
+    /// Whether `r` is older than the range: records are appended in time order, so a
+    /// newest-first scan can stop there (with a minute of slack for aggregated summaries,
+    /// which are written up to a minute after the records they count).
+    pub fn ends_before(&self, r: &AuditRecord) -> bool {
+        match (self.since, Self::time_of(r)) {
+            (Some(s), Some(t)) => t < s.saturating_sub(120),
+            _ => false,
+        }
     }
 }
 

@@ -99,6 +99,17 @@ pub enum VerifyCommand {
         #[arg(long)]
         hmac_secret_file: Option<PathBuf>,
     },
+    /// Check an audit export (from `GET …/audit/export`): the manifest and its digests, the
+    /// checkpoint signature against the pinned key, every record's leaf and inclusion proof.
+    /// Exits 1 naming the first check that fails.
+    AuditExport {
+        /// The zip file.
+        file: PathBuf,
+        /// The appliance's signed-note verifier key (`name+keyid+base64`, from `GET /api/keys`),
+        /// or a file containing it.
+        #[arg(long)]
+        key: String,
+    },
     /// Check a signed access receipt (the `Evidentia-Access-Receipt` header of a sensitive
     /// read): its EdDSA signature and key id against the pinned key; with `--body`, that it
     /// speaks of exactly those bytes; with `--checkpoint` and `--proof`, that its audit record
@@ -318,6 +329,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // A closed pipe (`evidentia errors | head`) is not an error.
             let _ = std::io::stdout().write_all(table.as_bytes());
             Ok(())
+        }
+        Command::Verify {
+            command: VerifyCommand::AuditExport { file, key },
+        } => {
+            use crate::verify;
+            let bytes = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let key = verify::resolve_key_arg(&key)?;
+            let results = verify::verify_audit_export(&bytes, &key);
+            for r in &results {
+                print(&r.to_string())?;
+            }
+            if verify::all_passed(&results) {
+                print("audit export verified")?;
+                Ok(())
+            } else {
+                anyhow::bail!("audit export verification failed")
+            }
         }
         Command::Verify {
             command:

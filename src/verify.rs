@@ -2048,3 +2048,226 @@ fn access_checks(
     }
     Some(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Audit exports
+// ---------------------------------------------------------------------------------------------
+
+/// Check name: the zip holds exactly the four members, each within the size bound.
+pub const CHECK_EXPORT_ARCHIVE: &str = "export_archive";
+/// Check name: `manifest.json` is canonical RFC 8785 JSON of the v1 manifest and every
+/// member's SHA-256 matches it.
+pub const CHECK_EXPORT_MANIFEST: &str = "export_manifest";
+/// Check name: the checkpoint verifies with the pinned key, names the manifest's log (and
+/// tenant) and has its tree size.
+pub const CHECK_EXPORT_CHECKPOINT: &str = "export_checkpoint";
+/// Check name: every record hashes to its leaf at consecutive indexes and every inclusion
+/// proof leads to the checkpoint's root.
+pub const CHECK_EXPORT_RECORDS: &str = "export_records";
+
+/// Largest member [`verify_audit_export`] decompresses, bytes (10,000 records of at most a few
+/// KiB and their proofs fit well below it).
+pub const MAX_EXPORT_MEMBER_BYTES: u64 = 256 << 20;
+
+fn read_member(
+    zip: &mut zip::ZipArchive<std::io::Cursor<&[u8]>>,
+    name: &str,
+) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = zip
+        .by_name(name)
+        .map_err(|e| format!("member {name}: {e}"))?;
+    let mut out = Vec::new();
+    file.take(MAX_EXPORT_MEMBER_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("member {name} does not decompress: {e}"))?;
+    if out.len() as u64 > MAX_EXPORT_MEMBER_BYTES {
+        return Err(format!(
+            "member {name} is larger than {MAX_EXPORT_MEMBER_BYTES} bytes"
+        ));
+    }
+    Ok(out)
+}
+
+/// Verifies an `evidentia-audit-export/v1` zip offline against `key` (the signed-note verifier
+/// key string of `GET /api/keys`): see [`crate::audit::export`] for what each check covers.
+/// Returns every check made; stops at the first failure.
+pub fn verify_audit_export(zip_bytes: &[u8], key: &str) -> Vec<CheckResult> {
+    let mut out = Vec::with_capacity(4);
+    let _ = export_checks(&mut out, zip_bytes, key);
+    out
+}
+
+fn export_checks(out: &mut Vec<CheckResult>, zip_bytes: &[u8], key: &str) -> Option<()> {
+    use crate::audit::export::{self as ex, Manifest, ProofLine};
+    let members = record(
+        out,
+        CHECK_EXPORT_ARCHIVE,
+        (|| {
+            let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes))
+                .map_err(|e| format!("not a zip archive: {e}"))?;
+            let mut names: Vec<String> = zip
+                .file_names()
+                .map(|n| n.map(|n| n.to_string()).map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?;
+            names.sort();
+            let mut want = vec![ex::CHECKPOINT, ex::EVENTS, ex::MANIFEST, ex::PROOFS];
+            want.sort_unstable();
+            if names != want {
+                return Err(format!("members {names:?}, expected exactly {want:?}"));
+            }
+            let mut get = |n| read_member(&mut zip, n);
+            let m = (
+                get(ex::MANIFEST)?,
+                get(ex::EVENTS)?,
+                get(ex::PROOFS)?,
+                get(ex::CHECKPOINT)?,
+            );
+            // The container itself: exactly the appliance's packing of these members.
+            if ex::pack(&m.0, &m.1, &m.2, &m.3)? != zip_bytes {
+                return Err(
+                    "the zip container is not the appliance's packing of its members \
+                            (changed or repacked)"
+                        .into(),
+                );
+            }
+            Ok((
+                m,
+                "4 members, packed as the appliance packs them".to_string(),
+            ))
+        })(),
+    )?;
+    let (manifest_bytes, events, proofs, checkpoint) = members;
+    let manifest = record(
+        out,
+        CHECK_EXPORT_MANIFEST,
+        (|| {
+            let value = parse_strict_json(&manifest_bytes)
+                .map_err(|e| format!("manifest.json is not JSON: {e}"))?;
+            if jcs(&value).map_err(|e| e.to_string())? != manifest_bytes {
+                return Err("manifest.json is not in RFC 8785 canonical form".into());
+            }
+            let m: Manifest = serde_json::from_value(value)
+                .map_err(|e| format!("manifest.json is not a v1 manifest: {e}"))?;
+            if m.format != ex::FORMAT {
+                return Err(format!("format {:?}, expected {:?}", m.format, ex::FORMAT));
+            }
+            for (name, bytes) in [
+                (ex::EVENTS, &events),
+                (ex::PROOFS, &proofs),
+                (ex::CHECKPOINT, &checkpoint),
+            ] {
+                let got = hex(&Sha256::digest(bytes));
+                if m.files.get(name) != Some(&got) || m.files.len() != 3 {
+                    return Err(format!("{name}: SHA-256 {got} is not the manifest's"));
+                }
+            }
+            let detail = format!(
+                "{} records from index {} of {} (tree size {})",
+                m.count, m.first_index, m.origin, m.tree_size
+            );
+            Ok((m, detail))
+        })(),
+    )?;
+    let cp = record(
+        out,
+        CHECK_EXPORT_CHECKPOINT,
+        (|| {
+            let vkey = VerifierKey::parse(key.trim())
+                .map_err(|e| format!("the verifier key is invalid: {e}"))?;
+            let text = std::str::from_utf8(&checkpoint)
+                .map_err(|_| "checkpoint.txt is not UTF-8".to_string())?;
+            let cp = note::open_checkpoint(text, &vkey).map_err(|e| e.to_string())?;
+            if cp.origin != manifest.origin {
+                return Err(format!(
+                    "the checkpoint is of {}, the manifest says {}",
+                    cp.origin, manifest.origin
+                ));
+            }
+            let tenant_of_origin = match cp.origin.rsplit('/').next() {
+                Some("system") => crate::audit::APPLIANCE_SCOPE,
+                _ => cp.origin.rsplit('/').nth(1).unwrap_or_default(),
+            };
+            if tenant_of_origin != manifest.tenant {
+                return Err(format!(
+                    "the log {} is not tenant {}'s audit log",
+                    cp.origin, manifest.tenant
+                ));
+            }
+            if cp.size != manifest.tree_size {
+                return Err(format!(
+                    "the checkpoint is of size {}, the manifest says {}",
+                    cp.size, manifest.tree_size
+                ));
+            }
+            let detail = format!(
+                "{} at size {} signed by {}",
+                cp.origin,
+                cp.size,
+                vkey.name()
+            );
+            Ok((cp, detail))
+        })(),
+    )?;
+    record(
+        out,
+        CHECK_EXPORT_RECORDS,
+        (|| {
+            let lines: Vec<&[u8]> = events
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .collect();
+            let proof_lines: Vec<&[u8]> = proofs
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .collect();
+            if lines.len() as u64 != manifest.count || proof_lines.len() != lines.len() {
+                return Err(format!(
+                    "{} records and {} proofs, the manifest says {}",
+                    lines.len(),
+                    proof_lines.len(),
+                    manifest.count
+                ));
+            }
+            if manifest
+                .first_index
+                .checked_add(manifest.count)
+                .is_none_or(|end| end > cp.size)
+            {
+                return Err("the records reach beyond the checkpoint".into());
+            }
+            for (i, (line, proof)) in lines.iter().zip(&proof_lines).enumerate() {
+                let index = manifest.first_index + i as u64;
+                let p: ProofLine =
+                    serde_json::from_slice(proof).map_err(|e| format!("proof line {i}: {e}"))?;
+                let leaf = merkle::leaf_hash(line);
+                if p.index != index || p.leaf_hash != B64.encode(leaf) {
+                    return Err(format!(
+                        "record {index}: its leaf hash is not the proof's (changed record?)"
+                    ));
+                }
+                let hashes = p
+                    .inclusion_proof
+                    .iter()
+                    .map(|h| {
+                        B64.decode(h)
+                            .ok()
+                            .and_then(|b| Hash::try_from(b.as_slice()).ok())
+                            .ok_or_else(|| format!("record {index}: a proof hash is malformed"))
+                    })
+                    .collect::<Result<Vec<Hash>, _>>()?;
+                merkle::verify_inclusion(&leaf, index, cp.size, &hashes, &cp.root)
+                    .map_err(|e| format!("record {index}: {e}"))?;
+            }
+            Ok((
+                (),
+                format!(
+                    "{} records included in the signed tree of size {}",
+                    lines.len(),
+                    cp.size
+                ),
+            ))
+        })(),
+    )?;
+    Some(())
+}

@@ -13,9 +13,9 @@ use super::code::Code;
 use super::dto::{InsightState, ProviderName, Verdict, ts};
 use super::json::StrictJson;
 use super::problem::{ApiResult, Problem, status};
-use super::raw::RawResponse;
+use super::raw::{RawResponse, ZipBytes};
 use super::{AppState, ctx};
-use crate::audit::{APPLIANCE_SCOPE, AuditRecord};
+use crate::audit::{APPLIANCE_SCOPE, AuditFilter, AuditRecord};
 use crate::authz::{Action, Resource, ResourceType};
 use crate::ingest::{Decision, EventRecord, InsightRecord, InsightStatus};
 use crate::store::{DecideOutcome, LogQueryError, StoreError};
@@ -690,13 +690,17 @@ impl EventsApi {
     /// List a tenant's audit records
     ///
     /// Roles (default policies): tenant-admin, compliance-officer, security-admin; appliance-admin
-    /// in every tenant. Newest first; each record is a leaf of the tenant's `audit` log.
+    /// in every tenant. Newest first; each record is a leaf of the tenant's `audit` log. Filters
+    /// combine; a filtered page examines at most 20,000 records and then answers with what it
+    /// found and a `next_cursor` to go on from (a page may so be short, even empty, before the
+    /// end).
     #[oai(
         path = "/api/tenants/:tenant/audit",
         method = "get",
         tag = "ApiTags::Audit",
         operation_id = "listAuditRecords"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn tenant_audit(
         &self,
         state: Data<&Arc<AppState>>,
@@ -711,13 +715,34 @@ impl EventsApi {
         /// `next_cursor` of the previous page.
         #[oai(validator(pattern = "^[0-9]{0,19}$"))]
         cursor: Query<Option<String>>,
+        /// Only records of this actor (`token:tok_…`, `user:usr_…`, `source:src_…`,
+        /// `anonymous`).
+        #[oai(validator(max_length = 256))]
+        actor: Query<Option<String>>,
+        /// Only records of this action (`events.body.read`, `webhook.ingest`, …).
+        #[oai(validator(max_length = 256))]
+        action: Query<Option<String>>,
+        /// Only records answered with this HTTP status.
+        #[oai(validator(minimum(value = "100"), maximum(value = "599")))]
+        status: Query<Option<u16>>,
+        /// Only records at or after this time (RFC 3339).
+        since: Query<Option<time::OffsetDateTime>>,
+        /// Only records before this time (RFC 3339).
+        until: Query<Option<time::OffsetDateTime>>,
     ) -> ApiResult<Json<AuditPage>, { status::TENANT }> {
         let ctx = ctx(req);
         ctx.set_action("audit.read");
         let p = state.authenticate(&auth, &ctx)?;
         state.authorize(&p, Action::AuditRead, &Resource::tenant(&tenant), &ctx)?;
         let (limit, cursor) = page_args(limit.0, cursor.0)?;
-        let page = state.store.list_audit(&tenant, limit, cursor)?;
+        let filter = AuditFilter {
+            actor: actor.0,
+            action: action.0,
+            status: status.0,
+            since: since.0.map(time::OffsetDateTime::unix_timestamp),
+            until: until.0.map(time::OffsetDateTime::unix_timestamp),
+        };
+        let page = state.store.list_audit(&tenant, limit, cursor, &filter)?;
         Ok(Json(AuditPage {
             items: page.items.into_iter().map(Into::into).collect(),
             next_cursor: page.next_cursor.map(|c| c.to_string()),
@@ -735,6 +760,7 @@ impl EventsApi {
         tag = "ApiTags::Audit",
         operation_id = "listApplianceAuditRecords"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn appliance_audit(
         &self,
         state: Data<&Arc<AppState>>,
@@ -746,17 +772,170 @@ impl EventsApi {
         /// `next_cursor` of the previous page.
         #[oai(validator(pattern = "^[0-9]{0,19}$"))]
         cursor: Query<Option<String>>,
+        /// Only records of this actor (`token:tok_…`, `user:usr_…`, `source:src_…`,
+        /// `anonymous`).
+        #[oai(validator(max_length = 256))]
+        actor: Query<Option<String>>,
+        /// Only records of this action (`events.body.read`, `webhook.ingest`, …).
+        #[oai(validator(max_length = 256))]
+        action: Query<Option<String>>,
+        /// Only records answered with this HTTP status.
+        #[oai(validator(minimum(value = "100"), maximum(value = "599")))]
+        status: Query<Option<u16>>,
+        /// Only records at or after this time (RFC 3339).
+        since: Query<Option<time::OffsetDateTime>>,
+        /// Only records before this time (RFC 3339).
+        until: Query<Option<time::OffsetDateTime>>,
     ) -> ApiResult<Json<AuditPage>, { status::AUTH }> {
         let ctx = ctx(req);
         ctx.set_action("audit.read");
         let p = state.authenticate(&auth, &ctx)?;
         state.authorize(&p, Action::AuditRead, &Resource::appliance(), &ctx)?;
         let (limit, cursor) = page_args(limit.0, cursor.0)?;
-        let page = state.store.list_audit(APPLIANCE_SCOPE, limit, cursor)?;
+        let filter = AuditFilter {
+            actor: actor.0,
+            action: action.0,
+            status: status.0,
+            since: since.0.map(time::OffsetDateTime::unix_timestamp),
+            until: until.0.map(time::OffsetDateTime::unix_timestamp),
+        };
+        let page = state
+            .store
+            .list_audit(APPLIANCE_SCOPE, limit, cursor, &filter)?;
         Ok(Json(AuditPage {
             items: page.items.into_iter().map(Into::into).collect(),
             next_cursor: page.next_cursor.map(|c| c.to_string()),
             receipt: None,
+        }))
+    }
+
+    /// Export a tenant's audit trail
+    ///
+    /// Roles (default policies): tenant-admin, compliance-officer, security-admin;
+    /// appliance-admin in every tenant. Records `from` to `from + limit − 1` (at most 10,000,
+    /// stopping at the latest signed checkpoint) with their inclusion proofs and that
+    /// checkpoint, as a zip an auditor checks offline with `evidentia verify audit-export`.
+    #[oai(
+        path = "/api/tenants/:tenant/audit/export",
+        method = "get",
+        tag = "ApiTags::Audit",
+        operation_id = "exportAuditRecords"
+    )]
+    async fn tenant_audit_export(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        auth: ApiAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
+        tenant: Path<String>,
+        /// Index of the first record (default 0).
+        from: Query<Option<u64>>,
+        /// Most records, 1–10000 (default 10000).
+        #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
+        limit: Query<Option<u64>>,
+    ) -> ApiResult<ZipBytes, { status::TENANT }> {
+        let ctx = ctx(req);
+        ctx.set_action(Action::AuditExport.id());
+        let p = state.authenticate(&auth, &ctx)?;
+        state.authorize(&p, Action::AuditExport, &Resource::tenant(&tenant), &ctx)?;
+        Ok(state.audit_export(&tenant, from.0, limit.0, &ctx)?)
+    }
+
+    /// Export the appliance audit trail
+    ///
+    /// Roles: appliance-admin only. The `system` log, as `exportAuditRecords` exports a
+    /// tenant's.
+    #[oai(
+        path = "/api/audit/export",
+        method = "get",
+        tag = "ApiTags::Audit",
+        operation_id = "exportApplianceAuditRecords"
+    )]
+    async fn appliance_audit_export(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        auth: ApiAuth,
+        /// Index of the first record (default 0).
+        from: Query<Option<u64>>,
+        /// Most records, 1–10000 (default 10000).
+        #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
+        limit: Query<Option<u64>>,
+    ) -> ApiResult<ZipBytes, { status::AUTH }> {
+        let ctx = ctx(req);
+        ctx.set_action(Action::AuditExport.id());
+        let p = state.authenticate(&auth, &ctx)?;
+        state.authorize(&p, Action::AuditExport, &Resource::appliance(), &ctx)?;
+        Ok(state.audit_export(APPLIANCE_SCOPE, from.0, limit.0, &ctx)?)
+    }
+}
+
+impl AppState {
+    /// Builds an audit export of `tenant` (see [`crate::audit::export`]).
+    ///
+    /// # Errors
+    /// 400 `INVALID_RANGE` when `from` is beyond the signed checkpoint; storage errors.
+    fn audit_export(
+        &self,
+        tenant: &str,
+        from: Option<u64>,
+        limit: Option<u64>,
+        ctx: &crate::api::ReqCtx,
+    ) -> Result<ZipBytes, Problem> {
+        use crate::audit::export;
+        let origin = self.store.audit_origin(tenant);
+        let cp = self.store.checkpoint(&origin)?.ok_or_else(|| {
+            Problem::new(Code::InvalidRange, "the audit log has no checkpoint yet")
+        })?;
+        let from = from.unwrap_or(0);
+        if from > cp.size {
+            return Err(Problem::new(
+                Code::InvalidRange,
+                format!(
+                    "from {from} is beyond the signed checkpoint's size {}",
+                    cp.size
+                ),
+            ));
+        }
+        let to = from
+            .saturating_add(
+                limit
+                    .unwrap_or(export::MAX_RECORDS)
+                    .min(export::MAX_RECORDS),
+            )
+            .min(cp.size);
+        let entries = self
+            .store
+            .log_range_with_proofs(&origin, from, to, cp.size)
+            .map_err(|e| match e {
+                LogQueryError::Store(s) => Problem::from(s),
+                LogQueryError::Range(m) => Problem::new(Code::InvalidRange, m),
+            })?;
+        ctx.set_resource(&format!("{from}..{to}"));
+        let zip = export::build(&export::ExportParts {
+            origin: &origin,
+            tenant,
+            checkpoint: &cp.note,
+            tree_size: cp.size,
+            first_index: from,
+            entries,
+        })
+        .map_err(|e| {
+            tracing::error!(error = %e, "audit export could not be built");
+            Problem::new(Code::Internal, "the export could not be assembled")
+        })?;
+        let name = format!("{}-audit-{from}-{to}.zip", tenant.trim_start_matches('_'));
+        Ok(ZipBytes(RawResponse {
+            content_type: "application/zip".into(),
+            headers: vec![
+                ("Repr-Digest", crate::evidence::repr_digest(&zip)),
+                (
+                    "Content-Disposition",
+                    format!("attachment; filename=\"{name}\""),
+                ),
+            ],
+            bytes: zip,
         }))
     }
 }

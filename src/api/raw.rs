@@ -301,6 +301,45 @@ impl ApiResponse for JsonBytes {
     fn register(_registry: &mut Registry) {}
 }
 
+/// A zip archive made by the appliance (audit exports).
+pub struct ZipBytes(pub RawResponse);
+
+impl IntoResponse for ZipBytes {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+impl ApiResponse for ZipBytes {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaMediaType {
+                content_type: "application/zip",
+                schema: binary(),
+            }]
+            .into_iter()
+            .map(|m| MetaResponse {
+                description: "An `evidentia-audit-export/v1` zip: events.jsonl, proofs.jsonl, \
+                    checkpoint.txt and manifest.json; check it with `evidentia verify \
+                    audit-export FILE --key VKEY`",
+                status: Some(200),
+                status_range: None,
+                content: vec![m],
+                headers: vec![
+                    optional_header(
+                        "Repr-Digest",
+                        "`sha-256=:<base64>:` of the bytes (RFC 9530)",
+                    ),
+                    optional_header("Content-Disposition", "`attachment; filename=\"…\"`"),
+                ],
+            })
+            .collect(),
+        }
+    }
+
+    fn register(_registry: &mut Registry) {}
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -80,7 +80,9 @@ impl Store {
         .await
     }
 
-    /// Audit records of `tenant` (or `_appliance`), newest first.
+    /// Audit records of `tenant` (or `_appliance`) that pass `filter`, newest first, at most
+    /// `limit`, examining at most [`crate::audit::MAX_AUDIT_SCAN`] records: `next_cursor` is
+    /// set whenever older records remain to examine.
     ///
     /// # Errors
     /// [`StoreError`].
@@ -89,6 +91,7 @@ impl Store {
         tenant: &str,
         limit: usize,
         cursor: Option<u64>,
+        filter: &crate::audit::AuditFilter,
     ) -> Result<Page<AuditRecord>, StoreError> {
         // The records are the audit log's entries; no second copy is kept.
         let origin = self.audit_origin(tenant);
@@ -97,16 +100,24 @@ impl Store {
         let upper = cursor.unwrap_or(u64::MAX);
         let mut items: Vec<AuditRecord> = Vec::new();
         let mut next = None;
-        for item in t
+        for (scanned, item) in t
             .range((origin.as_str(), 0u64)..(origin.as_str(), upper))?
             .rev()
+            .enumerate()
         {
-            let (_, v) = item?;
-            if items.len() == limit {
-                next = items.last().map(|a| a.index);
+            let (k, v) = item?;
+            let index = k.value().1;
+            if items.len() == limit || scanned == crate::audit::MAX_AUDIT_SCAN {
+                next = Some(index + 1);
                 break;
             }
-            items.push(dec("audit", v.value())?);
+            let rec: AuditRecord = dec("audit", v.value())?;
+            if filter.ends_before(&rec) {
+                break;
+            }
+            if filter.matches(&rec) {
+                items.push(rec);
+            }
         }
         Ok(Page {
             items,

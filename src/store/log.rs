@@ -230,6 +230,9 @@ pub enum LogQueryError {
     Store(#[from] StoreError),
 }
 
+/// A log entry with its leaf hash and inclusion proof: (entry bytes, leaf hash, proof).
+pub type ProvenEntry = (Vec<u8>, Hash, Vec<Hash>);
+
 /// A log's latest signed checkpoint with its parsed size and root.
 #[derive(Debug, Clone)]
 pub struct SignedCheckpoint {
@@ -395,6 +398,67 @@ impl Store {
             }
             merkle::inclusion_proof(&v.reader(), index, size)
                 .map_err(|e| range_or_store(e, v.current))
+        })
+    }
+
+    /// Entries `from..to` of a log with their leaf hashes and inclusion proofs in the tree of
+    /// `size` (one read transaction; each entry checked against its leaf, as
+    /// [`Store::log_entry`] does). For audit exports.
+    ///
+    /// # Errors
+    /// [`LogQueryError::Range`] when `to` > `size` or `size` exceeds the log.
+    pub fn log_range_with_proofs(
+        &self,
+        origin: &str,
+        from: u64,
+        to: u64,
+        size: u64,
+    ) -> Result<Vec<ProvenEntry>, LogQueryError> {
+        if from > to || to > size {
+            return Err(LogQueryError::Range(format!(
+                "entries {from}..{to} are not within tree_size {size}"
+            )));
+        }
+        let r = self.read()?;
+        let entries = r.open_table(LOG_ENTRIES).map_err(StoreError::from)?;
+        let mut bytes = Vec::with_capacity((to - from) as usize);
+        for item in entries
+            .range((origin, from)..(origin, to))
+            .map_err(StoreError::from)?
+        {
+            let (_, v) = item.map_err(StoreError::from)?;
+            bytes.push(v.value().to_vec());
+        }
+        drop(entries);
+        if bytes.len() as u64 != to - from {
+            return Err(self
+                .damaged(format!("log {origin} lacks entries in {from}..{to}"))
+                .into());
+        }
+        self.with_nodes(origin, |v| {
+            v.check(size)?;
+            let reader = v.reader();
+            let mut out = Vec::with_capacity(bytes.len());
+            for (i, entry) in bytes.into_iter().enumerate() {
+                let index = from + i as u64;
+                let leaf = merkle::leaf_hash(&entry);
+                let stored = v
+                    .table
+                    .get((origin, 0u8, index))
+                    .map_err(StoreError::from)?
+                    .map(|x| x.value().to_vec());
+                if stored.as_deref() != Some(leaf.as_slice()) {
+                    return Err(self
+                        .damaged(format!(
+                            "entry {index} of log {origin} does not match its leaf hash"
+                        ))
+                        .into());
+                }
+                let proof = merkle::inclusion_proof(&reader, index, size)
+                    .map_err(|e| range_or_store(e, v.current))?;
+                out.push((entry, leaf, proof));
+            }
+            Ok(out)
         })
     }
 

@@ -39,7 +39,7 @@ pub use disk::{Budget, DiskGuard, DiskState, SpaceProbe, VolumeProbe, WriteClass
 pub use events::{EventLeaf, EventWithBody};
 pub use evidence::{ArtifactOutcome, ArtifactWithBytes, ReceiptOutcome};
 pub use insights::DecideOutcome;
-pub use log::{KeyRecord, LogQueryError, SignedCheckpoint, active_key_of};
+pub use log::{KeyRecord, LogQueryError, ProvenEntry, SignedCheckpoint, active_key_of};
 pub use tokens::Revocation;
 pub use users::UserCreation;
 pub use writer::StoreFault;

@@ -2,6 +2,7 @@ pub mod common;
 
 mod access;
 mod api;
+mod audit_trail;
 mod authz;
 mod cli;
 mod contract;
