@@ -927,7 +927,8 @@ impl AppState {
         })?;
         let name = format!("{}-audit-{from}-{to}.zip", tenant.trim_start_matches('_'));
         Ok(ZipBytes(RawResponse {
-            content_type: "application/zip".into(),
+            // Sent as a download, like every stored byte answer; the file name says zip.
+            content_type: "application/octet-stream".into(),
             headers: vec![
                 ("Repr-Digest", crate::evidence::repr_digest(&zip)),
                 (

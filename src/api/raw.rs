@@ -314,7 +314,7 @@ impl ApiResponse for ZipBytes {
     fn meta() -> MetaResponses {
         MetaResponses {
             responses: vec![MetaMediaType {
-                content_type: "application/zip",
+                content_type: "application/octet-stream",
                 schema: binary(),
             }]
             .into_iter()

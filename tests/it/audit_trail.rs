@@ -85,7 +85,11 @@ async fn an_audit_export_verifies_offline_and_any_changed_byte_fails() {
     }
     let r = app.get("/api/tenants/acme/audit/export", &officer).await;
     r.expect(200);
-    assert_eq!(r.header("content-type").as_deref(), Some("application/zip"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/octet-stream")
+    );
+    assert!(r.header("content-disposition").unwrap().ends_with(".zip\""));
     assert!(r.header("evidentia-access-receipt").is_some());
     let zip = r.body.clone();
     let keys = app.call(Method::GET, "/api/keys", None, &[], vec![]).await;
