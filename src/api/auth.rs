@@ -126,13 +126,9 @@ impl AppState {
     /// tenant instead of `anonymous`. Nothing is authorized by this, and an invalid token
     /// leaves the record anonymous.
     pub fn attribute(&self, token: &str, ctx: &ReqCtx) {
-        let Some(id) = parse_token(token) else { return };
-        let Ok(Some(record)) = self.store.get_token(&id) else {
-            return;
-        };
-        if check_token(token, &record, self.now()).is_ok() {
-            ctx.set_actor(format!("token:{}", record.id));
-            if let Some(t) = &record.tenant {
+        if let Ok(p) = self.token_principal(token) {
+            ctx.set_actor(p.actor());
+            if let Some(t) = &p.tenant {
                 ctx.set_tenant(t);
             }
         }
