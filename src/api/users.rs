@@ -41,7 +41,7 @@ pub struct CreateUser {
     /// letter or digit (upper case is accepted and folded to lower case).
     #[oai(validator(pattern = "^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$"))]
     pub username: String,
-    /// Initial password: 12 to 256 characters (at most 1024 bytes).
+    /// Initial password: 12 to 256 characters.
     #[oai(validator(min_length = 12, max_length = 256))]
     pub password: String,
     /// Tenant roles, 1–8. A principal grants only roles it may grant (a tenant-admin every
@@ -69,7 +69,7 @@ pub struct CreateApplianceUser {
     /// letter or digit (upper case is accepted and folded to lower case).
     #[oai(validator(pattern = "^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$"))]
     pub username: String,
-    /// Initial password: 12 to 256 characters (at most 1024 bytes).
+    /// Initial password: 12 to 256 characters.
     #[oai(validator(min_length = 12, max_length = 256))]
     pub password: String,
 }
@@ -171,8 +171,8 @@ pub struct ChangePassword {
     /// The password now.
     #[oai(validator(max_length = 1024))]
     pub current_password: String,
-    /// The new password: 12 characters to 1024 bytes.
-    #[oai(validator(min_length = 12, max_length = 1024))]
+    /// The new password: 12 to 256 characters.
+    #[oai(validator(min_length = 12, max_length = 256))]
     pub new_password: String,
 }
 

@@ -23,8 +23,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Shortest accepted new password, in characters (NIST SP 800-63B allows 8; we ask 12).
 pub const MIN_PASSWORD_CHARS: usize = 12;
-/// Longest accepted password, in bytes (bounds the work per attempt).
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longest accepted new password, in characters (Unicode scalar values, as JSON Schema's
+/// `maxLength` counts them); 256 characters are at most 1024 bytes of UTF-8.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+/// Longest password ever verified, in bytes (bounds the work per attempt): 256 characters of
+/// four bytes each.
+pub const MAX_PASSWORD_BYTES: usize = 4 * MAX_PASSWORD_CHARS;
 /// Largest `m` (KiB) accepted in a stored hash: a corrupted or hostile record must not make
 /// one verification allocate gigabytes.
 pub const MAX_STORED_M_COST_KIB: u32 = 256 * 1024;
@@ -45,8 +49,8 @@ pub enum PasswordError {
         /// The minimum.
         min: usize,
     },
-    /// A password longer than [`MAX_PASSWORD_BYTES`].
-    #[error("password must have at most {max} bytes")]
+    /// A new password longer than [`MAX_PASSWORD_CHARS`].
+    #[error("password must have at most {max} characters")]
     TooLong {
         /// The maximum.
         max: usize,
@@ -245,12 +249,13 @@ impl Admission {
     /// [`PasswordError::TooShort`], [`PasswordError::TooLong`], [`PasswordError::Argon2`],
     /// [`PasswordError::Worker`].
     pub async fn hash(self, password: &str) -> Result<String, PasswordError> {
-        if password.len() > MAX_PASSWORD_BYTES {
+        let chars = password.chars().count();
+        if chars > MAX_PASSWORD_CHARS {
             return Err(PasswordError::TooLong {
-                max: MAX_PASSWORD_BYTES,
+                max: MAX_PASSWORD_CHARS,
             });
         }
-        if password.chars().count() < MIN_PASSWORD_CHARS {
+        if chars < MIN_PASSWORD_CHARS {
             return Err(PasswordError::TooShort {
                 min: MIN_PASSWORD_CHARS,
             });
