@@ -192,7 +192,7 @@ impl Default for IngestConfig {
     }
 }
 
-/// `[ratelimit]`: default GCRA quota of a webhook source.
+/// `[ratelimit]`: default GCRA quota of a webhook source, and the API's per-class quotas.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
@@ -200,6 +200,14 @@ pub struct RateLimitConfig {
     pub per_second: u32,
     /// Burst size (requests).
     pub burst: u32,
+    /// API logins and password changes per peer (logins) or principal, per minute.
+    pub api_auth_per_minute: u32,
+    /// API exports per principal and operation, per minute.
+    pub api_export_per_minute: u32,
+    /// API reads per principal and operation, per minute.
+    pub api_query_per_minute: u32,
+    /// Other API requests per principal and operation, per minute.
+    pub api_default_per_minute: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -207,6 +215,10 @@ impl Default for RateLimitConfig {
         Self {
             per_second: 50,
             burst: 100,
+            api_auth_per_minute: 10,
+            api_export_per_minute: 5,
+            api_query_per_minute: 300,
+            api_default_per_minute: 60,
         }
     }
 }
@@ -353,6 +365,19 @@ impl Config {
         if self.ratelimit.per_second == 0 || self.ratelimit.burst == 0 {
             return Err(ConfigError::Invalid(
                 "ratelimit.per_second and ratelimit.burst must be at least 1".into(),
+            ));
+        }
+        let r = &self.ratelimit;
+        if [
+            r.api_auth_per_minute,
+            r.api_export_per_minute,
+            r.api_query_per_minute,
+            r.api_default_per_minute,
+        ]
+        .contains(&0)
+        {
+            return Err(ConfigError::Invalid(
+                "ratelimit.api_*_per_minute must be at least 1".into(),
             ));
         }
         if self.ingest.timestamp_tolerance_secs <= 0 || self.ingest.body_retention_days <= 0 {

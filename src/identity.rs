@@ -12,6 +12,7 @@ pub mod lockout;
 pub mod login;
 pub mod password;
 pub mod session;
+pub mod tenant;
 pub mod user;
 
 use rand::RngCore;
@@ -37,10 +38,34 @@ pub struct Tenant {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// `active` or `suspended`.
-    pub status: String,
+    /// Whether it is served.
+    pub status: tenant::TenantStatus,
     /// Unix seconds.
     pub created_at: i64,
+    /// Why it was last suspended or reactivated (as given by the appliance-admin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// When the status last changed, unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_changed_at: Option<i64>,
+    /// The tenant's own settings (unset ones follow the appliance configuration).
+    #[serde(default)]
+    pub settings: tenant::TenantSettings,
+}
+
+impl Tenant {
+    /// A new, active tenant with no settings of its own, created at unix second `now`.
+    pub fn new(id: String, name: String, now: i64) -> Self {
+        Self {
+            id,
+            name,
+            status: tenant::TenantStatus::Active,
+            created_at: now,
+            status_reason: None,
+            status_changed_at: None,
+            settings: tenant::TenantSettings::default(),
+        }
+    }
 }
 
 /// Checks a tenant id: 2–63 characters of `a-z`, `0-9`, `-`.

@@ -38,13 +38,38 @@ pub const ALERT_THRESHOLD: usize = 3;
 /// Most peers whose outcomes are remembered per source.
 pub const MAX_PEERS: usize = 1024;
 
+/// The limiters' time: the appliance clock made monotonic. A wall clock stepped backwards
+/// (NTP, an operator, a test) would otherwise leave every GCRA state far in the future and
+/// refuse every key until the clock caught up; here a backward step only moves the base, and
+/// time goes on forward from it.
 #[derive(Debug, Clone)]
-struct GovClock(SharedClock);
+struct GovClock {
+    clock: SharedClock,
+    /// (last raw reading, monotonic nanoseconds handed out).
+    state: std::sync::Arc<Mutex<(i64, u64)>>,
+}
+
+impl GovClock {
+    fn new(clock: SharedClock) -> Self {
+        let raw = clock.now_nanos();
+        Self {
+            clock,
+            state: std::sync::Arc::new(Mutex::new((raw, u64::try_from(raw).unwrap_or(0)))),
+        }
+    }
+}
 
 impl GovernorClock for GovClock {
     type Instant = Nanos;
     fn now(&self) -> Nanos {
-        Nanos::from(u64::try_from(self.0.now_nanos()).unwrap_or(0))
+        let raw = self.clock.now_nanos();
+        let mut st = match self.state.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        let step = u64::try_from(raw.saturating_sub(st.0)).unwrap_or(0);
+        *st = (raw, st.1.saturating_add(step));
+        Nanos::from(st.1)
     }
 }
 
@@ -136,6 +161,7 @@ impl RateDecision {
 /// Per-source limiters.
 pub struct RateLimits {
     clock: SharedClock,
+    gov: GovClock,
     sources: Mutex<HashMap<String, SourceState>>,
 }
 
@@ -155,13 +181,14 @@ impl RateLimits {
     /// Limiters reading `clock`.
     pub fn new(clock: SharedClock) -> Self {
         Self {
+            gov: GovClock::new(clock.clone()),
             clock,
             sources: Mutex::new(HashMap::new()),
         }
     }
 
     fn new_limiter(&self, per_second: u32, burst: u32) -> Limiter {
-        RateLimiter::direct_with_clock(quota(per_second, burst), GovClock(self.clock.clone()))
+        RateLimiter::direct_with_clock(quota(per_second, burst), self.gov.clone())
             .with_middleware::<StateInformationMiddleware>()
     }
 
@@ -190,7 +217,7 @@ impl RateLimits {
     /// held to its penalty's 1 request/s; other peers only to the source quota.
     pub fn check(&self, key: &str, peer: &str, per_second: u32, burst: u32) -> RateDecision {
         let now = self.clock.now_unix();
-        let now_nanos = GovClock(self.clock.clone()).now();
+        let now_nanos = self.gov.now();
         let mut map = match self.sources.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
@@ -323,6 +350,72 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
+    fn a_clock_stepped_backwards_does_not_lock_keys_out() {
+        let clock = Arc::new(ManualClock::at(1_000_000));
+        let api = ApiLimits::new(clock.clone());
+        let allowed = |api: &ApiLimits| {
+            matches!(
+                api.check(ApiClass::Query, 2, "k"),
+                RateDecision::Allowed { .. }
+            )
+        };
+        assert!(allowed(&api) && allowed(&api));
+        assert!(!allowed(&api));
+        // An hour back: on the raw clock every key would wait an hour; here 30 s refill one.
+        clock.advance(-3600);
+        assert!(!allowed(&api));
+        clock.advance(30);
+        assert!(allowed(&api));
+        assert!(!allowed(&api));
+    }
+
+    #[test]
+    fn api_class_quotas_are_per_key_and_per_quota() {
+        let clock = Arc::new(ManualClock::at(1_000_000));
+        let api = ApiLimits::new(clock.clone());
+        for _ in 0..5 {
+            assert!(matches!(
+                api.check(ApiClass::Export, 5, "a"),
+                RateDecision::Allowed { .. }
+            ));
+        }
+        let d = api.check(ApiClass::Export, 5, "a");
+        assert!(
+            matches!(
+                d,
+                RateDecision::Limited {
+                    retry_after_secs: 12,
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
+        assert_eq!(
+            class_headers(ApiClass::Export, &d)[0].1,
+            "\"export\";q=5;w=60"
+        );
+        assert!(matches!(
+            api.check(ApiClass::Export, 5, "b"),
+            RateDecision::Allowed { .. }
+        ));
+        // A tenant with a larger quota has its own limiter.
+        assert!(matches!(
+            api.check(ApiClass::Export, 6, "a"),
+            RateDecision::Allowed { .. }
+        ));
+        clock.advance(120);
+        api.forget_idle();
+        assert!(matches!(
+            api.check(ApiClass::Export, 5, "a"),
+            RateDecision::Allowed { remaining: 4, .. }
+        ));
+        assert_eq!(ApiClass::of("audit.export", true), ApiClass::Export);
+        assert_eq!(ApiClass::of("auth.login", false), ApiClass::Auth);
+        assert_eq!(ApiClass::of("events.list", true), ApiClass::Query);
+        assert_eq!(ApiClass::of("source.create", false), ApiClass::Default);
+    }
+
+    #[test]
     fn burst_then_refill_with_injected_clock() {
         let clock = Arc::new(ManualClock::at(1_000));
         let rl = RateLimits::new(clock.clone());
@@ -422,5 +515,182 @@ mod tests {
         }
         let peers = rl.sources.lock().map(|m| m["s"].peers.len()).unwrap_or(0);
         assert!(peers <= MAX_PEERS, "{peers}");
+    }
+}
+
+/// The rate class of an API operation (DESIGN §3): logins and password changes, exports,
+/// reads, and everything else. Each has its own per-minute quota, keyed by principal (the
+/// peer address for logins) and operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApiClass {
+    /// `auth.login`, `auth.password.change` (default 10 per minute).
+    Auth,
+    /// Audit and tenant exports (default 5 per minute).
+    Export,
+    /// Reads (default 300 per minute).
+    Query,
+    /// Writes and everything else (default 60 per minute).
+    Default,
+}
+
+impl ApiClass {
+    /// Every class.
+    pub const ALL: [ApiClass; 4] = [Self::Auth, Self::Export, Self::Query, Self::Default];
+
+    /// The name in the `RateLimit` and `RateLimit-Policy` fields.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Export => "export",
+            Self::Query => "query",
+            Self::Default => "default",
+        }
+    }
+
+    /// The class of an operation: `action` is its Cedar action id, `read` whether its method
+    /// is safe (GET, HEAD).
+    pub fn of(action: &str, read: bool) -> Self {
+        if matches!(action, "auth.login" | "auth.password.change") {
+            Self::Auth
+        } else if action.ends_with(".export") || action.starts_with("tenant.export.") {
+            Self::Export
+        } else if read {
+            Self::Query
+        } else {
+            Self::Default
+        }
+    }
+}
+
+type KeyedLimiter = RateLimiter<
+    String,
+    governor::state::keyed::HashMapStateStore<String>,
+    GovClock,
+    StateInformationMiddleware,
+>;
+
+/// Per-class API quotas, requests per minute (GCRA: the whole minute's quota may come as a
+/// burst, then it refills evenly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiQuotas {
+    /// [`ApiClass::Auth`].
+    pub auth: u32,
+    /// [`ApiClass::Export`].
+    pub export: u32,
+    /// [`ApiClass::Query`].
+    pub query: u32,
+    /// [`ApiClass::Default`].
+    pub default: u32,
+}
+
+impl ApiQuotas {
+    /// The quota of `class`, per minute (at least 1).
+    pub fn of(&self, class: ApiClass) -> u32 {
+        match class {
+            ApiClass::Auth => self.auth,
+            ApiClass::Export => self.export,
+            ApiClass::Query => self.query,
+            ApiClass::Default => self.default,
+        }
+        .max(1)
+    }
+}
+
+/// The API's class limiters: one keyed GCRA limiter per (class, quota) in use, so tenants
+/// with their own quotas ([`crate::identity::tenant::TenantSettings`]) get their own. Keys are
+/// bounded by principals × operations (and peers for logins); [`ApiLimits::forget_idle`] drops
+/// those whose quota has refilled.
+pub struct ApiLimits {
+    gov: GovClock,
+    limiters: Mutex<HashMap<(ApiClass, u32), KeyedLimiter>>,
+}
+
+impl std::fmt::Debug for ApiLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiLimits").finish_non_exhaustive()
+    }
+}
+
+impl ApiLimits {
+    /// Limiters reading `clock`.
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            gov: GovClock::new(clock),
+            limiters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request of `key` (principal or peer, and operation) from `class`'s quota of
+    /// `per_minute` requests (at least 1).
+    pub fn check(&self, class: ApiClass, per_minute: u32, key: &str) -> RateDecision {
+        let limit = per_minute.max(1);
+        let mut map = match self.limiters.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let limiter = map.entry((class, limit)).or_insert_with(|| {
+            let q = NonZeroU32::new(limit).unwrap_or(NonZeroU32::MIN);
+            RateLimiter::hashmap_with_clock(Quota::per_minute(q), self.gov.clone())
+                .with_middleware::<StateInformationMiddleware>()
+        });
+        match limiter.check_key(&key.to_string()) {
+            Ok(snapshot) => RateDecision::Allowed {
+                limit,
+                remaining: snapshot.remaining_burst_capacity(),
+                window_secs: 60,
+            },
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.gov.now());
+                RateDecision::Limited {
+                    retry_after_secs: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
+                    limit,
+                    window_secs: 60,
+                    penalised: false,
+                }
+            }
+        }
+    }
+
+    /// Forgets keys whose quota is full again, and limiters left without keys (bounded
+    /// memory; called every flush tick).
+    pub fn forget_idle(&self) {
+        let mut map = match self.limiters.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        for l in map.values() {
+            l.retain_recent();
+        }
+        map.retain(|_, l| !l.is_empty());
+    }
+}
+
+/// The `RateLimit-Policy` and `RateLimit` header values of an API class decision.
+pub fn class_headers(class: ApiClass, d: &RateDecision) -> [(&'static str, String); 2] {
+    let name = class.name();
+    match d {
+        RateDecision::Allowed {
+            limit,
+            remaining,
+            window_secs,
+        } => [
+            (
+                "RateLimit-Policy",
+                format!("\"{name}\";q={limit};w={window_secs}"),
+            ),
+            ("RateLimit", format!("\"{name}\";r={remaining};t=0")),
+        ],
+        RateDecision::Limited {
+            retry_after_secs,
+            limit,
+            window_secs,
+            ..
+        } => [
+            (
+                "RateLimit-Policy",
+                format!("\"{name}\";q={limit};w={window_secs}"),
+            ),
+            ("RateLimit", format!("\"{name}\";r=0;t={retry_after_secs}")),
+        ],
     }
 }

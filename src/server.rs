@@ -172,12 +172,7 @@ async fn bootstrap(state: &AppState) -> anyhow::Result<Option<String>> {
         now,
         None,
     );
-    let tenant = Tenant {
-        id: DEFAULT_TENANT.into(),
-        name: "Default tenant".into(),
-        status: "active".into(),
-        created_at: now,
-    };
+    let tenant = Tenant::new(DEFAULT_TENANT.into(), "Default tenant".into(), now);
     let ml = SourceRecord {
         id: random_id("src_"),
         tenant: DEFAULT_TENANT.into(),
@@ -286,7 +281,10 @@ pub fn spawn_background(
             tokio::select! {
                 _ = stop.changed() => break,
                 _ = disk.tick() => check_disk(&state),
-                _ = flush.tick() => flush_aggregates(&state, false).await,
+                _ = flush.tick() => {
+                    flush_aggregates(&state, false).await;
+                    state.api_limits.forget_idle();
+                }
                 _ = purge.tick() => run_retention(&state).await,
                 _ = token_use.tick() => flush_token_use(&state).await,
             }

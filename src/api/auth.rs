@@ -12,6 +12,7 @@ use crate::audit::AuthzNote;
 use crate::authz::{self, APPLIANCE_TENANT, Action, Authn, Outcome, RequestContext, Resource};
 use crate::identity::session::{check_session, csrf_required, lookup_key, verify_csrf};
 use crate::identity::{Credential, Principal, Role, check_token, parse_token};
+use crate::ratelimit::{ApiClass, ApiQuotas, RateDecision, class_headers};
 
 /// API token (`evd_…`), tenant-scoped, with roles.
 #[derive(SecurityScheme)]
@@ -173,6 +174,32 @@ impl AppState {
         self.authorize_with(principal, action, resource, granted, ctx)
     }
 
+    /// Takes one request of `key` from `class`'s quota of `per_minute` requests.
+    ///
+    /// # Errors
+    /// 429 `RATE_LIMITED` with `Retry-After`, `RateLimit-Policy` and `RateLimit`.
+    pub fn limit(&self, class: ApiClass, per_minute: u32, key: &str) -> Result<(), Problem> {
+        let decision = self.api_limits.check(class, per_minute, key);
+        if let RateDecision::Limited {
+            retry_after_secs, ..
+        } = decision
+        {
+            let mut p = Problem::new(
+                Code::RateLimited,
+                format!(
+                    "the {} quota of this principal for this operation is spent",
+                    class.name()
+                ),
+            )
+            .with_header("Retry-After", retry_after_secs.to_string());
+            for (name, value) in class_headers(class, &decision) {
+                p = p.with_header(name, value);
+            }
+            return Err(p);
+        }
+        Ok(())
+    }
+
     fn authorize_with(
         &self,
         principal: &Principal,
@@ -196,6 +223,30 @@ impl AppState {
         );
         ctx.set_authz(AuthzNote::from(&decision));
         let tenant_scoped = resource.tenant != APPLIANCE_TENANT;
+        let read = matches!(ctx.method.as_str(), "GET" | "HEAD");
+        // Read for every outcome, so a denial and an allowed request cost the same lookup.
+        let tenant = if tenant_scoped {
+            self.store.get_tenant(&resource.tenant)?
+        } else {
+            None
+        };
+        // The rate class limit comes before the decision is answered, so denied probes spend
+        // the quota too. The quota is the principal's tenant's (appliance defaults for
+        // appliance principals), never the probed tenant's, so it tells nothing about it.
+        let quotas = match principal.tenant.as_deref() {
+            None => self.default_quotas(),
+            Some(own) if tenant.as_ref().is_some_and(|t| t.id == own) => tenant
+                .as_ref()
+                .map(|t| t.settings.effective(&self.config).rate_limits)
+                .unwrap_or_else(|| self.default_quotas()),
+            Some(own) => self.tenant_quotas(own)?,
+        };
+        let class = ApiClass::of(action.id(), read);
+        self.limit(
+            class,
+            quotas.of(class),
+            &format!("{}|{}", principal.actor(), action.id()),
+        )?;
         match decision.outcome {
             Outcome::Allow if action.spec().sensitive => {
                 ctx.set_sensitive(super::access::SensitiveRead {
@@ -223,11 +274,39 @@ impl AppState {
             }
         }
         if tenant_scoped {
-            if self.store.get_tenant(&resource.tenant)?.is_none() {
+            let Some(tenant) = tenant else {
                 return Err(Problem::not_found("tenant"));
-            }
+            };
             ctx.set_tenant(&resource.tenant);
+            if !tenant.status.admits(
+                principal.is_appliance_admin(),
+                read,
+                action == Action::TenantStatusWrite,
+            ) {
+                return Err(Problem::new(
+                    Code::TenantSuspended,
+                    format!(
+                        "tenant {} is suspended: its API answers only appliance-admins' reads",
+                        tenant.id
+                    ),
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// The appliance's per-class API quotas (`[ratelimit] api_*_per_minute`).
+    pub fn default_quotas(&self) -> ApiQuotas {
+        crate::identity::tenant::TenantSettings::default()
+            .effective(&self.config)
+            .rate_limits
+    }
+
+    /// Tenant `id`'s per-class API quotas (its settings over the appliance's).
+    fn tenant_quotas(&self, id: &str) -> Result<ApiQuotas, Problem> {
+        Ok(match self.store.get_tenant(id)? {
+            Some(t) => t.settings.effective(&self.config).rate_limits,
+            None => self.default_quotas(),
+        })
     }
 }

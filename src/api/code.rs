@@ -69,6 +69,9 @@ codes! {
     AuthorizationHeaderInvalid = ("AUTHORIZATION_HEADER_INVALID", 400, "Authorization header invalid");
     /// The request body stream failed while it was read.
     BodyReadError = ("BODY_READ_ERROR", 400, "Body read error");
+    /// The request path is not canonical: `//`, a trailing `/`, a `.` or `..` segment, a
+    /// backslash, or a percent-encoded `.`, `/`, `\` or NUL.
+    InvalidPath = ("INVALID_PATH", 400, "Invalid path");
     /// A log index or tree size lies outside the log.
     InvalidRange = ("INVALID_RANGE", 400, "Invalid range");
     // ----- 401 ---------------------------------------------------------------------------
@@ -91,6 +94,9 @@ codes! {
     CsrfTokenInvalid = ("CSRF_TOKEN_INVALID", 403, "CSRF token invalid");
     /// The current password given to change it is wrong.
     CurrentPasswordInvalid = ("CURRENT_PASSWORD_INVALID", 403, "Current password invalid");
+    /// The tenant is suspended: its ingestion and API are refused; appliance-admins may still
+    /// read it and change its status.
+    TenantSuspended = ("TENANT_SUSPENDED", 403, "Tenant suspended");
     // ----- 404 ---------------------------------------------------------------------------
     /// No such resource — answered identically for resources of other tenants.
     NotFound = ("NOT_FOUND", 404, "Not found");
@@ -159,8 +165,10 @@ codes! {
     InvalidRateLimit = ("INVALID_RATE_LIMIT", 422, "Invalid rate limit");
     /// A supplied webhook secret is too short, too long, padded with whitespace or malformed.
     InvalidSecret = ("INVALID_SECRET", 422, "Invalid secret");
-    /// A review reason is empty or longer than 2000 characters.
+    /// A reason (insight review, tenant status change) is empty, only white space or too long.
     InvalidReason = ("INVALID_REASON", 422, "Invalid reason");
+    /// A tenant setting outside its bounds; `detail` names it and the bounds.
+    InvalidSetting = ("INVALID_SETTING", 422, "Invalid setting");
     /// The verified JSON body does not have the shape its endpoint needs (ML payloads).
     SchemaInvalid = ("SCHEMA_INVALID", 422, "Schema invalid");
     /// A signing key id is not 1–128 characters of `A-Za-z0-9._:-`.
@@ -318,8 +326,9 @@ pub mod status {
     /// Answers any operation can give: a bad parameter or header, storage failure, audit
     /// unavailable or shutting down.
     pub const BASE: u64 = S400 | S500 | S503;
-    /// An authenticated operation: [`BASE`], 401, 403.
-    pub const AUTH: u64 = BASE | S401 | S403;
+    /// An authenticated operation: [`BASE`], 401, 403 (also a suspended tenant), 429 (its
+    /// rate class quota).
+    pub const AUTH: u64 = BASE | S401 | S403 | S429;
     /// An authenticated operation on a tenant-scoped resource: [`AUTH`] and 404.
     pub const TENANT: u64 = AUTH | S404;
     /// An operation with a JSON request body: body cap, media type, read timeout, strict

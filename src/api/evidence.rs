@@ -755,12 +755,12 @@ impl EvidenceApi {
         let verified = receipt::verify_signature(&parsed, &key)?;
         receipt::bind_to_tenant(&parsed, &tenant, &source)?;
         let now = state.now();
-        receipt::check_fresh(
-            parsed.created_at,
-            now,
-            state.config.evidence.receipt_freshness_secs,
-            RECEIPT_FUTURE_SKEW,
-        )?;
+        let freshness = state
+            .store
+            .get_tenant(&tenant)?
+            .map(|t| t.settings.effective(&state.config).receipt_freshness_secs)
+            .unwrap_or(state.config.evidence.receipt_freshness_secs);
+        receipt::check_fresh(parsed.created_at, now, freshness, RECEIPT_FUTURE_SKEW)?;
         let record = ReceiptRecord {
             tenant: tenant.clone(),
             receipt_id: parsed.receipt_id.clone(),

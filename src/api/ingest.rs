@@ -15,6 +15,7 @@ use super::code::Code;
 use super::problem::{Problem, status};
 use super::raw::RawBody;
 use super::{AppState, ReqCtx, body, ctx};
+use crate::identity::tenant::TenantStatus;
 use crate::identity::{DEFAULT_TENANT, valid_tenant_id};
 use crate::ingest::pipeline::Settings;
 use crate::ingest::{Accepted, Inbound, IngestError, Pipeline, SourceRecord};
@@ -29,6 +30,7 @@ enum ApiTags {
 /// What every ingest operation can answer besides 200.
 const INGEST_ERRORS: u64 = status::BASE
     | status::S401
+    | status::S403
     | status::S404
     | status::S408
     | status::S413
@@ -241,6 +243,18 @@ async fn pipeline(
     ctx.set_actor(format!("source:{}", source.id));
     ctx.set_resource(&source.id);
     let provider = source.provider.as_str();
+    // A suspended tenant ingests nothing (before the quota and the body are touched).
+    let tenant = state
+        .store
+        .get_tenant(&source.tenant)?
+        .ok_or_else(|| Problem::not_found("webhook source"))?;
+    if tenant.status == TenantStatus::Suspended {
+        return Err(Problem::new(
+            Code::TenantSuspended,
+            "the tenant of this source is suspended: its ingestion is refused",
+        ));
+    }
+    let settings = tenant.settings.effective(&state.config);
 
     // 1. rate limit
     let decision = state.ratelimits.check(
@@ -268,11 +282,7 @@ async fn pipeline(
         .unwrap_or("application/octet-stream");
     let settings = Settings {
         tolerance_secs: state.config.ingest.timestamp_tolerance_secs,
-        retention_secs: state
-            .config
-            .ingest
-            .body_retention_days
-            .saturating_mul(86_400),
+        retention_secs: settings.body_retention_days.saturating_mul(86_400),
         appliance_ml_secret: &state.secrets.ml_webhook,
     };
     let outcome = Pipeline::new(&state.store, settings)

@@ -19,6 +19,7 @@ pub mod logs;
 pub mod policies;
 pub mod problem;
 pub mod raw;
+pub mod settings;
 pub mod sources;
 pub mod tenants;
 pub mod users;
@@ -76,6 +77,8 @@ pub struct AppState {
     pub sessions: crate::identity::session::SessionPolicy,
     /// Session uses not yet written to the session records.
     pub session_use: crate::identity::session::SessionUse,
+    /// Per-class API quotas (auth, export, query, default), keyed by principal and operation.
+    pub api_limits: crate::ratelimit::ApiLimits,
     /// Signs access receipts with the appliance key (the checkpoint-signing Ed25519 key, named
     /// like its signed-note key: `<name>+<key id>`).
     pub access_receipts: crate::audit::access_receipt::AccessReceiptSigner,
@@ -110,6 +113,7 @@ impl AppState {
             sessions: crate::identity::session::SessionPolicy::default(),
             session_use: crate::identity::session::SessionUse::default(),
             access_receipts: access_receipt_signer(&config, &secrets),
+            api_limits: crate::ratelimit::ApiLimits::new(clock.clone()),
             trusted_proxies,
             config,
             secrets,
@@ -428,6 +432,10 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
     // header is refused before anything reads the first.
     let result = if let Some(p) = framing_problem(&req) {
         Err(p.into())
+    } else if let Some(why) = path_problem(&path) {
+        // Before routing, authentication and the rate classes: one resource has one spelling,
+        // so no variant can reach a handler under a key, route or policy of another.
+        Err(Problem::new(Code::InvalidPath, format!("the request path {why}")).into())
     } else if req
         .headers()
         .get_all(poem::http::header::AUTHORIZATION)
@@ -550,6 +558,39 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
     Ok(resp)
 }
 
+/// Why `path` (the request target's path, still percent-encoded) is not in its one canonical
+/// form, if it is not: an empty segment (`//`), a trailing `/` (except the root), a `.` or `..`
+/// segment, a backslash, or a percent-encoded `.`, `/`, `\` or NUL (`%2e`, `%2f`, `%5c`,
+/// `%00`, either case) that a decoder further on could turn into one of those.
+pub fn path_problem(path: &str) -> Option<&'static str> {
+    if !path.starts_with('/') {
+        return Some("must start with /");
+    }
+    if path == "/" {
+        return None;
+    }
+    if path.ends_with('/') {
+        return Some("must not end with /");
+    }
+    if path.contains('\\') {
+        return Some("must not contain a backslash");
+    }
+    let lower = path.to_ascii_lowercase();
+    for encoded in ["%2e", "%2f", "%5c", "%00"] {
+        if lower.contains(encoded) {
+            return Some("must not percent-encode '.', '/', '\\' or NUL");
+        }
+    }
+    for segment in path[1..].split('/') {
+        match segment {
+            "" => return Some("must not contain an empty segment (//)"),
+            "." | ".." => return Some("must not contain a . or .. segment"),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// HTTP/1.1 framing rules hyper leaves to the application: a `Host` header is required
 /// (RFC 9112 §3.2), and `chunked` is the only transfer coding accepted (RFC 9112 §6.1; a
 /// `gzip, chunked` body would otherwise reach the pipeline still compressed).
@@ -632,6 +673,7 @@ pub type Apis = (
     evidence::EvidenceApi,
     policies::PoliciesApi,
     users::UsersApi,
+    settings::SettingsApi,
 );
 
 /// The OpenAPI service (all documented operations).
@@ -646,6 +688,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             evidence::EvidenceApi,
             policies::PoliciesApi,
             users::UsersApi,
+            settings::SettingsApi,
         ),
         "Evidentia",
         env!("CARGO_PKG_VERSION"),

@@ -29,7 +29,7 @@ enum ApiTags {
 
 /// A tenant: the unit of isolation.
 #[derive(Object)]
-#[oai(example)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct TenantDto {
     /// Tenant id.
     #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
@@ -40,6 +40,10 @@ pub struct TenantDto {
     pub status: TenantStatus,
     /// When it was created.
     pub created_at: time::OffsetDateTime,
+    /// Why the status last changed (as the appliance-admin gave it).
+    pub status_reason: Option<String>,
+    /// When the status last changed.
+    pub status_changed_at: Option<time::OffsetDateTime>,
 }
 
 impl poem_openapi::types::Example for TenantDto {
@@ -49,12 +53,15 @@ impl poem_openapi::types::Example for TenantDto {
             name: "Acme Corp".into(),
             status: TenantStatus::Active,
             created_at: ts(1_795_003_200),
+            status_reason: None,
+            status_changed_at: None,
         }
     }
 }
 
 /// Whether a tenant is served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TenantStatus {
     /// Ingestion and API work.
     #[oai(rename = "active")]
@@ -69,12 +76,13 @@ impl From<Tenant> for TenantDto {
         Self {
             id: t.id,
             name: t.name,
-            status: if t.status == "suspended" {
-                TenantStatus::Suspended
-            } else {
-                TenantStatus::Active
+            status: match t.status {
+                crate::identity::tenant::TenantStatus::Active => TenantStatus::Active,
+                crate::identity::tenant::TenantStatus::Suspended => TenantStatus::Suspended,
             },
             created_at: ts(t.created_at),
+            status_reason: t.status_reason,
+            status_changed_at: t.status_changed_at.map(ts),
         }
     }
 }
@@ -305,12 +313,7 @@ impl TenantsApi {
         let name = text::display_name("name", &name, TENANT_NAME_MAX)?;
         ctx.set_tenant(&id);
         ctx.set_resource(&id);
-        let tenant = Tenant {
-            id: id.clone(),
-            name,
-            status: "active".into(),
-            created_at: state.now(),
-        };
+        let tenant = Tenant::new(id.clone(), name, state.now());
         let audit = vec![ctx.record("/api/tenants", 201, None, state.now())];
         if !state.store.create_tenant(tenant.clone(), audit).await? {
             return Err(

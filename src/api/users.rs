@@ -540,6 +540,11 @@ impl UsersApi {
     ) -> ApiResult<LoginAnswer, { status::BASE | status::S401 | status::BODY | status::S429 }> {
         let ctx = ctx(req);
         ctx.set_action("auth.login");
+        state.limit(
+            crate::ratelimit::ApiClass::Auth,
+            state.default_quotas().auth,
+            &format!("{}|auth.login", ctx.peer),
+        )?;
         let LoginRequest { username, password } = body.0;
         ctx.set_detail(format!("username {}", user::canonical_username(&username)));
         let now = state.now();

@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
+use super::usage::{UsageMetric, day_of};
 use super::{
     EVENT_BODIES, EVENTS, INSIGHTS, LOG_ENTRIES, LOG_NODES, LOG_SIZE, REPLAY, SEQ, StoreError,
+    USAGE,
 };
 use crate::tlog::merkle::Hash;
 
@@ -67,6 +69,8 @@ pub(crate) struct Batch<'t> {
     /// Origin prefix of every log (the appliance name).
     pub(crate) prefix: &'t str,
     counters: HashMap<String, u64>,
+    /// Usage increments of this batch, (tenant, day, metric) → amount.
+    usage: BTreeMap<(String, i64, UsageMetric), u64>,
     tables: Tables<'t>,
     /// Logs appended to, by origin (ordered, so checkpoints are signed in a stable order).
     pub(crate) logs: BTreeMap<String, LogState>,
@@ -86,6 +90,7 @@ impl<'t> Batch<'t> {
             txn,
             prefix,
             counters: HashMap::new(),
+            usage: BTreeMap::new(),
             tables: Tables::default(),
             logs: BTreeMap::new(),
         }
@@ -178,13 +183,32 @@ impl<'t> Batch<'t> {
         Ok(self.log(origin)?.size)
     }
 
-    /// Writes the counters and every log's nodes, entries and size.
+    /// Adds `amount` to `tenant`'s `metric` on the UTC day of unix second `at` (written by
+    /// [`Batch::flush`], in the same commit as the data counted).
+    pub(crate) fn count_usage(&mut self, tenant: &str, at: i64, metric: UsageMetric, amount: u64) {
+        let slot = self
+            .usage
+            .entry((tenant.to_string(), day_of(at), metric))
+            .or_insert(0);
+        *slot = slot.saturating_add(amount);
+    }
+
+    /// Writes the counters, the usage increments and every log's nodes, entries and size.
     pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
         if !self.counters.is_empty() {
             let counters = std::mem::take(&mut self.counters);
             let t = self.seq_table()?;
             for (name, v) in &counters {
                 t.insert(name.as_str(), *v)?;
+            }
+        }
+        if !self.usage.is_empty() {
+            let usage = std::mem::take(&mut self.usage);
+            let mut t = self.txn.open_table(USAGE)?;
+            for ((tenant, day, metric), n) in usage {
+                let key = (tenant.as_str(), day, metric as u8);
+                let now = t.get(key)?.map(|v| v.value()).unwrap_or(0);
+                t.insert(key, now.saturating_add(n))?;
             }
         }
         if self.logs.is_empty() {

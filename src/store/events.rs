@@ -11,6 +11,7 @@ use super::audit::{audit_template, log_origin, put_audit, put_audit_prepared};
 use super::codec::{Hole, JcsTemplate, open, seal, set_trailer};
 use super::ids::{self, IdKey};
 use super::log::log_append;
+use super::usage::UsageMetric;
 use super::*;
 use crate::audit::AuditRecord;
 use crate::ingest::pipeline::{Accepted, IngestStore, NewEvent, ReplayKey};
@@ -314,6 +315,13 @@ fn store_in(
         .insert((tenant.as_str(), seq), seal(&row, leaf)?.as_slice())?;
     b.bodies()?
         .insert((tenant.as_str(), seq), body.body().as_ref())?;
+    b.count_usage(&tenant, record.received_at, UsageMetric::Events, 1);
+    b.count_usage(
+        &tenant,
+        record.received_at,
+        UsageMetric::Bytes,
+        body.body().len() as u64,
+    );
     b.replay()?
         .insert(replay.0, (seq, record.received_at, row.tail))?;
     if !insights.is_empty() {

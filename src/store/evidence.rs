@@ -7,6 +7,7 @@ use redb::ReadableTable;
 use super::audit::{log_origin, put_audit};
 use super::codec::{dec, enc};
 use super::log::log_append_hashed;
+use super::usage::UsageMetric;
 use super::*;
 use crate::audit::AuditRecord;
 use crate::evidence::{
@@ -78,6 +79,13 @@ impl Store {
                 .insert(key, content.bytes().as_ref())?;
             b.open_table(ARTIFACT_EXPIRY)?
                 .insert((record.retention_until, key.0, key.1, key.2), ())?;
+            b.count_usage(&record.tenant, record.created_at, UsageMetric::Artifacts, 1);
+            b.count_usage(
+                &record.tenant,
+                record.created_at,
+                UsageMetric::Bytes,
+                content.bytes().len() as u64,
+            );
             for a in audit.iter_mut() {
                 a.detail = Some(format!("evidence log index {}", record.log_index));
             }
@@ -272,6 +280,7 @@ impl Store {
                 ),
                 record.receipt_id.as_str(),
             )?;
+            b.count_usage(&record.tenant, record.recorded_at, UsageMetric::Receipts, 1);
             for a in audit.iter_mut() {
                 a.detail = Some(format!("evidence log index {}", record.log_index));
             }

@@ -104,6 +104,8 @@ pub(crate) fn prepare(db: &Database) -> Result<IdKey, StoreError> {
     txn.open_table(USERNAMES)?;
     txn.open_table(SESSIONS)?;
     txn.open_table(USER_SESSIONS)?;
+    txn.open_table(USAGE)?;
+    txn.open_table(COMPLIANCE_VIEWS)?;
     txn.commit()?;
     Ok(key)
 }

@@ -19,6 +19,7 @@ mod audit;
 mod batch;
 mod check;
 mod codec;
+mod compliance;
 mod disk;
 mod events;
 mod evidence;
@@ -31,16 +32,19 @@ mod retention;
 mod sources;
 mod tenants;
 mod tokens;
+mod usage;
 mod users;
 mod writer;
 
 pub use check::{Finding, Report, check_database};
+pub use compliance::{OVERDUE_SCAN, Overdue};
 pub use disk::{Budget, DiskGuard, DiskState, SpaceProbe, VolumeProbe, WriteClass, estimated_cost};
 pub use events::{EventLeaf, EventWithBody};
 pub use evidence::{ArtifactOutcome, ArtifactWithBytes, ReceiptOutcome};
 pub use insights::DecideOutcome;
 pub use log::{KeyRecord, LogQueryError, ProvenEntry, SignedCheckpoint, active_key_of};
 pub use tokens::Revocation;
+pub use usage::{UsageDay, UsageMetric, day_of};
 pub use users::UserCreation;
 pub use writer::StoreFault;
 
@@ -125,6 +129,11 @@ pub(crate) const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("
 /// (user id, session digest): the sessions of a user.
 pub(crate) const USER_SESSIONS: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("user_sessions");
+/// (tenant, UTC day since the epoch, [`usage::UsageMetric`]) → count, written with the data.
+pub(crate) const USAGE: TableDefinition<(&str, i64, u8), u64> = TableDefinition::new("usage");
+/// Log origin → (size, root) of the checkpoint the compliance view last verified.
+pub(crate) const COMPLIANCE_VIEWS: TableDefinition<&str, (u64, [u8; 32])> =
+    TableDefinition::new("compliance_views");
 
 /// Storage failures (answered 500/503/507 by the API, never caused by client input).
 #[derive(Debug, thiserror::Error)]

@@ -107,6 +107,36 @@ impl Store {
         .await
     }
 
+    /// Changes tenant `id` with `change` and records `audit` in the same commit; `None` when
+    /// there is no such tenant (nothing is written then, not even the audit).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn update_tenant(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut Tenant) + Send + 'static,
+        mut audit: Vec<AuditRecord>,
+    ) -> Result<Option<Tenant>, StoreError> {
+        let id = id.to_string();
+        self.write(WriteClass::Data(0), move |txn| {
+            let mut t = txn.open_table(TENANTS)?;
+            let Some(mut tenant) = t
+                .get(id.as_str())?
+                .map(|v| dec::<Tenant>("tenants", v.value()))
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            change(&mut tenant);
+            t.insert(id.as_str(), enc(&tenant)?.as_slice())?;
+            drop(t);
+            put_audit(txn, &mut audit)?;
+            Ok(Some(tenant))
+        })
+        .await
+    }
+
     /// One tenant.
     ///
     /// # Errors

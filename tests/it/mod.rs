@@ -16,5 +16,6 @@ mod process;
 mod sessions;
 mod slowloris;
 mod tcp;
+mod tenant_admin;
 mod tokens;
 mod vectors;

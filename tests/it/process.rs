@@ -236,7 +236,9 @@ fn a_crash_mid_append_never_forks_the_signed_history() {
         .arg(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .env("EVIDENCE_SIGNING_SECRET", EVIDENCE_SECRET);
+        .env("EVIDENCE_SIGNING_SECRET", EVIDENCE_SECRET)
+        // A write storm from one token: far above the API's default class quota (60/min).
+        .env("EVIDENTIA_RATELIMIT_API_DEFAULT_PER_MINUTE", "1000000");
         if with_token {
             c.env("EVIDENTIA_ADMIN_TOKEN", &admin);
         }
