@@ -13,6 +13,7 @@ pub mod audit;
 pub mod authz;
 pub mod cli;
 pub mod clock;
+pub mod compliance;
 pub mod config;
 pub mod console;
 pub mod evidence;

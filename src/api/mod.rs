@@ -9,6 +9,7 @@ pub mod access;
 pub mod auth;
 pub mod body;
 pub mod code;
+pub mod compliance;
 pub mod dto;
 pub mod errors;
 pub mod events;
@@ -674,6 +675,7 @@ pub type Apis = (
     policies::PoliciesApi,
     users::UsersApi,
     settings::SettingsApi,
+    compliance::ComplianceApi,
 );
 
 /// The OpenAPI service (all documented operations).
@@ -689,6 +691,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             policies::PoliciesApi,
             users::UsersApi,
             settings::SettingsApi,
+            compliance::ComplianceApi,
         ),
         "Evidentia",
         env!("CARGO_PKG_VERSION"),

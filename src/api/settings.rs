@@ -1,4 +1,4 @@
-//! A tenant's status (`PATCH /api/tenants/{t}`), settings (`GET/PUT …/settings`) and usage
+//! A tenant's record (`GET`), status (`PATCH /api/tenants/{t}`), settings (`GET/PUT …/settings`) and usage
 //! (`GET …/usage`). The rules (bounds, inheritance, who may change the rate quotas, what a
 //! suspension admits) live in [`crate::identity::tenant`].
 
@@ -271,6 +271,36 @@ pub struct SettingsApi;
 
 #[OpenApi]
 impl SettingsApi {
+    /// Get a tenant
+    ///
+    /// Roles (default policies): tenant-admin, compliance-officer, security-admin, operator,
+    /// analyst, viewer; appliance-admin in every tenant.
+    #[oai(
+        path = "/api/tenants/:tenant",
+        method = "get",
+        tag = "ApiTags::Tenants",
+        operation_id = "getTenant"
+    )]
+    async fn get_tenant(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        auth: ApiAuth,
+        /// Tenant id.
+        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
+        tenant: Path<String>,
+    ) -> ApiResult<Json<TenantDto>, { status::TENANT }> {
+        let ctx = ctx(req);
+        ctx.set_action("tenant.read");
+        let p = state.authenticate(&auth, &ctx)?;
+        state.authorize(&p, Action::TenantRead, &Resource::tenant(&tenant), &ctx)?;
+        let t = state
+            .store
+            .get_tenant(&tenant)?
+            .ok_or_else(|| Problem::not_found("tenant"))?;
+        Ok(Json(t.into()))
+    }
+
     /// Suspend or reactivate a tenant
     ///
     /// Roles: appliance-admin only. A suspended tenant's ingestion and API answer 403

@@ -352,36 +352,6 @@ impl TenantsApi {
         Ok(Json(TenantList { items }))
     }
 
-    /// Get a tenant
-    ///
-    /// Roles (default policies): tenant-admin, compliance-officer, security-admin, operator,
-    /// analyst, viewer; appliance-admin in every tenant.
-    #[oai(
-        path = "/api/tenants/:tenant",
-        method = "get",
-        tag = "ApiTags::Tenants",
-        operation_id = "getTenant"
-    )]
-    async fn get_tenant(
-        &self,
-        state: Data<&Arc<AppState>>,
-        req: &Request,
-        auth: ApiAuth,
-        /// Tenant id.
-        #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
-        tenant: Path<String>,
-    ) -> ApiResult<Json<TenantDto>, { status::TENANT }> {
-        let ctx = ctx(req);
-        ctx.set_action("tenant.read");
-        let p = state.authenticate(&auth, &ctx)?;
-        state.authorize(&p, Action::TenantRead, &Resource::tenant(&tenant), &ctx)?;
-        let t = state
-            .store
-            .get_tenant(&tenant)?
-            .ok_or_else(|| Problem::not_found("tenant"))?;
-        Ok(Json(t.into()))
-    }
-
     /// Create an API token
     ///
     /// Roles (default policies): tenant-admin, security-admin; appliance-admin in every tenant. The

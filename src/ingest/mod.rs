@@ -132,6 +132,19 @@ pub enum GenericRule {
     PrefixTooLong,
 }
 
+/// The HMAC key length of a stored secret, in bytes: for a `standard` source's `whsec_`
+/// secret the decoded base64 (Standard Webhooks v1 signs with those bytes), otherwise the
+/// secret's UTF-8 bytes.
+pub fn secret_key_bytes(provider: Provider, secret: &str) -> usize {
+    if provider == Provider::Standard
+        && let Some(b64) = secret.strip_prefix("whsec_")
+        && let Ok(key) = base64::engine::general_purpose::STANDARD.decode(b64)
+    {
+        return key.len();
+    }
+    secret.len()
+}
+
 /// Validates a caller-supplied secret: 16–1024 characters, no surrounding whitespace, and
 /// for `standard` a `whsec_` secret must carry valid base64.
 ///

@@ -5,6 +5,7 @@ mod api;
 mod audit_trail;
 mod authz;
 mod cli;
+mod compliance;
 mod contract;
 mod disk;
 mod evidence;
