@@ -673,3 +673,106 @@ pub async fn view(
     };
     Ok(assess(&facts))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::identity::tenant::TenantSettings;
+    use crate::ingest::SecretEntry;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn source(provider: Provider, secret: &str, created_at: i64) -> SourceRecord {
+        SourceRecord {
+            id: format!("src_{}", provider.as_str()),
+            tenant: "acme".into(),
+            provider,
+            secrets: vec![SecretEntry {
+                n: 1,
+                value: secret.into(),
+                created_at,
+                expires_at: None,
+            }],
+            uses_appliance_secret: false,
+            max_payload_bytes: provider.default_cap(),
+            generic: None,
+            rate_per_second: 50,
+            rate_burst: 100,
+            created_at,
+        }
+    }
+
+    fn facts<'a>(sources: &'a [SourceRecord], tokens: &'a [TokenRecord]) -> Facts<'a> {
+        let config = Config::default();
+        let settings = TenantSettings::default().effective(&config);
+        Facts {
+            now: NOW,
+            sources,
+            appliance_ml_secret_bytes: 40,
+            default_source_rate: (50, 100),
+            settings,
+            appliance_settings: settings,
+            evidence_log: LogCheck::Empty,
+            audit_log: LogCheck::First { size: 3 },
+            overdue: Overdue::default(),
+            tokens,
+            users: &[],
+        }
+    }
+
+    fn find<'a>(r: &'a Report, id: &str) -> &'a Control {
+        r.controls.iter().find(|c| c.id == id).unwrap()
+    }
+
+    #[test]
+    fn secrets_are_measured_as_hmac_keys_and_aged() {
+        // A whsec_ secret is judged by its decoded key: 24 bytes of base64 text is 18 bytes.
+        let short_whsec = source(Provider::Standard, "whsec_MDEyMzQ1Njc4OWFiY2RlZjAx", NOW);
+        let long_text = source(Provider::Github, &"k".repeat(40), NOW - 91 * 86_400);
+        let sources = [short_whsec, long_text];
+        let r = assess(&facts(&sources, &[]));
+        let c = find(&r, "webhook_signing");
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(c.evidence[0].status, Status::Fail, "{:?}", c.evidence[0]);
+        assert_eq!(c.evidence[1].status, Status::Warn, "{:?}", c.evidence[1]);
+        // Replay defence: a generic source relies on the body digest only.
+        let sources = [source(Provider::Generic, &"k".repeat(40), NOW)];
+        let r = assess(&facts(&sources, &[]));
+        assert_eq!(find(&r, "replay_defence").status, Status::Warn);
+        assert_eq!(find(&r, "webhook_signing").status, Status::Pass);
+        assert_eq!(r.status, Status::Warn);
+    }
+
+    #[test]
+    fn access_hygiene_flags_never_expiring_and_stale_admin_tokens() {
+        let token = |id: &str, roles: Vec<Role>, expires_at: Option<i64>, used: i64| TokenRecord {
+            id: id.into(),
+            tenant: Some("acme".into()),
+            name: id.into(),
+            roles,
+            sha256: String::new(),
+            created_at: used,
+            expires_at,
+            revoked_at: None,
+            last_used_at: Some(used),
+        };
+        let fresh = token("tok_a", vec![Role::TenantAdmin], Some(NOW + 86_400), NOW);
+        let r = assess(&facts(&[], std::slice::from_ref(&fresh)));
+        assert_eq!(find(&r, "access_hygiene").status, Status::Pass);
+        let forever = token("tok_b", vec![Role::Ingest], None, NOW);
+        let r = assess(&facts(&[], &[fresh.clone(), forever]));
+        assert_eq!(find(&r, "access_hygiene").status, Status::Warn);
+        let stale = token(
+            "tok_c",
+            vec![Role::SecurityAdmin],
+            Some(NOW + 86_400),
+            NOW - 100 * 86_400,
+        );
+        let r = assess(&facts(&[], &[fresh, stale]));
+        assert_eq!(find(&r, "access_hygiene").status, Status::Fail);
+        // No administrator at all is a warning.
+        let r = assess(&facts(&[], &[]));
+        assert_eq!(find(&r, "access_hygiene").status, Status::Warn);
+    }
+}

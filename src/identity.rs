@@ -8,6 +8,7 @@
 //! People: [`password`] (argon2id PHC hashes), [`session`] (console sessions and CSRF tokens),
 //! [`lockout`] (login brute-force limits), [`user`] (user records and username rules).
 
+pub mod approval;
 pub mod lockout;
 pub mod login;
 pub mod password;

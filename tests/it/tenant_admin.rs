@@ -493,3 +493,35 @@ fn canonical_paths() {
         assert!(path_problem(bad).is_some(), "{bad}");
     }
 }
+
+/// Logins are their own rate class, keyed on the peer (there is no principal yet), and the
+/// class is spent before the password is checked (a 429 costs no argon2 computation).
+#[tokio::test]
+async fn logins_spend_the_auth_class_of_their_peer() {
+    let app = start_with(|c| c.ratelimit.api_auth_per_minute = 2).await;
+    let login = |n: u32| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::POST,
+                "/api/auth/login",
+                None,
+                &[("content-type", "application/json")],
+                json!({"username": format!("nobody{n}"), "password": "wrong password 123"})
+                    .to_string()
+                    .into_bytes(),
+            )
+            .await
+        }
+    };
+    login(1).await.problem(401, "LOGIN_FAILED");
+    login(2).await.problem(401, "LOGIN_FAILED");
+    let r = login(3).await;
+    r.problem(429, "RATE_LIMITED");
+    assert_eq!(
+        r.header("ratelimit-policy").as_deref(),
+        Some("\"auth\";q=2;w=60")
+    );
+    app.clock.advance(30);
+    login(4).await.problem(401, "LOGIN_FAILED");
+}

@@ -1,0 +1,277 @@
+//! Dual control for a tenant's export and deletion (DESIGN §3): a request is carried out only
+//! once distinct authenticated users of the tenant, other than the requester, with the required
+//! roles have approved it. Approvals are recorded from the authenticated principal of the
+//! approving request, never from claims in a body.
+//!
+//! Rules: an **export** needs two approvers, at least one a `compliance-officer`; a **deletion**
+//! needs a `compliance-officer` and a `security-admin` (two different users: one user holding
+//! both roles fills one place). An approver must be a user (a console session, not an API
+//! token: tokens are not people), of the request's tenant, not its requester, not already an
+//! approver, and must fill a place still open.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Credential, Principal, Role};
+
+/// What is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestKind {
+    /// An archive of the tenant's data.
+    Export,
+    /// A crypto-shred of the tenant's content.
+    Deletion,
+}
+
+impl RequestKind {
+    /// The rule in words (shown with every request and refusal).
+    pub fn rule(self) -> &'static str {
+        match self {
+            Self::Export => {
+                "two approvals from users of the tenant other than the requester, at least one a compliance-officer"
+            }
+            Self::Deletion => {
+                "approvals from a compliance-officer and a security-admin of the tenant, two users other than the requester"
+            }
+        }
+    }
+}
+
+/// One recorded approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// The approving user (`usr_…`).
+    pub user: String,
+    /// The role whose place it fills.
+    pub role: Role,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// A dual-control request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DualControlRequest {
+    /// `exp_…` or `del_…`.
+    pub id: String,
+    /// The tenant it concerns.
+    pub tenant: String,
+    /// Export or deletion.
+    pub kind: RequestKind,
+    /// The requester's principal id (`usr_…` or `tok_…`).
+    pub requested_by: String,
+    /// Unix seconds.
+    pub requested_at: i64,
+    /// Approvals so far, in order.
+    pub approvals: Vec<Approval>,
+}
+
+/// Why an approval was refused (each a 403 naming the rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ApprovalRefusal {
+    /// The approver authenticated with an API token, not as a user.
+    #[error("approvals must come from a user's session, not an API token")]
+    NotAUser,
+    /// The approver is not a user of the request's tenant (appliance users included).
+    #[error("approvals must come from users of the tenant the request concerns")]
+    WrongTenant,
+    /// The approver made the request.
+    #[error("the requester cannot approve their own request")]
+    SelfApproval,
+    /// The approver already approved.
+    #[error("each approver counts once: this user already approved")]
+    Duplicate,
+    /// The approver holds no role with a place still open.
+    #[error("the approver holds no role this request still needs")]
+    RoleNotNeeded,
+    /// The request already has all its approvals.
+    #[error("the request is already approved")]
+    AlreadyApproved,
+}
+
+impl DualControlRequest {
+    /// A new request of `principal` at `now`.
+    pub fn new(
+        id: String,
+        kind: RequestKind,
+        tenant: &str,
+        principal: &Principal,
+        now: i64,
+    ) -> Self {
+        Self {
+            id,
+            tenant: tenant.to_string(),
+            kind,
+            requested_by: principal.id.clone(),
+            requested_at: now,
+            approvals: Vec::new(),
+        }
+    }
+
+    /// Whether every place is filled.
+    pub fn approved(&self) -> bool {
+        match self.kind {
+            RequestKind::Export => {
+                self.approvals.len() >= 2
+                    && self
+                        .approvals
+                        .iter()
+                        .any(|a| a.role == Role::ComplianceOfficer)
+            }
+            RequestKind::Deletion => [Role::ComplianceOfficer, Role::SecurityAdmin]
+                .iter()
+                .all(|r| self.approvals.iter().any(|a| a.role == *r)),
+        }
+    }
+
+    /// The role an approval by a holder of `roles` would fill, if any place is open for it.
+    fn place_for(&self, roles: &[Role]) -> Option<Role> {
+        let filled = |r: Role| self.approvals.iter().any(|a| a.role == r);
+        match self.kind {
+            RequestKind::Export => {
+                let officer = roles.contains(&Role::ComplianceOfficer);
+                if self.approvals.is_empty() {
+                    // The first place: any approver the policies admit; an officer fills the
+                    // officer place.
+                    return Some(if officer {
+                        Role::ComplianceOfficer
+                    } else {
+                        *roles.first()?
+                    });
+                }
+                if filled(Role::ComplianceOfficer) {
+                    roles.first().copied().map(
+                        |r| {
+                            if officer { Role::ComplianceOfficer } else { r }
+                        },
+                    )
+                } else if officer {
+                    Some(Role::ComplianceOfficer)
+                } else {
+                    None
+                }
+            }
+            RequestKind::Deletion => [Role::ComplianceOfficer, Role::SecurityAdmin]
+                .into_iter()
+                .find(|r| roles.contains(r) && !filled(*r)),
+        }
+    }
+
+    /// Records `principal`'s approval at `now`; returns whether the request is now approved.
+    ///
+    /// # Errors
+    /// The first [`ApprovalRefusal`] that applies, in the order of the variants.
+    pub fn approve(&mut self, principal: &Principal, now: i64) -> Result<bool, ApprovalRefusal> {
+        if !matches!(principal.credential, Credential::Session { .. }) {
+            return Err(ApprovalRefusal::NotAUser);
+        }
+        if principal.tenant.as_deref() != Some(self.tenant.as_str()) {
+            return Err(ApprovalRefusal::WrongTenant);
+        }
+        if principal.id == self.requested_by {
+            return Err(ApprovalRefusal::SelfApproval);
+        }
+        if self.approvals.iter().any(|a| a.user == principal.id) {
+            return Err(ApprovalRefusal::Duplicate);
+        }
+        if self.approved() {
+            return Err(ApprovalRefusal::AlreadyApproved);
+        }
+        let role = self
+            .place_for(&principal.roles)
+            .ok_or(ApprovalRefusal::RoleNotNeeded)?;
+        self.approvals.push(Approval {
+            user: principal.id.clone(),
+            role,
+            at: now,
+        });
+        Ok(self.approved())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, tenant: &str, roles: &[Role]) -> Principal {
+        Principal {
+            id: id.into(),
+            credential: Credential::Session {
+                id_sha256: "x".into(),
+            },
+            tenant: Some(tenant.into()),
+            roles: roles.to_vec(),
+        }
+    }
+
+    use Role::{ComplianceOfficer as Co, SecurityAdmin as Sa, TenantAdmin as Ta};
+
+    #[test]
+    fn export_needs_two_distinct_approvers_one_an_officer() {
+        let requester = user("usr_req", "acme", &[Ta]);
+        let mut r =
+            DualControlRequest::new("exp_1".into(), RequestKind::Export, "acme", &requester, 0);
+        // Self, token, other tenant, appliance user.
+        assert_eq!(r.approve(&requester, 1), Err(ApprovalRefusal::SelfApproval));
+        let mut token = user("tok_1", "acme", &[Co]);
+        token.credential = Credential::Token;
+        assert_eq!(r.approve(&token, 1), Err(ApprovalRefusal::NotAUser));
+        assert_eq!(
+            r.approve(&user("usr_x", "other", &[Co]), 1),
+            Err(ApprovalRefusal::WrongTenant)
+        );
+        let mut root = user("usr_root", "acme", &[Role::ApplianceAdmin]);
+        root.tenant = None;
+        assert_eq!(r.approve(&root, 1), Err(ApprovalRefusal::WrongTenant));
+        // A security-admin first, then a second non-officer is refused, an officer completes.
+        assert_eq!(r.approve(&user("usr_sa", "acme", &[Sa]), 2), Ok(false));
+        assert_eq!(
+            r.approve(&user("usr_sa", "acme", &[Sa]), 3),
+            Err(ApprovalRefusal::Duplicate)
+        );
+        assert_eq!(
+            r.approve(&user("usr_ta", "acme", &[Ta]), 3),
+            Err(ApprovalRefusal::RoleNotNeeded)
+        );
+        assert!(!r.approved());
+        assert_eq!(r.approve(&user("usr_co", "acme", &[Co]), 4), Ok(true));
+        assert!(r.approved());
+        assert_eq!(
+            r.approve(&user("usr_co2", "acme", &[Co]), 5),
+            Err(ApprovalRefusal::AlreadyApproved)
+        );
+        // An officer first, anyone second.
+        let mut r =
+            DualControlRequest::new("exp_2".into(), RequestKind::Export, "acme", &requester, 0);
+        assert_eq!(r.approve(&user("usr_co", "acme", &[Co]), 1), Ok(false));
+        assert_eq!(r.approve(&user("usr_ta", "acme", &[Ta]), 2), Ok(true));
+    }
+
+    #[test]
+    fn deletion_needs_an_officer_and_a_security_admin() {
+        let requester = user("usr_req", "acme", &[Ta]);
+        let mut r =
+            DualControlRequest::new("del_1".into(), RequestKind::Deletion, "acme", &requester, 0);
+        assert_eq!(
+            r.approve(&user("usr_ta", "acme", &[Ta]), 1),
+            Err(ApprovalRefusal::RoleNotNeeded)
+        );
+        // One user with both roles fills one place only.
+        assert_eq!(
+            r.approve(&user("usr_both", "acme", &[Co, Sa]), 1),
+            Ok(false)
+        );
+        assert_eq!(
+            r.approve(&user("usr_both", "acme", &[Co, Sa]), 2),
+            Err(ApprovalRefusal::Duplicate)
+        );
+        assert_eq!(
+            r.approve(&user("usr_co", "acme", &[Co]), 2),
+            Err(ApprovalRefusal::RoleNotNeeded)
+        );
+        assert_eq!(r.approve(&user("usr_sa", "acme", &[Sa]), 3), Ok(true));
+        assert_eq!(
+            r.approvals.iter().map(|a| a.role).collect::<Vec<_>>(),
+            [Co, Sa]
+        );
+    }
+}
