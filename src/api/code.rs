@@ -97,6 +97,10 @@ codes! {
     /// The tenant is suspended: its ingestion and API are refused; appliance-admins may still
     /// read it and change its status.
     TenantSuspended = ("TENANT_SUSPENDED", 403, "Tenant suspended");
+    /// A dual-control approval breaks a rule (self-approval, a duplicate approver, a token
+    /// instead of a user, another tenant's user, a role the request no longer needs);
+    /// `detail` names it.
+    ApprovalRefused = ("APPROVAL_REFUSED", 403, "Approval refused");
     // ----- 404 ---------------------------------------------------------------------------
     /// No such resource — answered identically for resources of other tenants.
     NotFound = ("NOT_FOUND", 404, "Not found");
@@ -126,6 +130,8 @@ codes! {
     UsernameTaken = ("USERNAME_TAKEN", 409, "Username taken");
     /// The run already has an artifact with this id.
     ArtifactExists = ("ARTIFACT_EXISTS", 409, "Artifact exists");
+    /// The export request does not have the approvals its rule needs yet.
+    ExportNotApproved = ("EXPORT_NOT_APPROVED", 409, "Export not approved");
     /// A receipt with this `receiptId` is already recorded; `Location` points at it.
     ReceiptReplayed = ("RECEIPT_REPLAYED", 409, "Receipt replayed");
     // ----- 410 ---------------------------------------------------------------------------

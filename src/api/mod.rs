@@ -14,6 +14,7 @@ pub mod dto;
 pub mod errors;
 pub mod events;
 pub mod evidence;
+pub mod exports;
 pub mod ingest;
 pub mod json;
 pub mod logs;
@@ -676,6 +677,7 @@ pub type Apis = (
     users::UsersApi,
     settings::SettingsApi,
     compliance::ComplianceApi,
+    exports::ExportsApi,
 );
 
 /// The OpenAPI service (all documented operations).
@@ -692,6 +694,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             users::UsersApi,
             settings::SettingsApi,
             compliance::ComplianceApi,
+            exports::ExportsApi,
         ),
         "Evidentia",
         env!("CARGO_PKG_VERSION"),

@@ -106,6 +106,7 @@ pub(crate) fn prepare(db: &Database) -> Result<IdKey, StoreError> {
     txn.open_table(USER_SESSIONS)?;
     txn.open_table(USAGE)?;
     txn.open_table(COMPLIANCE_VIEWS)?;
+    txn.open_table(DUAL_CONTROL)?;
     txn.commit()?;
     Ok(key)
 }

@@ -21,6 +21,7 @@ mod check;
 mod codec;
 mod compliance;
 mod disk;
+mod dual_control;
 mod events;
 mod evidence;
 mod ids;
@@ -131,6 +132,9 @@ pub(crate) const USER_SESSIONS: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("user_sessions");
 /// (tenant, UTC day since the epoch, [`usage::UsageMetric`]) → count, written with the data.
 pub(crate) const USAGE: TableDefinition<(&str, i64, u8), u64> = TableDefinition::new("usage");
+/// (tenant, request id) → JSON [`crate::identity::approval::DualControlRequest`].
+pub(crate) const DUAL_CONTROL: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("dual_control");
 /// Log origin → (size, root) of the checkpoint the compliance view last verified.
 pub(crate) const COMPLIANCE_VIEWS: TableDefinition<&str, (u64, [u8; 32])> =
     TableDefinition::new("compliance_views");

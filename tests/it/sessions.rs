@@ -482,3 +482,143 @@ async fn user_creation_follows_roles_and_scope() {
         .collect();
     assert_eq!(names, vec!["root2".to_string()]);
 }
+
+/// Dual control of a tenant export over HTTP: the full matrix of approvals (self, token,
+/// appliance user, another tenant's user, viewer, duplicate, a role no longer needed, valid),
+/// each refusal a 403 naming its rule (or the isolation 404) and in the audit trail; the
+/// export downloads only once approved, and verifies offline.
+#[tokio::test]
+async fn an_export_needs_two_distinct_approvers_one_a_compliance_officer() {
+    let app = start().await;
+    app.create_tenant("acme").await;
+    app.create_tenant("other").await;
+    for (name, roles) in [
+        ("req@acme", &["tenant-admin"][..]),
+        ("sa@acme", &["security-admin"]),
+        ("ta@acme", &["tenant-admin"]),
+        ("co@acme", &["compliance-officer"]),
+        ("viewer@acme", &["viewer"]),
+    ] {
+        create_user(&app, Some("acme"), name, roles).await;
+    }
+    create_user(&app, Some("other"), "co@other", &["compliance-officer"]).await;
+    create_user(&app, None, "root@appliance", &[]).await;
+    let mut sessions = std::collections::HashMap::new();
+    for name in [
+        "req@acme",
+        "sa@acme",
+        "ta@acme",
+        "co@acme",
+        "viewer@acme",
+        "co@other",
+        "root@appliance",
+    ] {
+        // Logins are their own rate class (10 a minute per peer).
+        app.clock.advance(7);
+        sessions.insert(name, login(&app, name).await);
+    }
+    let officer_token = app.create_token("acme", &["compliance-officer"]).await;
+
+    let r = with_session(
+        &app,
+        Method::POST,
+        "/api/tenants/acme/exports",
+        &sessions["req@acme"],
+        true,
+        None,
+    )
+    .await;
+    r.expect(201);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(r.json()["approved"], false);
+    let approvals = format!("/api/tenants/acme/exports/{id}/approvals");
+    let download = format!("/api/tenants/acme/exports/{id}");
+    let approve = |who: &'static str| {
+        let (app, approvals, s) = (&app, approvals.clone(), &sessions[who]);
+        async move { with_session(app, Method::POST, &approvals, s, true, None).await }
+    };
+    with_session(
+        &app,
+        Method::GET,
+        &download,
+        &sessions["req@acme"],
+        false,
+        None,
+    )
+    .await
+    .problem(409, "EXPORT_NOT_APPROVED");
+
+    let refused = |r: Resp, rule: &str| {
+        r.problem(403, "APPROVAL_REFUSED");
+        let detail = r.json()["detail"].as_str().unwrap().to_string();
+        assert!(detail.contains(rule), "{detail}");
+    };
+    refused(approve("req@acme").await, "requester");
+    let token = app
+        .call(Method::POST, &approvals, Some(&officer_token), &[], vec![])
+        .await;
+    refused(token, "API token");
+    refused(approve("root@appliance").await, "users of the tenant");
+    approve("co@other").await.problem(404, "NOT_FOUND");
+    approve("viewer@acme").await.problem(403, "FORBIDDEN");
+    let r = approve("sa@acme").await;
+    r.expect(200);
+    assert_eq!(r.json()["approved"], false);
+    assert_eq!(r.json()["approvals"][0]["role"], "security-admin");
+    refused(approve("sa@acme").await, "already approved");
+    refused(approve("ta@acme").await, "no role this request still needs");
+    with_session(
+        &app,
+        Method::GET,
+        &download,
+        &sessions["req@acme"],
+        false,
+        None,
+    )
+    .await
+    .problem(409, "EXPORT_NOT_APPROVED");
+    let r = approve("co@acme").await;
+    r.expect(200);
+    assert_eq!(r.json()["approved"], true);
+    refused(approve("ta@acme").await, "already approved");
+
+    // Approved: the audit log downloads, verifies offline, and carries an access receipt.
+    let zip = with_session(
+        &app,
+        Method::GET,
+        &format!("{download}?log=audit"),
+        &sessions["req@acme"],
+        false,
+        None,
+    )
+    .await;
+    zip.expect(200);
+    assert!(zip.header("evidentia-access-receipt").is_some());
+    let key = app.get("/api/keys", &app.admin.clone()).await.json()["keys"][0]["verifier_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let checks = evidentia::verify::verify_audit_export(&zip.body, &key);
+    assert!(evidentia::verify::all_passed(&checks), "{checks:?}");
+    // The approvals, and every refusal, are in acme's audit trail, by their users.
+    let audit = app.audit("acme").await;
+    let approvals: Vec<(&str, u64)> = audit
+        .iter()
+        .filter(|a| a["action"] == "tenant.export.approve")
+        .map(|a| (a["actor"].as_str().unwrap(), a["status"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        approvals.iter().filter(|(_, s)| *s == 200).count(),
+        2,
+        "{approvals:?}"
+    );
+    assert!(
+        approvals.iter().filter(|(_, s)| *s == 403).count() >= 5,
+        "{approvals:?}"
+    );
+    assert!(
+        approvals
+            .iter()
+            .all(|(actor, _)| actor.starts_with("user:") || actor.starts_with("token:"))
+    );
+}
