@@ -88,11 +88,66 @@ impl Decision {
     }
 }
 
-/// A compiled policy set and its digest.
+/// A compiled policy set and its digest, with the set sliced by action.
+///
+/// Cedar evaluates every policy of a set for every request; the slice of an action holds only
+/// the policies whose action scope can match it (`action` unconstrained, `==` it, or `in` a
+/// list naming it — the schema has no action groups), which gives the same decision, the same
+/// deciding policies and the same errors, since a policy whose scope does not match is false
+/// without its conditions being evaluated.
 #[derive(Debug)]
 pub(crate) struct CompiledSet {
-    pub(crate) set: cedar::PolicySet,
     pub(crate) sha256: String,
+    /// Action uid (as text) → its slice.
+    by_action: HashMap<String, cedar::PolicySet>,
+    /// The slice of an action no policy names (the unconstrained policies).
+    unscoped: cedar::PolicySet,
+}
+
+impl CompiledSet {
+    /// Slices `set` by action (see the type doc).
+    pub(crate) fn new(set: cedar::PolicySet, sha256: String) -> Self {
+        let mut unscoped = cedar::PolicySet::new();
+        let mut named: HashMap<String, Vec<cedar::Policy>> = HashMap::new();
+        for p in set.policies() {
+            match p.action_constraint() {
+                cedar::ActionConstraint::Any => {
+                    // Ids are unique in `set`, so adding cannot fail.
+                    let _ = unscoped.add(p.clone());
+                }
+                cedar::ActionConstraint::Eq(a) => {
+                    named.entry(a.to_string()).or_default().push(p.clone());
+                }
+                cedar::ActionConstraint::In(list) => {
+                    for a in list {
+                        named.entry(a.to_string()).or_default().push(p.clone());
+                    }
+                }
+            }
+        }
+        let by_action = named
+            .into_iter()
+            .map(|(action, policies)| {
+                let mut slice = unscoped.clone();
+                for p in policies {
+                    let _ = slice.add(p);
+                }
+                (action, slice)
+            })
+            .collect();
+        Self {
+            sha256,
+            by_action,
+            unscoped,
+        }
+    }
+
+    /// The policies that can decide `action`.
+    fn slice(&self, action: &cedar::EntityUid) -> &cedar::PolicySet {
+        self.by_action
+            .get(&action.to_string())
+            .unwrap_or(&self.unscoped)
+    }
 }
 
 /// SHA-256 (lowercase hex) identifying a policy set: over
@@ -184,10 +239,7 @@ impl Authorizer {
             .collect();
         let sha256 = policy_set_sha256(&text, DEFAULT_POLICIES, "", "");
         Ok(Self {
-            defaults: Arc::new(CompiledSet {
-                set: default_policies.clone(),
-                sha256,
-            }),
+            defaults: Arc::new(CompiledSet::new(default_policies.clone(), sha256)),
             default_policies,
             tenant_type: type_name("Tenant")?,
             schema,
@@ -392,7 +444,11 @@ impl Authorizer {
             Ok(r) => r,
             Err(e) => return deny(vec![format!("request: {e}")]),
         };
-        let response = self.engine.is_authorized(&request, &set.set, &entities);
+        let response = self.engine.is_authorized(
+            &request,
+            set.slice(&self.actions[action.index()]),
+            &entities,
+        );
         let policies: Vec<String> = response
             .diagnostics()
             .reason()

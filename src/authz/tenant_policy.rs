@@ -379,10 +379,7 @@ pub(crate) fn compile(
         text: text.to_string(),
         count: policies.len(),
         warnings,
-        compiled: Some(CompiledSet {
-            set,
-            sha256: sha256.clone(),
-        }),
+        compiled: Some(CompiledSet::new(set, sha256.clone())),
         sha256,
     })
 }
