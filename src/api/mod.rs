@@ -561,9 +561,10 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
 }
 
 /// Why `path` (the request target's path, still percent-encoded) is not in its one canonical
-/// form, if it is not: an empty segment (`//`), a trailing `/` (except the root), a `.` or `..`
-/// segment, a backslash, or a percent-encoded `.`, `/`, `\` or NUL (`%2e`, `%2f`, `%5c`,
-/// `%00`, either case) that a decoder further on could turn into one of those.
+/// form, if it is not: an empty segment (`//`), a `.` or `..` segment, a backslash, or a
+/// percent-encoded `.`, `/`, `\` or NUL (`%2e`, `%2f`, `%5c`, `%00`, either case) that a
+/// decoder further on could turn into one of those; and under `/api`, `/ai` and `/webhooks` a
+/// trailing `/` (the console and `/docs` are static pages whose directories end in `/`).
 pub fn path_problem(path: &str) -> Option<&'static str> {
     if !path.starts_with('/') {
         return Some("must start with /");
@@ -571,7 +572,7 @@ pub fn path_problem(path: &str) -> Option<&'static str> {
     if path == "/" {
         return None;
     }
-    if path.ends_with('/') {
+    if path.ends_with('/') && is_audited_path(path) {
         return Some("must not end with /");
     }
     if path.contains('\\') {
@@ -583,7 +584,8 @@ pub fn path_problem(path: &str) -> Option<&'static str> {
             return Some("must not percent-encode '.', '/', '\\' or NUL");
         }
     }
-    for segment in path[1..].split('/') {
+    let inner = path[1..].strip_suffix('/').unwrap_or(&path[1..]);
+    for segment in inner.split('/') {
         match segment {
             "" => return Some("must not contain an empty segment (//)"),
             "." | ".." => return Some("must not contain a . or .. segment"),

@@ -408,6 +408,11 @@ async fn path_variants_and_head_never_bypass_authorization_or_a_quota() {
         );
         assert_eq!(r.code(), "INVALID_PATH", "{variant}");
     }
+    // Static pages keep their directory form (`/console` redirects to `/console/`).
+    for page in ["/console/", "/docs/"] {
+        let r = app.call(Method::GET, page, None, &[], vec![]).await;
+        assert_eq!(r.status, 200, "{page}");
+    }
     // Another case is another (unknown) path, not the same resource.
     let r = app.get("/API/tenants/acme/events", &stranger).await;
     assert_eq!(r.status, 404);
@@ -481,6 +486,8 @@ fn canonical_paths() {
     use evidentia::api::path_problem;
     for ok in [
         "/",
+        "/console/",
+        "/docs/",
         "/api/tenants/acme",
         "/api/conductor/evidence/receipt/run-1.2",
         "/webhooks/src_0123/events",
@@ -488,7 +495,20 @@ fn canonical_paths() {
         assert_eq!(path_problem(ok), None, "{ok}");
     }
     for bad in [
-        "", "api", "/a/", "/a//b", "/a/./b", "/a/../b", "/a/..", "/a\\b", "/a%2Fb",
+        "",
+        "api",
+        "/api/",
+        "/api/tenants/",
+        "/webhooks/src_1/events/",
+        "/console//",
+        "/console/../api/tenants",
+        "/a//b",
+        "/a/./b",
+        "/a/../b",
+        "/a/..",
+        "/a/../",
+        "/a\\b",
+        "/a%2Fb",
     ] {
         assert!(path_problem(bad).is_some(), "{bad}");
     }
