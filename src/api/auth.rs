@@ -282,6 +282,7 @@ impl AppState {
                 principal.is_appliance_admin(),
                 read,
                 action == Action::TenantStatusWrite,
+                action == Action::AuthLogout,
             ) {
                 return Err(Problem::new(
                     Code::TenantSuspended,

@@ -238,6 +238,10 @@ impl From<crate::identity::login::LoginRefusal> for Problem {
             .with_header("RateLimit-Policy", "\"login\";q=5;w=300")
             .with_header("RateLimit", format!("\"login\";r=0;t={retry_after}")),
             E::Failed { .. } => Problem::new(Code::LoginFailed, "wrong username or password"),
+            E::TenantSuspended => Problem::new(
+                Code::TenantSuspended,
+                "this user's tenant is suspended: no session is started",
+            ),
             E::Busy => crate::identity::password::PasswordError::Saturated.into(),
             E::Store(s) => s.into(),
             E::Hashing(h) => h.into(),
@@ -256,6 +260,7 @@ impl From<IngestError<StoreError>> for Problem {
             IngestError::TimestampOutOfTolerance { .. } => {
                 Problem::new(Code::TimestampOutOfTolerance, e.to_string())
             }
+            IngestError::TenantSuspended => Problem::new(Code::TenantSuspended, e.to_string()),
             IngestError::InvalidJson(_) => Problem::new(Code::InvalidJson, e.to_string()),
             IngestError::SchemaInvalid(s) => s.into(),
             IngestError::Storage(s) => s.into(),

@@ -111,9 +111,11 @@ pub struct ExportsApi;
 impl ExportsApi {
     /// Ask for a tenant export
     ///
-    /// Roles (default policies): tenant-admin, compliance-officer; appliance-admin in every
-    /// tenant. The export is downloadable once two users of the tenant other than the
-    /// requester, one a compliance-officer, have approved it.
+    /// Roles (default policies): tenant-admin, compliance-officer. Asked by a user from a
+    /// console session (an API token is 403 `APPROVAL_REFUSED`: a token is not traced to its
+    /// maker, who could then approve their own request). The export is downloadable once two
+    /// users of the tenant other than the requester, one a compliance-officer, have approved
+    /// it.
     #[oai(
         path = "/api/tenants/:tenant/exports",
         method = "post",
@@ -144,7 +146,7 @@ impl ExportsApi {
             &tenant,
             &p,
             now,
-        );
+        )?;
         ctx.set_resource(&request.id);
         let audit = vec![ctx.record("/api/tenants/{tenant}/exports", 201, None, now)];
         state.store.insert_request(request.clone(), audit).await?;

@@ -243,17 +243,13 @@ async fn pipeline(
     ctx.set_actor(format!("source:{}", source.id));
     ctx.set_resource(&source.id);
     let provider = source.provider.as_str();
-    // A suspended tenant ingests nothing (before the quota and the body are touched).
+    // The tenant's retention, and its status: a suspended tenant's verified deliveries are
+    // refused by the pipeline, after the signature (so its status is no oracle).
     let tenant = state
         .store
         .get_tenant(&source.tenant)?
         .ok_or_else(|| Problem::not_found("webhook source"))?;
-    if tenant.status == TenantStatus::Suspended {
-        return Err(Problem::new(
-            Code::TenantSuspended,
-            "the tenant of this source is suspended: its ingestion is refused",
-        ));
-    }
+    let suspended = tenant.status == TenantStatus::Suspended;
     let settings = tenant.settings.effective(&state.config);
 
     // 1. rate limit
@@ -284,6 +280,7 @@ async fn pipeline(
         tolerance_secs: state.config.ingest.timestamp_tolerance_secs,
         retention_secs: settings.body_retention_days.saturating_mul(86_400),
         appliance_ml_secret: &state.secrets.ml_webhook,
+        tenant_suspended: suspended,
     };
     let outcome = Pipeline::new(&state.store, settings)
         .accept(

@@ -563,7 +563,8 @@ async fn edge(ep: Arc<BoxEndpoint<'static, Response>>, mut req: Request) -> poem
 /// Why `path` (the request target's path, still percent-encoded) is not in its one canonical
 /// form, if it is not: an empty segment (`//`), a `.` or `..` segment, a backslash, or a
 /// percent-encoded `.`, `/`, `\` or NUL (`%2e`, `%2f`, `%5c`, `%00`, either case) that a
-/// decoder further on could turn into one of those; and under `/api`, `/ai` and `/webhooks` a
+/// decoder further on could turn into one of those, or an encoded unreserved character
+/// (`%61` for `a`); and under `/api`, `/ai` and `/webhooks` a
 /// trailing `/` (the console and `/docs` are static pages whose directories end in `/`).
 pub fn path_problem(path: &str) -> Option<&'static str> {
     if !path.starts_with('/') {
@@ -582,6 +583,17 @@ pub fn path_problem(path: &str) -> Option<&'static str> {
     for encoded in ["%2e", "%2f", "%5c", "%00"] {
         if lower.contains(encoded) {
             return Some("must not percent-encode '.', '/', '\\' or NUL");
+        }
+    }
+    // RFC 3986 §6.2.2.2: an encoded unreserved character is another spelling of itself.
+    let bytes = path.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'%'
+            && let Some(hex) = path.get(i + 1..i + 3)
+            && let Ok(v) = u8::from_str_radix(hex, 16)
+            && (v.is_ascii_alphanumeric() || matches!(v, b'-' | b'.' | b'_' | b'~'))
+        {
+            return Some("must not percent-encode an unreserved character (RFC 3986 §2.3)");
         }
     }
     let inner = path[1..].strip_suffix('/').unwrap_or(&path[1..]);

@@ -36,7 +36,8 @@ enum ApiTags {
 pub struct TenantStatusChange {
     /// The new status.
     pub status: TenantStatusDto,
-    /// Why, for the audit trail: 1–500 characters, not only white space (stored trimmed).
+    /// Why, for the audit trail: 1–500 characters, not only white space, no control, bidi or
+    /// invisible characters (stored trimmed).
     #[oai(validator(
         min_length = 1,
         max_length = 500,
@@ -335,6 +336,9 @@ impl SettingsApi {
         let reason = match reason {
             Some(r) => {
                 let trimmed = r.trim();
+                if let Err(e) = crate::text::check_chars("reason", trimmed) {
+                    return Err(Problem::new(Code::InvalidReason, e.to_string()).into());
+                }
                 if trimmed.is_empty() || r.chars().count() > MAX_STATUS_REASON_CHARS {
                     return Err(Problem::new(
                         Code::InvalidReason,

@@ -524,7 +524,8 @@ impl UsersApi {
     /// Public. Checks the username and password (argon2id; an unknown user costs the same
     /// time) and starts a console session with a new id, ending the session the request
     /// carried, if any (no session fixation). 5 failures within 5 minutes for a username or
-    /// from an address lock it for 15 minutes (429 `LOGIN_LOCKED`, audited).
+    /// from an address lock it for 15 minutes (429 `LOGIN_LOCKED`, audited). A user of a
+    /// suspended tenant gets 403 `TENANT_SUSPENDED` once the password verified.
     #[oai(
         path = "/api/auth/login",
         method = "post",
@@ -537,7 +538,10 @@ impl UsersApi {
         req: &Request,
         /// Username and password.
         body: StrictJson<LoginRequest>,
-    ) -> ApiResult<LoginAnswer, { status::BASE | status::S401 | status::BODY | status::S429 }> {
+    ) -> ApiResult<
+        LoginAnswer,
+        { status::BASE | status::S401 | status::S403 | status::BODY | status::S429 },
+    > {
         let ctx = ctx(req);
         ctx.set_action("auth.login");
         state.limit(

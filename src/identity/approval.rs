@@ -68,6 +68,9 @@ pub struct DualControlRequest {
 /// Why an approval was refused (each a 403 naming the rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ApprovalRefusal {
+    /// The request was made with an API token, not by a user.
+    #[error("dual-control requests must come from a user's session, not an API token")]
+    RequesterNotAUser,
     /// The approver authenticated with an API token, not as a user.
     #[error("approvals must come from a user's session, not an API token")]
     NotAUser,
@@ -90,21 +93,28 @@ pub enum ApprovalRefusal {
 
 impl DualControlRequest {
     /// A new request of `principal` at `now`.
+    ///
+    /// # Errors
+    /// [`ApprovalRefusal::RequesterNotAUser`] when `principal` is an API token: a token is not
+    /// traced to the person who made it, so that person could approve their own request.
     pub fn new(
         id: String,
         kind: RequestKind,
         tenant: &str,
         principal: &Principal,
         now: i64,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, ApprovalRefusal> {
+        if !matches!(principal.credential, Credential::Session { .. }) {
+            return Err(ApprovalRefusal::RequesterNotAUser);
+        }
+        Ok(Self {
             id,
             tenant: tenant.to_string(),
             kind,
             requested_by: principal.id.clone(),
             requested_at: now,
             approvals: Vec::new(),
-        }
+        })
     }
 
     /// Whether every place is filled.
@@ -209,11 +219,16 @@ mod tests {
     fn export_needs_two_distinct_approvers_one_an_officer() {
         let requester = user("usr_req", "acme", &[Ta]);
         let mut r =
-            DualControlRequest::new("exp_1".into(), RequestKind::Export, "acme", &requester, 0);
+            DualControlRequest::new("exp_1".into(), RequestKind::Export, "acme", &requester, 0)
+                .unwrap();
         // Self, token, other tenant, appliance user.
         assert_eq!(r.approve(&requester, 1), Err(ApprovalRefusal::SelfApproval));
         let mut token = user("tok_1", "acme", &[Co]);
         token.credential = Credential::Token;
+        assert_eq!(
+            DualControlRequest::new("exp_t".into(), RequestKind::Export, "acme", &token, 0),
+            Err(ApprovalRefusal::RequesterNotAUser)
+        );
         assert_eq!(r.approve(&token, 1), Err(ApprovalRefusal::NotAUser));
         assert_eq!(
             r.approve(&user("usr_x", "other", &[Co]), 1),
@@ -241,7 +256,8 @@ mod tests {
         );
         // An officer first, anyone second.
         let mut r =
-            DualControlRequest::new("exp_2".into(), RequestKind::Export, "acme", &requester, 0);
+            DualControlRequest::new("exp_2".into(), RequestKind::Export, "acme", &requester, 0)
+                .unwrap();
         assert_eq!(r.approve(&user("usr_co", "acme", &[Co]), 1), Ok(false));
         assert_eq!(r.approve(&user("usr_ta", "acme", &[Ta]), 2), Ok(true));
     }
@@ -250,7 +266,8 @@ mod tests {
     fn deletion_needs_an_officer_and_a_security_admin() {
         let requester = user("usr_req", "acme", &[Ta]);
         let mut r =
-            DualControlRequest::new("del_1".into(), RequestKind::Deletion, "acme", &requester, 0);
+            DualControlRequest::new("del_1".into(), RequestKind::Deletion, "acme", &requester, 0)
+                .unwrap();
         assert_eq!(
             r.approve(&user("usr_ta", "acme", &[Ta]), 1),
             Err(ApprovalRefusal::RoleNotNeeded)

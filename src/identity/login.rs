@@ -43,6 +43,10 @@ pub enum LoginRefusal {
         /// Locks started by this failure.
         started: Vec<Lock>,
     },
+    /// The password verified but the user's tenant is suspended (403 `TENANT_SUSPENDED`; no
+    /// session is started). Said only to someone who knows the password.
+    #[error("the user's tenant is suspended")]
+    TenantSuspended,
     /// No hashing place free (503 `PASSWORD_HASHING_BUSY`).
     #[error("password hashing is saturated")]
     Busy,
@@ -105,6 +109,14 @@ pub async fn login(
         }
     };
     cx.lockout.record_success(&username);
+    if let Some(t) = user.tenant.as_deref()
+        && cx
+            .store
+            .get_tenant(t)?
+            .is_some_and(|t| t.status == super::tenant::TenantStatus::Suspended)
+    {
+        return Err(LoginRefusal::TenantSuspended);
+    }
     let mut user = user;
     let mut rehashed = false;
     if verification.is_ok_and(|v| v.needs_rehash) {

@@ -166,13 +166,19 @@ impl TenantStatus {
         }
     }
 
-    /// Whether a suspended tenant still admits this request: only appliance-admins, and of
-    /// them only reads (`read`: a GET or HEAD) and the status change itself
-    /// (`status_change`), so a suspension can be lifted.
-    pub fn admits(self, appliance_admin: bool, read: bool, status_change: bool) -> bool {
+    /// Whether a suspended tenant still admits this request: appliance-admins' reads (`read`:
+    /// a GET or HEAD) and the status change itself (`status_change`), so a suspension can be
+    /// lifted; and anyone ending their own session (`logout`).
+    pub fn admits(
+        self,
+        appliance_admin: bool,
+        read: bool,
+        status_change: bool,
+        logout: bool,
+    ) -> bool {
         match self {
             Self::Active => true,
-            Self::Suspended => appliance_admin && (read || status_change),
+            Self::Suspended => logout || appliance_admin && (read || status_change),
         }
     }
 }
@@ -231,10 +237,12 @@ mod tests {
     #[test]
     fn suspension_admits_only_admin_reads_and_reactivation() {
         let s = TenantStatus::Suspended;
-        assert!(s.admits(true, true, false));
-        assert!(s.admits(true, false, true));
-        assert!(!s.admits(true, false, false));
-        assert!(!s.admits(false, true, false));
-        assert!(TenantStatus::Active.admits(false, false, false));
+        assert!(s.admits(true, true, false, false));
+        assert!(s.admits(true, false, true, false));
+        assert!(!s.admits(true, false, false, false));
+        assert!(!s.admits(false, true, false, false));
+        assert!(!s.admits(false, false, true, false));
+        assert!(s.admits(false, false, false, true));
+        assert!(TenantStatus::Active.admits(false, false, false, false));
     }
 }

@@ -196,6 +196,10 @@ pub enum IngestError<E: std::error::Error + 'static> {
         /// Accepted skew, seconds.
         tolerance_secs: i64,
     },
+    /// The signature verified but the source's tenant is suspended. Checked only after the
+    /// signature, so a stranger cannot learn a tenant's status by sending unsigned requests.
+    #[error("the tenant of this source is suspended: its ingestion is refused")]
+    TenantSuspended,
     /// The (verified) body must be JSON and is not.
     #[error("the body is not valid JSON: {0}")]
     InvalidJson(String),
@@ -216,7 +220,8 @@ impl<E: std::error::Error + 'static> IngestError<E> {
             IngestError::SignatureHeaderInvalid(_) => "missing",
             IngestError::SignatureInvalid => "invalid",
             IngestError::TimestampOutOfTolerance { .. } => "valid_stale",
-            IngestError::InvalidJson(_)
+            IngestError::TenantSuspended
+            | IngestError::InvalidJson(_)
             | IngestError::SchemaInvalid(_)
             | IngestError::Storage(_) => "valid",
         }
@@ -242,6 +247,8 @@ pub struct Settings<'a> {
     pub retention_secs: i64,
     /// The appliance `ML_WEBHOOK_SECRET`, for sources that use it.
     pub appliance_ml_secret: &'a [u8],
+    /// Whether the source's tenant is suspended (verified deliveries are then refused).
+    pub tenant_suspended: bool,
 }
 
 /// The pipeline over a store `S`.
@@ -295,6 +302,9 @@ impl<'a, S: IngestStore + Sync> Pipeline<'a, S> {
                     tolerance_secs: self.settings.tolerance_secs,
                 },
             })?;
+        if self.settings.tenant_suspended {
+            return Err(IngestError::TenantSuspended);
+        }
 
         // 7. Replay.
         let digest = super::sha256_hex(body.body());

@@ -518,6 +518,16 @@ async fn an_export_needs_two_distinct_approvers_one_a_compliance_officer() {
         sessions.insert(name, login(&app, name).await);
     }
     let officer_token = app.create_token("acme", &["compliance-officer"]).await;
+    // A token cannot ask: it is not traced to its maker, who could then approve.
+    app.call(
+        Method::POST,
+        "/api/tenants/acme/exports",
+        Some(&officer_token),
+        &[],
+        vec![],
+    )
+    .await
+    .problem(403, "APPROVAL_REFUSED");
 
     let r = with_session(
         &app,
@@ -621,4 +631,41 @@ async fn an_export_needs_two_distinct_approvers_one_a_compliance_officer() {
             .iter()
             .all(|(actor, _)| actor.starts_with("user:") || actor.starts_with("token:"))
     );
+}
+
+/// A suspended tenant's users cannot start sessions (said only after the password verified)
+/// but can still end the ones they have.
+#[tokio::test]
+async fn a_suspended_tenants_users_end_sessions_but_cannot_start_them() {
+    let app = start().await;
+    app.create_tenant("acme").await;
+    create_user(&app, Some("acme"), "erin@acme", &["viewer"]).await;
+    let s = login(&app, "erin@acme").await;
+    app.call(
+        Method::PATCH,
+        "/api/tenants/acme",
+        Some(&app.admin),
+        &[("content-type", "application/json")],
+        json!({"status": "suspended"}).to_string().into_bytes(),
+    )
+    .await
+    .expect(200);
+    with_session(
+        &app,
+        Method::GET,
+        "/api/tenants/acme/events",
+        &s,
+        false,
+        None,
+    )
+    .await
+    .problem(403, "TENANT_SUSPENDED");
+    let r = with_session(&app, Method::POST, "/api/auth/logout", &s, true, None).await;
+    assert!(r.status == 200 || r.status == 204, "{}", r.status);
+    login_with(&app, "erin@acme", PASSWORD, None)
+        .await
+        .problem(403, "TENANT_SUSPENDED");
+    login_with(&app, "erin@acme", "not the password at all", None)
+        .await
+        .problem(401, "LOGIN_FAILED");
 }

@@ -81,6 +81,15 @@ async fn a_suspended_tenant_answers_only_appliance_admin_reads_until_reactivated
     )
     .await
     .problem(422, "INVALID_REASON");
+    call_json(
+        &app,
+        Method::PATCH,
+        "/api/tenants/acme",
+        &admin,
+        json!({"status": "suspended", "reason": "a\u{202e}b"}),
+    )
+    .await
+    .problem(422, "INVALID_REASON");
     let r = call_json(
         &app,
         Method::PATCH,
@@ -104,6 +113,17 @@ async fn a_suspended_tenant_answers_only_appliance_admin_reads_until_reactivated
     deliver(&app, &url, &secret, "msg_2", br#"{"a":2}"#)
         .await
         .problem(403, "TENANT_SUSPENDED");
+    // Only a verified delivery learns of the suspension: an unsigned one is the usual 401,
+    // so the status is no oracle for strangers.
+    deliver(
+        &app,
+        &url,
+        "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3",
+        "msg_x",
+        b"{}",
+    )
+    .await
+    .problem(401, "SIGNATURE_INVALID");
     // Another tenant's principal still learns nothing: the same 404 as a missing tenant.
     let probe = app.get("/api/tenants/acme/events", &stranger).await;
     let missing = app.get("/api/tenants/nope/events", &stranger).await;
@@ -398,6 +418,8 @@ async fn path_variants_and_head_never_bypass_authorization_or_a_quota() {
         "/api/tenants/acme%2Fevents",
         "/api/tenants/acme/events%5c",
         "/api/tenants/acme/events%00",
+        "/api/tenants/%61cme/events",
+        "/api/tenants/acme/%65vents",
     ] {
         let r = app.get(variant, &stranger).await;
         assert_eq!(
@@ -509,6 +531,8 @@ fn canonical_paths() {
         "/a/../",
         "/a\\b",
         "/a%2Fb",
+        "/api/tenants/%61cme",
+        "/api/tenants/acme%7E",
     ] {
         assert!(path_problem(bad).is_some(), "{bad}");
     }
