@@ -344,6 +344,11 @@ pub const NAME_PROPERTIES: &[(&str, &str, usize)] = &[
     ("CreateTenant", "name", super::tenants::TENANT_NAME_MAX),
     ("CreateToken", "name", crate::identity::TOKEN_NAME_MAX),
     ("CreateAdminToken", "name", crate::identity::TOKEN_NAME_MAX),
+    (
+        "TenantStatusChange",
+        "reason",
+        crate::identity::tenant::MAX_STATUS_REASON_CHARS,
+    ),
 ];
 
 /// Every integer gets the `minimum` and `maximum` of its `format` where the type does not say

@@ -95,7 +95,7 @@ async fn a_suspended_tenant_answers_only_appliance_admin_reads_until_reactivated
         Method::PATCH,
         "/api/tenants/acme",
         &admin,
-        json!({"status": "suspended", "reason": " contract ended "}),
+        json!({"status": "suspended", "reason": "contract ended"}),
     )
     .await;
     r.expect(200);
