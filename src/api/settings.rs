@@ -335,10 +335,7 @@ impl SettingsApi {
             ),
             None => None,
         };
-        let status = match status {
-            TenantStatusDto::Active => TenantStatus::Active,
-            TenantStatusDto::Suspended => TenantStatus::Suspended,
-        };
+        let status = TenantStatus::from(status);
         let now = state.now();
         ctx.set_resource(&tenant);
         ctx.set_detail(match &reason {

@@ -71,15 +71,30 @@ pub enum TenantStatus {
     Suspended,
 }
 
+impl From<identity::tenant::TenantStatus> for TenantStatus {
+    fn from(s: identity::tenant::TenantStatus) -> Self {
+        match s {
+            identity::tenant::TenantStatus::Active => Self::Active,
+            identity::tenant::TenantStatus::Suspended => Self::Suspended,
+        }
+    }
+}
+
+impl From<TenantStatus> for identity::tenant::TenantStatus {
+    fn from(s: TenantStatus) -> Self {
+        match s {
+            TenantStatus::Active => Self::Active,
+            TenantStatus::Suspended => Self::Suspended,
+        }
+    }
+}
+
 impl From<Tenant> for TenantDto {
     fn from(t: Tenant) -> Self {
         Self {
             id: t.id,
             name: t.name,
-            status: match t.status {
-                crate::identity::tenant::TenantStatus::Active => TenantStatus::Active,
-                crate::identity::tenant::TenantStatus::Suspended => TenantStatus::Suspended,
-            },
+            status: t.status.into(),
             created_at: ts(t.created_at),
             status_reason: t.status_reason,
             status_changed_at: t.status_changed_at.map(ts),
