@@ -20,17 +20,39 @@ pub fn may_carry_body(method: &Method) -> bool {
 /// Cap of a management-API JSON body, bytes.
 pub const API_BODY_CAP: u64 = 64 * 1024;
 
-/// Reads a management-API request body under [`API_BODY_CAP`] and puts the bytes back.
+/// Cap of a `PUT /api/tenants/{tenant}/policies` body, bytes: the schema allows 10,000
+/// characters of policy text, and JSON may spell each as a 12-byte escaped surrogate pair
+/// (`\uD83D\uDE00`, RFC 8259 §7), so any schema-valid body fits (120,000 bytes plus the
+/// member's name) and is judged by the schema and Cedar, never refused for its spelling.
+pub const POLICY_BODY_CAP: u64 = 128 * 1024;
+
+/// The cap of the management-API body of a request to `path`, bytes: [`POLICY_BODY_CAP`]
+/// for tenant policies, [`API_BODY_CAP`] for everything else.
+pub fn api_body_cap(path: &str) -> u64 {
+    let policies = path
+        .strip_prefix("/api/tenants/")
+        .and_then(|rest| rest.strip_suffix("/policies"))
+        .is_some_and(|tenant| !tenant.is_empty() && !tenant.contains('/'));
+    if policies {
+        POLICY_BODY_CAP
+    } else {
+        API_BODY_CAP
+    }
+}
+
+/// Reads a management-API request body under its route's cap ([`api_body_cap`]) and puts
+/// the bytes back.
 ///
 /// # Errors
 /// 413, 415, 400, 408, 503 as [`precheck`] and [`read`].
 pub async fn buffer_api_body(state: &AppState, req: &mut poem::Request) -> ApiResult<()> {
-    let declared = precheck(req.headers(), API_BODY_CAP)?;
+    let cap = api_body_cap(req.uri().path());
+    let declared = precheck(req.headers(), cap)?;
     if declared == Some(0) {
         return Ok(());
     }
     let body = req.take_body();
-    let (bytes, _permit) = read(state, body, API_BODY_CAP, declared).await?;
+    let (bytes, _permit) = read(state, body, cap, declared).await?;
     req.set_body(bytes);
     Ok(())
 }

@@ -16,9 +16,7 @@ use super::dto::ts;
 use super::json::StrictJson;
 use super::problem::{ApiResult, Problem, status};
 use super::{AppState, ctx};
-use crate::authz::{
-    Action, MAX_TENANT_POLICY_BYTES, PolicyDiagnostic, Resource, Severity, TenantPolicyError,
-};
+use crate::authz::{Action, PolicyDiagnostic, Resource, Severity, TenantPolicyError};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -225,13 +223,6 @@ impl PoliciesApi {
         let p = state.authenticate(&auth, &ctx)?;
         state.authorize(&p, Action::PolicyWrite, &Resource::policy(&tenant), &ctx)?;
         let text = body.0.policies;
-        if text.len() > MAX_TENANT_POLICY_BYTES {
-            return Err(invalid(&TenantPolicyError::TooLarge {
-                bytes: text.len(),
-                max: MAX_TENANT_POLICY_BYTES,
-            })
-            .into());
-        }
         let compiled = state
             .authz
             .compile_tenant_policies(&tenant, &text)

@@ -71,7 +71,7 @@
 //! # Tenant policies
 //!
 //! A tenant may add Cedar policies ([`Authorizer::compile_tenant_policies`]: parsed, no
-//! templates, at most [`MAX_TENANT_POLICY_BYTES`] and [`MAX_TENANT_POLICIES`], validated
+//! templates, at most [`MAX_TENANT_POLICY_CHARS`] and [`MAX_TENANT_POLICIES`], validated
 //! strictly against the schema together with the defaults; rejections carry Cedar's
 //! diagnostics as data). They are evaluated only for requests whose principal *and* resource
 //! belong to that tenant; appliance administrators and other tenants are decided by the
@@ -97,7 +97,7 @@ pub use engine::{
 };
 pub use model::{APPLIANCE_TENANT, Authn, Principal, PrincipalKind, RequestContext, Resource};
 pub use tenant_policy::{
-    DiagnosticSpan, MAX_TENANT_POLICIES, MAX_TENANT_POLICY_BYTES, PolicyDiagnostic, Severity,
+    DiagnosticSpan, MAX_TENANT_POLICIES, MAX_TENANT_POLICY_CHARS, PolicyDiagnostic, Severity,
     TenantPolicies, TenantPolicyError, TenantPolicyRecord,
 };
 

@@ -11,8 +11,9 @@ use super::DEFAULT_POLICIES;
 use super::engine::{CompiledSet, DEFAULT_ID_PREFIX, policy_set_sha256};
 use crate::identity::valid_tenant_id;
 
-/// Largest accepted policy text, in bytes.
-pub const MAX_TENANT_POLICY_BYTES: usize = 64 * 1024;
+/// Longest accepted policy text, in characters (Unicode scalar values, as the OpenAPI
+/// `maxLength` of the text counts them): at most 40,000 bytes of UTF-8.
+pub const MAX_TENANT_POLICY_CHARS: usize = 10_000;
 /// Most policies one tenant may add.
 pub const MAX_TENANT_POLICIES: usize = 100;
 
@@ -85,11 +86,11 @@ pub enum TenantPolicyError {
     /// Not a valid tenant id.
     #[error("invalid tenant id")]
     InvalidTenant,
-    /// Over [`MAX_TENANT_POLICY_BYTES`].
-    #[error("policy text is {bytes} bytes, more than {max}")]
+    /// Over [`MAX_TENANT_POLICY_CHARS`].
+    #[error("policy text is {chars} characters, more than {max}")]
     TooLarge {
-        /// Size of the text in bytes.
-        bytes: usize,
+        /// Length of the text in characters.
+        chars: usize,
         /// The limit.
         max: usize,
     },
@@ -260,10 +261,12 @@ pub(crate) fn compile(
     if !valid_tenant_id(tenant) {
         return Err(TenantPolicyError::InvalidTenant);
     }
-    if text.len() > MAX_TENANT_POLICY_BYTES {
+    // Counting characters stops one past the limit: bounded work for any text.
+    let chars = text.chars().take(MAX_TENANT_POLICY_CHARS + 1).count();
+    if chars > MAX_TENANT_POLICY_CHARS {
         return Err(TenantPolicyError::TooLarge {
-            bytes: text.len(),
-            max: MAX_TENANT_POLICY_BYTES,
+            chars: text.chars().count(),
+            max: MAX_TENANT_POLICY_CHARS,
         });
     }
     if text.trim().is_empty() {

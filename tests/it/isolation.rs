@@ -511,3 +511,63 @@ async fn tenant_policies_narrow_access_and_never_cross_tenants() {
         .await
         .expect(200);
 }
+
+/// A policy body is judged by its text, not by its JSON spelling: 10,000 characters (the
+/// schema's maxLength) written as escaped surrogate pairs are 120,000 bytes, above the 64 KiB
+/// of other management bodies, and still reach Cedar (422 with diagnostics); one character
+/// more is refused for its length (422), and only a body past the policy cap is 413.
+#[tokio::test]
+async fn policy_bodies_are_judged_by_their_text_not_their_spelling() {
+    let app = start().await;
+    app.create_tenant("acme").await;
+    let admin = app.create_token("acme", &["tenant-admin"]).await;
+    let put = |body: String| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            app.call(
+                Method::PUT,
+                "/api/tenants/acme/policies",
+                Some(&admin),
+                &[("content-type", "application/json")],
+                body.into_bytes(),
+            )
+            .await
+        }
+    };
+    // U+1F600 as a JSON escape pair: 12 bytes a character.
+    let escaped = |chars: usize| format!(r#"{{"policies":"{}"}}"#, r"\uD83D\uDE00".repeat(chars));
+
+    let at_max = escaped(10_000);
+    assert!(at_max.len() > 64 * 1024);
+    let r = put(at_max).await;
+    r.problem(422, "POLICY_INVALID");
+    assert!(
+        r.json()["diagnostics"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty())
+    );
+
+    let over_max = put(escaped(10_001)).await;
+    over_max.problem(422, "POLICY_INVALID");
+    assert!(
+        over_max.json()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("10001 characters, more than 10000")),
+        "{}",
+        over_max.json()
+    );
+
+    put(escaped(11_000)).await.problem(413, "PAYLOAD_TOO_LARGE");
+    // Other management bodies keep their 64 KiB cap.
+    let big_name = format!(r#"{{"id":"big","name":"{}"}}"#, "a".repeat(70_000));
+    app.call(
+        Method::POST,
+        "/api/tenants",
+        Some(&app.admin),
+        &[("content-type", "application/json")],
+        big_name.into_bytes(),
+    )
+    .await
+    .problem(413, "PAYLOAD_TOO_LARGE");
+}
