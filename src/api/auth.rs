@@ -11,6 +11,7 @@ use super::{AppState, ReqCtx};
 use crate::audit::AuthzNote;
 use crate::authz::{self, APPLIANCE_TENANT, Action, Authn, Outcome, RequestContext, Resource};
 use crate::identity::session::{check_session, csrf_required, lookup_key, verify_csrf};
+use crate::identity::tenant::TenantStatus;
 use crate::identity::{Credential, Principal, Role, check_token, parse_token};
 use crate::ratelimit::{ApiClass, ApiQuotas, RateDecision, class_headers};
 
@@ -284,13 +285,23 @@ impl AppState {
                 action == Action::TenantStatusWrite,
                 action == Action::AuthLogout,
             ) {
-                return Err(Problem::new(
-                    Code::TenantSuspended,
-                    format!(
-                        "tenant {} is suspended: its API answers only appliance-admins' reads",
-                        tenant.id
+                return Err(match tenant.status {
+                    TenantStatus::Deleted => Problem::new(
+                        Code::TenantDeleted,
+                        format!(
+                            "tenant {} is deleted: its content was destroyed; its logs answer \
+                             only appliance-admins' reads",
+                            tenant.id
+                        ),
                     ),
-                ));
+                    _ => Problem::new(
+                        Code::TenantSuspended,
+                        format!(
+                            "tenant {} is suspended: its API answers only appliance-admins' reads",
+                            tenant.id
+                        ),
+                    ),
+                });
             }
         }
         Ok(())

@@ -97,6 +97,9 @@ codes! {
     /// The tenant is suspended: its ingestion and API are refused; appliance-admins may still
     /// read it and change its status.
     TenantSuspended = ("TENANT_SUSPENDED", 403, "Tenant suspended");
+    /// The tenant was deleted under dual control: its content is destroyed, its API refused;
+    /// appliance-admins may still read its logs and audit trail.
+    TenantDeleted = ("TENANT_DELETED", 403, "Tenant deleted");
     /// A dual-control approval breaks a rule (self-approval, a duplicate approver, a token
     /// instead of a user, another tenant's user, a role the request no longer needs);
     /// `detail` names it.

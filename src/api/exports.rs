@@ -19,7 +19,7 @@ use super::problem::{ApiResult, Problem, status};
 use super::raw::ZipBytes;
 use super::{AppState, ctx};
 use crate::authz::{Action, Resource};
-use crate::identity::approval::{ApprovalRefusal, DualControlRequest, RequestKind};
+use crate::identity::approval::{Approval, ApprovalRefusal, DualControlRequest, RequestKind};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -57,6 +57,16 @@ pub struct ExportRequestDto {
     pub rule: String,
 }
 
+impl From<Approval> for ApprovalDto {
+    fn from(a: Approval) -> Self {
+        Self {
+            user: a.user,
+            role: a.role.into(),
+            at: ts(a.at),
+        }
+    }
+}
+
 impl From<DualControlRequest> for ExportRequestDto {
     fn from(r: DualControlRequest) -> Self {
         let approved = r.approved();
@@ -66,15 +76,7 @@ impl From<DualControlRequest> for ExportRequestDto {
             tenant: r.tenant,
             requested_by: r.requested_by,
             requested_at: ts(r.requested_at),
-            approvals: r
-                .approvals
-                .into_iter()
-                .map(|a| ApprovalDto {
-                    user: a.user,
-                    role: a.role.into(),
-                    at: ts(a.at),
-                })
-                .collect(),
+            approvals: r.approvals.into_iter().map(ApprovalDto::from).collect(),
             approved,
         }
     }

@@ -249,7 +249,8 @@ async fn pipeline(
         .store
         .get_tenant(&source.tenant)?
         .ok_or_else(|| Problem::not_found("webhook source"))?;
-    let suspended = tenant.status == TenantStatus::Suspended;
+    // A deleted tenant has no sources left; refused like a suspended one all the same.
+    let suspended = tenant.status != TenantStatus::Active;
     let settings = tenant.settings.effective(&state.config);
 
     // 1. rate limit

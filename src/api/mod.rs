@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod code;
 pub mod compliance;
+pub mod deletion;
 pub mod dto;
 pub mod errors;
 pub mod events;
@@ -692,6 +693,7 @@ pub type Apis = (
     settings::SettingsApi,
     compliance::ComplianceApi,
     exports::ExportsApi,
+    deletion::DeletionApi,
 );
 
 /// The OpenAPI service (all documented operations).
@@ -709,6 +711,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             settings::SettingsApi,
             compliance::ComplianceApi,
             exports::ExportsApi,
+            deletion::DeletionApi,
         ),
         "Evidentia",
         env!("CARGO_PKG_VERSION"),

@@ -14,7 +14,7 @@ use super::auth::ApiAuth;
 use super::code::Code;
 use super::json::StrictJson;
 use super::problem::{ApiResult, Problem, status};
-use super::tenants::{TenantDto, TenantStatus as TenantStatusDto};
+use super::tenants::{TenantDto, TenantStatusChoice as TenantStatusDto};
 use super::{AppState, ctx};
 use crate::authz::{Action, Resource};
 use crate::identity::tenant::{

@@ -69,6 +69,9 @@ pub enum TenantStatus {
     /// Ingestion and API are refused.
     #[oai(rename = "suspended")]
     Suspended,
+    /// Deleted under dual control: content destroyed, logs kept; final.
+    #[oai(rename = "deleted")]
+    Deleted,
 }
 
 impl From<identity::tenant::TenantStatus> for TenantStatus {
@@ -76,15 +79,29 @@ impl From<identity::tenant::TenantStatus> for TenantStatus {
         match s {
             identity::tenant::TenantStatus::Active => Self::Active,
             identity::tenant::TenantStatus::Suspended => Self::Suspended,
+            identity::tenant::TenantStatus::Deleted => Self::Deleted,
         }
     }
 }
 
-impl From<TenantStatus> for identity::tenant::TenantStatus {
-    fn from(s: TenantStatus) -> Self {
+/// The status an appliance-admin may set (`PATCH /api/tenants/{tenant}`); deletion goes
+/// through dual control instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantStatusChoice {
+    /// Ingestion and API work.
+    #[oai(rename = "active")]
+    Active,
+    /// Ingestion and API are refused.
+    #[oai(rename = "suspended")]
+    Suspended,
+}
+
+impl From<TenantStatusChoice> for identity::tenant::TenantStatus {
+    fn from(s: TenantStatusChoice) -> Self {
         match s {
-            TenantStatus::Active => Self::Active,
-            TenantStatus::Suspended => Self::Suspended,
+            TenantStatusChoice::Active => Self::Active,
+            TenantStatusChoice::Suspended => Self::Suspended,
         }
     }
 }

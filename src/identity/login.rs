@@ -113,7 +113,7 @@ pub async fn login(
         && cx
             .store
             .get_tenant(t)?
-            .is_some_and(|t| t.status == super::tenant::TenantStatus::Suspended)
+            .is_some_and(|t| t.status != super::tenant::TenantStatus::Active)
     {
         return Err(LoginRefusal::TenantSuspended);
     }

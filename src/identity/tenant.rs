@@ -155,20 +155,25 @@ pub enum TenantStatus {
     Active,
     /// Ingestion and the API answer 403 `TENANT_SUSPENDED`; appliance-admins still read.
     Suspended,
+    /// Deleted under dual control: its content crypto-shredded, its logs and audit trail
+    /// kept. The API answers 403 `TENANT_DELETED` but to appliance-admins' reads; final.
+    Deleted,
 }
 
 impl TenantStatus {
-    /// The wire name (`active`, `suspended`).
+    /// The wire name (`active`, `suspended`, `deleted`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Active => "active",
             Self::Suspended => "suspended",
+            Self::Deleted => "deleted",
         }
     }
 
     /// Whether a suspended tenant still admits this request: appliance-admins' reads (`read`:
     /// a GET or HEAD) and the status change itself (`status_change`), so a suspension can be
-    /// lifted; and anyone ending their own session (`logout`).
+    /// lifted; and anyone ending their own session (`logout`). A deleted tenant admits
+    /// appliance-admins' reads (its logs stay verifiable) and logouts, nothing else.
     pub fn admits(
         self,
         appliance_admin: bool,
@@ -179,6 +184,7 @@ impl TenantStatus {
         match self {
             Self::Active => true,
             Self::Suspended => logout || appliance_admin && (read || status_change),
+            Self::Deleted => logout || appliance_admin && read,
         }
     }
 }
@@ -244,5 +250,10 @@ mod tests {
         assert!(!s.admits(false, false, true, false));
         assert!(s.admits(false, false, false, true));
         assert!(TenantStatus::Active.admits(false, false, false, false));
+        let d = TenantStatus::Deleted;
+        assert!(d.admits(true, true, false, false));
+        assert!(!d.admits(true, false, true, false));
+        assert!(!d.admits(false, true, false, false));
+        assert!(d.admits(false, false, false, true));
     }
 }

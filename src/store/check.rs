@@ -1,7 +1,8 @@
 //! `evidentia check`: an offline walk of the whole database that reports damaged data.
 //!
-//! With the appliance stopped (redb's file lock refuses a second opener), it checks every
-//! stored raw body and artifact against its SHA-256, every event against its evidence-log
+//! With the appliance stopped (redb's file lock refuses a second opener), it decrypts every
+//! stored raw body and artifact with its tenant's content key (the key file beside the
+//! database, read only) and checks it against its SHA-256, every event against its evidence-log
 //! leaf, and every transparency log bottom-up (RFC 9162 §2.1.1): each entry against its leaf
 //! hash, each stored subtree hash against its two children, the root at the signed size
 //! against the checkpoint, and the checkpoint's signature against the appliance's keys. Memory
@@ -15,6 +16,7 @@ use super::codec::{dec, open};
 use super::events::{EventRow, sha256_bytes, webhook_leaf};
 use super::ids::IdKey;
 use super::log::KeyRecord;
+use super::tenant_keys::{Content, TenantKeys, key_file_of};
 use super::{
     ARTIFACT_BLOBS, ARTIFACTS, CHECKPOINTS, EVENT_BODIES, EVENTS, KEYS, LOG_ENTRIES, LOG_NODES,
     LOG_SIZE, META, SCHEMA_VERSION, StoreError, audit,
@@ -74,8 +76,9 @@ pub fn check_database(path: &Path) -> Result<Report, StoreError> {
     let r = db.begin_read()?;
     let mut report = Report::default();
     let prefix = origin_prefix(&r)?;
-    check_events(&r, &prefix, &mut report)?;
-    check_artifacts(&r, &mut report)?;
+    let keys = TenantKeys::read_only(&key_file_of(path))?;
+    check_events(&r, &keys, &prefix, &mut report)?;
+    check_artifacts(&r, &keys, &mut report)?;
     check_logs(&r, &mut report)?;
     Ok(report)
 }
@@ -119,8 +122,23 @@ fn origin_prefix(r: &ReadTransaction) -> Result<Option<String>, StoreError> {
     Ok(first)
 }
 
+/// Decrypts a stored value of `tenant`, or says why it cannot be.
+fn decrypt(
+    keys: &TenantKeys,
+    tenant: &str,
+    kind: Content,
+    value: &[u8],
+) -> Result<Vec<u8>, &'static str> {
+    let key = keys
+        .get(tenant)
+        .ok_or("the tenant has no content key (key file missing or its slot destroyed)")?;
+    key.decrypt(kind, value)
+        .ok_or("the stored value does not decrypt under the tenant's key")
+}
+
 fn check_events(
     r: &ReadTransaction,
+    keys: &TenantKeys,
     prefix: &Option<String>,
     report: &mut Report,
 ) -> Result<(), StoreError> {
@@ -147,12 +165,14 @@ fn check_events(
         let at = format!("tenant {tenant}, event {id}");
         if let Some(body) = bodies.get((tenant, seq))? {
             report.bodies += 1;
-            if sha256_bytes(body.value()) != row.sha256 {
-                report.find(
+            match decrypt(keys, tenant, Content::Body, body.value()) {
+                Ok(plain) if sha256_bytes(&plain) == row.sha256 => {}
+                Ok(_) => report.find(
                     "body",
                     at.clone(),
                     "the raw body does not match its SHA-256",
-                );
+                ),
+                Err(why) => report.find("body", at.clone(), why),
             }
         }
         if leaf != super::events::NO_LEAF
@@ -178,7 +198,11 @@ fn check_events(
     Ok(())
 }
 
-fn check_artifacts(r: &ReadTransaction, report: &mut Report) -> Result<(), StoreError> {
+fn check_artifacts(
+    r: &ReadTransaction,
+    keys: &TenantKeys,
+    report: &mut Report,
+) -> Result<(), StoreError> {
     let artifacts = r.open_table(ARTIFACTS)?;
     let blobs = r.open_table(ARTIFACT_BLOBS)?;
     for item in artifacts.iter()? {
@@ -194,12 +218,14 @@ fn check_artifacts(r: &ReadTransaction, report: &mut Report) -> Result<(), Store
         };
         if let Some(bytes) = blobs.get((tenant, run, id))? {
             report.artifacts += 1;
-            if crate::ingest::sha256_hex(bytes.value()) != rec.sha256 {
-                report.find(
+            match decrypt(keys, tenant, Content::Artifact, bytes.value()) {
+                Ok(plain) if crate::ingest::sha256_hex(&plain) == rec.sha256 => {}
+                Ok(_) => report.find(
                     "artifact",
                     at,
                     "the stored bytes do not match their SHA-256",
-                );
+                ),
+                Err(why) => report.find("artifact", at, why),
             }
         }
     }

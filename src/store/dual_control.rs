@@ -1,5 +1,6 @@
-//! Dual-control requests (tenant exports), each stored with the audit record of its change in
-//! the same commit.
+//! Dual-control requests (tenant exports and deletions), each stored with the audit record of
+//! its change in the same commit. The approval that completes a deletion is
+//! [`Store::approve_deletion`] (in `tenants`), which carries the deletion out in that commit.
 
 use redb::ReadableTable;
 

@@ -195,19 +195,16 @@ impl IngestStore for Store {
         ev: NewEvent,
         audit: Vec<AuditRecord>,
     ) -> Result<Accepted, StoreError> {
-        // Everything that does not depend on a position is encoded here, in the request task.
+        // Everything that does not depend on a position is encoded (and the content
+        // encrypted under the tenant's key) here, in the request task.
         let tail = ids::new_tail();
+        let content_key = self.content_key(&ev.record.tenant)?;
         let insights: Vec<Vec<u8>> = ev
             .insights
             .iter()
-            .map(|p| {
-                super::insights::new_row(
-                    &ev.record,
-                    tail,
-                    std::str::from_utf8(p).unwrap_or_default(),
-                )
-            })
+            .map(|p| super::insights::new_row(&ev.record, tail, &content_key, p))
             .collect::<Result<_, _>>()?;
+        let sealed_body = content_key.encrypt(Content::Body, ev.body.body())?;
         let row = EventRow {
             tail,
             legacy_id: None,
@@ -229,6 +226,7 @@ impl IngestStore for Store {
             replay: ev.replay.0,
         };
         let encoded = Encoded {
+            body: sealed_body,
             insights,
             leaf: webhook_leaf_template(&ev.record)?,
             audit: audit.iter().map(audit_template).collect::<Result<_, _>>()?,
@@ -244,6 +242,8 @@ impl IngestStore for Store {
 
 /// What an ingest job's request task encoded ahead of the writer.
 struct Encoded {
+    /// The raw body, encrypted under the tenant's content key.
+    body: Vec<u8>,
     /// Insight rows without their event-seq trailer.
     insights: Vec<Vec<u8>>,
     /// The evidence-log entry with `event_id` open.
@@ -261,6 +261,7 @@ fn store_in(
     mut audit: Vec<AuditRecord>,
 ) -> Result<Accepted, StoreError> {
     let Encoded {
+        body: sealed_body,
         insights,
         leaf: leaf_template,
         audit: audit_templates,
@@ -314,7 +315,7 @@ fn store_in(
     b.events()?
         .insert((tenant.as_str(), seq), seal(&row, leaf)?.as_slice())?;
     b.bodies()?
-        .insert((tenant.as_str(), seq), body.body().as_ref())?;
+        .insert((tenant.as_str(), seq), sealed_body.as_slice())?;
     b.count_usage(&tenant, record.received_at, UsageMetric::Events, 1);
     b.count_usage(
         &tenant,
@@ -377,9 +378,15 @@ impl Store {
             return Ok(None);
         };
         let body = if with_body {
-            r.open_table(EVENT_BODIES)?
-                .get((tenant, seq))?
-                .map(|v| v.value().to_vec())
+            match r.open_table(EVENT_BODIES)?.get((tenant, seq))? {
+                Some(v) => self.decrypt(tenant, Content::Body, v.value(), || {
+                    format!(
+                        "the body of event {} of tenant {tenant}",
+                        row.id(self.id_key(), tenant, seq)
+                    )
+                })?,
+                None => None,
+            }
         } else {
             None
         };

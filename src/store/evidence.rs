@@ -57,6 +57,11 @@ impl Store {
         })?;
         let leaf = merkle::leaf_hash(&descriptor);
         let bytes = content.bytes().len() as u64;
+        // Encrypted here, in the request task, under the tenant's content key.
+        let sealed = self
+            .content_key(&record.tenant)?
+            .encrypt(Content::Artifact, content.bytes())?;
+        drop(content);
         self.write(WriteClass::Data(bytes), move |b| {
             let key = (
                 record.tenant.as_str(),
@@ -76,16 +81,11 @@ impl Store {
             b.open_table(ARTIFACTS)?
                 .insert(key, enc(&record)?.as_slice())?;
             b.open_table(ARTIFACT_BLOBS)?
-                .insert(key, content.bytes().as_ref())?;
+                .insert(key, sealed.as_slice())?;
             b.open_table(ARTIFACT_EXPIRY)?
                 .insert((record.retention_until, key.0, key.1, key.2), ())?;
             b.count_usage(&record.tenant, record.created_at, UsageMetric::Artifacts, 1);
-            b.count_usage(
-                &record.tenant,
-                record.created_at,
-                UsageMetric::Bytes,
-                content.bytes().len() as u64,
-            );
+            b.count_usage(&record.tenant, record.created_at, UsageMetric::Bytes, bytes);
             for a in audit.iter_mut() {
                 a.detail = Some(format!("evidence log index {}", record.log_index));
             }
@@ -138,7 +138,12 @@ impl Store {
             return Ok(None);
         };
         let blobs = r.open_table(ARTIFACT_BLOBS)?;
-        let bytes = blobs.get((tenant, run, id))?.map(|v| v.value().to_vec());
+        let bytes = match blobs.get((tenant, run, id))? {
+            Some(v) => self.decrypt(tenant, Content::Artifact, v.value(), || {
+                format!("the bytes of artifact {id} of run {run} of tenant {tenant}")
+            })?,
+            None => None,
+        };
         if let Some(b) = &bytes
             && crate::ingest::sha256_hex(b) != rec.sha256
         {

@@ -1,6 +1,7 @@
 //! ML insights (schema 2): one postcard row per insight keyed `(tenant, seq)`, holding only its
-//! own raw JSON slice of the delivery (never a re-encoding of the whole payload); the trailer
-//! is the event's `seq`. Review decisions rewrite the row in place.
+//! own raw JSON slice of the delivery (never a re-encoding of the whole payload), encrypted
+//! under the tenant's content key (schema 3); the trailer is the event's `seq`. Review
+//! decisions rewrite the row in place.
 
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,9 @@ pub(crate) struct InsightRow {
     pub(crate) kind: String,
     pub(crate) event_tail: u64,
     pub(crate) legacy_event_id: Option<String>,
-    pub(crate) payload: String,
+    /// The raw JSON slice, encrypted ([`Content::Insight`]); plaintext UTF-8 in schema 2 (the
+    /// same postcard encoding as a `String`).
+    pub(crate) payload: Vec<u8>,
     pub(crate) status: InsightStatus,
     pub(crate) decision: Option<Decision>,
     pub(crate) created_at: i64,
@@ -32,7 +35,8 @@ pub(crate) struct InsightRow {
 pub(crate) fn new_row(
     ev: &EventRecord,
     event_tail: u64,
-    payload: &str,
+    content_key: &ContentKey,
+    payload: &[u8],
 ) -> Result<Vec<u8>, StoreError> {
     seal(
         &InsightRow {
@@ -42,7 +46,7 @@ pub(crate) fn new_row(
             kind: ev.kind.clone().unwrap_or_default(),
             event_tail,
             legacy_event_id: None,
-            payload: payload.to_string(),
+            payload: content_key.encrypt(Content::Insight, payload)?,
             status: InsightStatus::Pending,
             decision: None,
             created_at: ev.received_at,
@@ -55,11 +59,20 @@ impl InsightRow {
     fn record(
         &self,
         key: &IdKey,
+        content_key: Option<&ContentKey>,
         tenant: &str,
         seq: u64,
         event_seq: u64,
     ) -> Result<InsightRecord, StoreError> {
-        let payload = serde_json::from_str(&self.payload).map_err(|e| StoreError::Corrupt {
+        let damaged = || {
+            StoreError::Damaged(format!(
+                "the payload of insight {seq} of tenant {tenant} does not decrypt"
+            ))
+        };
+        let plain = content_key
+            .and_then(|k| k.decrypt(Content::Insight, &self.payload))
+            .ok_or_else(damaged)?;
+        let payload = serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt {
             table: "insights",
             message: e.to_string(),
         })?;
@@ -108,6 +121,7 @@ impl Store {
         limit: usize,
         cursor: Option<u64>,
     ) -> Result<Page<InsightRecord>, StoreError> {
+        let content_key = self.inner.keys.get(tenant);
         let r = self.read()?;
         let t = r.open_table(INSIGHTS)?;
         let upper = cursor.unwrap_or(u64::MAX);
@@ -129,7 +143,7 @@ impl Store {
                 next = items.last().map(|i| i.seq);
                 break;
             }
-            items.push(row.record(self.id_key(), tenant, seq, event_seq)?);
+            items.push(row.record(self.id_key(), content_key.as_ref(), tenant, seq, event_seq)?);
         }
         Ok(Page {
             items,
@@ -150,7 +164,9 @@ impl Store {
         mut audit: Vec<AuditRecord>,
     ) -> Result<DecideOutcome, StoreError> {
         let key = *self.id_key();
+        let content_key = self.inner.keys.get(&tenant);
         self.write(WriteClass::Data(0), move |b| {
+            let content_key = content_key.as_ref();
             let mut found = None;
             let txn = b.txn();
             let t = b.insights()?;
@@ -180,17 +196,25 @@ impl Store {
                 return Ok(DecideOutcome::NotFound);
             };
             if row.status != InsightStatus::Pending {
-                return Ok(DecideOutcome::AlreadyDecided(
-                    row.record(&key, &tenant, seq, event_seq)?,
-                ));
+                return Ok(DecideOutcome::AlreadyDecided(row.record(
+                    &key,
+                    content_key,
+                    &tenant,
+                    seq,
+                    event_seq,
+                )?));
             }
             row.status = status;
             row.decision = Some(decision);
             t.insert((tenant.as_str(), seq), seal(&row, event_seq)?.as_slice())?;
             put_audit(b, &mut audit)?;
-            Ok(DecideOutcome::Decided(
-                row.record(&key, &tenant, seq, event_seq)?,
-            ))
+            Ok(DecideOutcome::Decided(row.record(
+                &key,
+                content_key,
+                &tenant,
+                seq,
+                event_seq,
+            )?))
         })
         .await
     }

@@ -33,13 +33,13 @@ struct V1Replay {
     at: i64,
 }
 
-/// Checks the schema version (migrating version 1), creates every table and returns the id
-/// key (generated on first open).
+/// Checks the schema version (migrating versions 1 and 2), creates every table and returns
+/// the id key (generated on first open).
 ///
 /// # Errors
 /// [`StoreError::SchemaTooNew`], [`StoreError::Corrupt`] for a version-1 record that does not
 /// decode (nothing is changed then), [`StoreError::Db`].
-pub(crate) fn prepare(db: &Database) -> Result<IdKey, StoreError> {
+pub(crate) fn prepare(db: &Database, keys: &TenantKeys) -> Result<IdKey, StoreError> {
     let txn = db.begin_write()?;
     let found = {
         let meta = txn.open_table(META)?;
@@ -60,7 +60,12 @@ pub(crate) fn prepare(db: &Database) -> Result<IdKey, StoreError> {
         }
         Some(1) => {
             migrate_v1(&txn)?;
-            tracing::info!("database migrated from schema version 1 to 2");
+            super::migrate_v2::encrypt_content(&txn, keys)?;
+            tracing::info!("database migrated from schema version 1 to 3");
+        }
+        Some(2) => {
+            super::migrate_v2::encrypt_content(&txn, keys)?;
+            tracing::info!("database migrated from schema version 2 to 3");
         }
         _ => {}
     }
@@ -200,7 +205,7 @@ fn migrate_v1(txn: &WriteTransaction) -> Result<(), StoreError> {
                 kind: i.kind,
                 event_tail: 0,
                 legacy_event_id: Some(i.event_id),
-                payload: i.payload.to_string(),
+                payload: i.payload.to_string().into_bytes(),
                 status: i.status,
                 decision: i.decision,
                 created_at: i.created_at,

@@ -28,9 +28,11 @@ mod ids;
 mod insights;
 mod log;
 mod migrate;
+mod migrate_v2;
 mod policies;
 mod retention;
 mod sources;
+mod tenant_keys;
 mod tenants;
 mod tokens;
 mod usage;
@@ -44,6 +46,8 @@ pub use events::{EventLeaf, EventWithBody};
 pub use evidence::{ArtifactOutcome, ArtifactWithBytes, ReceiptOutcome};
 pub use insights::DecideOutcome;
 pub use log::{KeyRecord, LogQueryError, ProvenEntry, SignedCheckpoint, active_key_of};
+pub use tenant_keys::{Content, ContentKey, TenantKeys, key_file_of};
+pub use tenants::TenantDeletion;
 pub use tokens::Revocation;
 pub use usage::{UsageDay, UsageMetric, day_of};
 pub use users::UserCreation;
@@ -61,9 +65,9 @@ use crate::metrics::Metrics;
 use crate::tlog::NoteSigner;
 
 /// Schema version written into a new database. Version 1 (JSON records keyed by random ids,
-/// per-tenant and expiry index tables) is migrated in place at open ([`migrate`]); a newer
-/// version is refused.
-pub const SCHEMA_VERSION: u64 = 2;
+/// per-tenant and expiry index tables) and version 2 (tenant content in plaintext) are
+/// migrated in place at open ([`migrate`]); a newer version is refused.
+pub const SCHEMA_VERSION: u64 = 3;
 /// Most operations committed in one transaction.
 pub const MAX_BATCH: usize = 512;
 
@@ -208,6 +212,7 @@ struct Inner {
     id_key: ids::IdKey,
     sources: RwLock<Arc<sources::SourceCache>>,
     sources_reload: Mutex<()>,
+    keys: Arc<TenantKeys>,
 }
 
 impl Inner {
@@ -284,7 +289,9 @@ impl Store {
                 .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
                 .create(path)?,
         );
-        let id_key = migrate::prepare(&db)?;
+        let keys = Arc::new(TenantKeys::open(&key_file_of(path))?);
+        let id_key = migrate::prepare(&db, &keys)?;
+        tenants::shred_deleted(&db, &keys)?;
         let (tx, rx) = mpsc::channel::<writer::Job>(4096);
         let writer_db = db.clone();
         let sources = sources::load_sources(&db)?;
@@ -331,6 +338,7 @@ impl Store {
                 id_key,
                 sources: RwLock::new(Arc::new(sources)),
                 sources_reload: Mutex::new(()),
+                keys,
             }),
         })
     }
@@ -416,6 +424,32 @@ impl Store {
     /// The key that hides positions in external ids ([`ids`]).
     pub(crate) fn id_key(&self) -> &ids::IdKey {
         &self.inner.id_key
+    }
+
+    /// `tenant`'s content key, made on its first use ([`tenant_keys`]).
+    pub(crate) fn content_key(&self, tenant: &str) -> Result<ContentKey, StoreError> {
+        self.inner.keys.get_or_create(tenant)
+    }
+
+    /// Decrypts a stored `kind` value of `tenant`: `None` when the tenant's key was shredded
+    /// (its content is gone, like a purged body).
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`] when the value does not open under the tenant's key.
+    pub(crate) fn decrypt(
+        &self,
+        tenant: &str,
+        kind: Content,
+        value: &[u8],
+        what: impl FnOnce() -> String,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(key) = self.inner.keys.get(tenant) else {
+            return Ok(None);
+        };
+        match key.decrypt(kind, value) {
+            Some(plain) => Ok(Some(plain)),
+            None => Err(self.damaged(format!("{} does not decrypt", what()))),
+        }
     }
 
     pub(crate) fn read(&self) -> Result<ReadTransaction, StoreError> {

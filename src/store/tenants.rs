@@ -1,11 +1,12 @@
-//! Tenants, the one-time bootstrap and `meta` values.
+//! Tenants, the one-time bootstrap, `meta` values and tenant deletion (a crypto-shred).
 
-use redb::ReadableTable;
+use redb::{ReadableTable, WriteTransaction};
 
 use super::audit::put_audit;
 use super::codec::{dec, enc};
 use super::*;
 use crate::audit::AuditRecord;
+use crate::identity::approval::{DualControlRequest, RequestKind};
 use crate::identity::{Tenant, TokenRecord};
 use crate::ingest::SourceRecord;
 
@@ -160,5 +161,184 @@ impl Store {
             out.push(dec("tenants", v.value())?);
         }
         Ok(out)
+    }
+}
+
+/// What deleting a tenant removed (DESIGN §3: a crypto-shred of its content).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantDeletion {
+    /// Raw event bodies removed.
+    pub bodies: u64,
+    /// Insights removed.
+    pub insights: u64,
+    /// Artifacts' bytes removed.
+    pub artifacts: u64,
+    /// Webhook sources (and their secrets) removed.
+    pub sources: u64,
+    /// Whether the content key was destroyed now (`false` if it was never made).
+    pub key_destroyed: bool,
+}
+
+/// Removes every row of `table` keyed `(tenant, seq)`; how many.
+fn remove_seq_rows(
+    txn: &WriteTransaction,
+    table: TableDefinition<(&str, u64), &[u8]>,
+    tenant: &str,
+) -> Result<u64, StoreError> {
+    let mut t = txn.open_table(table)?;
+    let mut n = 0u64;
+    t.retain_in((tenant, 0u64)..=(tenant, u64::MAX), |_, _| {
+        n += 1;
+        false
+    })?;
+    Ok(n)
+}
+
+/// Marks `tenant` deleted and removes its content and sources in `txn`.
+fn delete_tenant_in(
+    txn: &WriteTransaction,
+    tenant: &str,
+    now: i64,
+    reason: String,
+) -> Result<TenantDeletion, StoreError> {
+    {
+        let mut t = txn.open_table(TENANTS)?;
+        let mut record = t
+            .get(tenant)?
+            .map(|v| dec::<Tenant>("tenants", v.value()))
+            .transpose()?
+            .ok_or_else(|| StoreError::Aborted(format!("tenant {tenant} vanished")))?;
+        record.status = crate::identity::tenant::TenantStatus::Deleted;
+        record.status_changed_at = Some(now);
+        record.status_reason = Some(reason);
+        t.insert(tenant, enc(&record)?.as_slice())?;
+    }
+    let mut out = TenantDeletion {
+        bodies: remove_seq_rows(txn, EVENT_BODIES, tenant)?,
+        insights: remove_seq_rows(txn, INSIGHTS, tenant)?,
+        ..TenantDeletion::default()
+    };
+    {
+        // Every key of the tenant sorts between (tenant, "", "") and (tenant + NUL, "", "").
+        let end = format!("{tenant}\0");
+        let mut blobs = txn.open_table(ARTIFACT_BLOBS)?;
+        blobs.retain_in((tenant, "", "")..(end.as_str(), "", ""), |_, _| {
+            out.artifacts += 1;
+            false
+        })?;
+    }
+    {
+        let mut index = txn.open_table(TENANT_SOURCES)?;
+        let mut ids = Vec::new();
+        for item in index.range((tenant, "")..)? {
+            let (k, _) = item?;
+            let (tn, id) = k.value();
+            if tn != tenant {
+                break;
+            }
+            ids.push(id.to_string());
+        }
+        let mut sources = txn.open_table(SOURCES)?;
+        for id in &ids {
+            sources.remove(id.as_str())?;
+            index.remove((tenant, id.as_str()))?;
+        }
+        out.sources = ids.len() as u64;
+    }
+    Ok(out)
+}
+
+/// Destroys the content keys of tenants recorded as deleted (a deletion whose key file write
+/// failed after its commit is finished at the next start).
+pub(crate) fn shred_deleted(db: &Database, keys: &TenantKeys) -> Result<(), StoreError> {
+    /// The one member this needs (records of every schema have it, or are active).
+    #[derive(serde::Deserialize)]
+    struct Status {
+        #[serde(default)]
+        status: crate::identity::tenant::TenantStatus,
+    }
+    let r = db.begin_read()?;
+    let t = r.open_table(TENANTS)?;
+    for item in t.iter()? {
+        let (k, v) = item?;
+        let Status { status } = dec("tenants", v.value())?;
+        if status == crate::identity::tenant::TenantStatus::Deleted && keys.shred(k.value())? {
+            tracing::warn!(tenant = %k.value(), "destroyed the content key of a deleted tenant");
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Applies `approve` to deletion request `id` of `tenant` in one transaction with `audit`;
+    /// when it reports the request approved, the same commit records `system` (in the
+    /// appliance's `system` log), marks the tenant deleted (403
+    /// `TENANT_DELETED` to everyone but appliance-admins' reads) and removes its raw bodies,
+    /// insights, artifacts' bytes and webhook sources; then its content key is destroyed
+    /// ([`TenantKeys::shred`]), so every copy of its content, freed pages and backups
+    /// included, is unreadable. Its logs (entries, hashes, checkpoints) and its audit trail
+    /// stay. `None` when there is no such request.
+    ///
+    /// # Errors
+    /// [`StoreError`]; the key file's I/O error after the commit (the next start destroys
+    /// the key).
+    pub async fn approve_deletion<E: Send + 'static>(
+        &self,
+        tenant: &str,
+        id: &str,
+        approve: impl FnOnce(&mut DualControlRequest) -> Result<bool, E> + Send + 'static,
+        mut audit: Vec<AuditRecord>,
+        system: AuditRecord,
+        now: i64,
+    ) -> Result<Option<Result<(DualControlRequest, Option<TenantDeletion>), E>>, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        let shred_tenant = tenant.clone();
+        let out = self
+            .write(WriteClass::Exempt, move |txn| {
+                let mut t = txn.open_table(DUAL_CONTROL)?;
+                let Some(mut request) = t
+                    .get((tenant.as_str(), id.as_str()))?
+                    .map(|v| dec::<DualControlRequest>("dual_control", v.value()))
+                    .transpose()?
+                    .filter(|r| r.kind == RequestKind::Deletion)
+                else {
+                    return Ok(None);
+                };
+                let approved = match approve(&mut request) {
+                    Ok(a) => a,
+                    Err(e) => return Ok(Some(Err(e))),
+                };
+                t.insert((tenant.as_str(), id.as_str()), enc(&request)?.as_slice())?;
+                drop(t);
+                let deletion = if approved {
+                    let d = delete_tenant_in(
+                        txn,
+                        &tenant,
+                        now,
+                        format!("deleted under dual control ({id})"),
+                    )?;
+                    audit.push(system);
+                    for a in audit.iter_mut() {
+                        a.detail = Some(format!(
+                            "tenant {tenant} deleted under dual control ({id}): content key \
+                             destroyed; {} raw bodies, {} insights, {} artifacts and {} webhook \
+                             sources removed; logs and audit trail kept",
+                            d.bodies, d.insights, d.artifacts, d.sources
+                        ));
+                    }
+                    Some(d)
+                } else {
+                    None
+                };
+                put_audit(txn, &mut audit)?;
+                Ok(Some(Ok((request, deletion))))
+            })
+            .await?;
+        let Some(Ok((request, Some(mut deletion)))) = out else {
+            return Ok(out);
+        };
+        self.reload_sources()?;
+        deletion.key_destroyed = self.inner.keys.shred(&shred_tenant)?;
+        Ok(Some(Ok((request, Some(deletion)))))
     }
 }

@@ -669,3 +669,248 @@ async fn a_suspended_tenants_users_end_sessions_but_cannot_start_them() {
         .await
         .problem(401, "LOGIN_FAILED");
 }
+
+/// Tenant deletion under dual control over HTTP: the approval matrix (token, self, a role the
+/// default policies do not let approve, another tenant's user, one user holding both roles
+/// filling one place, a role no longer needed), then the approval that completes the rule
+/// crypto-shreds the tenant: content keys destroyed on disk, content and sources removed, the
+/// API 403 `TENANT_DELETED` (appliance-admins still read its logs), the `system` log records
+/// it, and all of it holds after a restart.
+#[tokio::test]
+async fn a_tenant_deletion_needs_an_officer_and_a_security_admin_and_shreds_the_content() {
+    let app = start().await;
+    app.create_tenant("acme").await;
+    app.create_tenant("other").await;
+    for (name, roles) in [
+        ("req@acme", &["tenant-admin"][..]),
+        ("ta@acme", &["tenant-admin"]),
+        ("co@acme", &["compliance-officer"]),
+        ("sa@acme", &["security-admin"]),
+        ("both@acme", &["compliance-officer", "security-admin"]),
+    ] {
+        create_user(&app, Some("acme"), name, roles).await;
+    }
+    create_user(&app, Some("other"), "sa@other", &["security-admin"]).await;
+    let mut sessions = std::collections::HashMap::new();
+    for name in [
+        "req@acme",
+        "ta@acme",
+        "co@acme",
+        "sa@acme",
+        "both@acme",
+        "sa@other",
+    ] {
+        app.clock.advance(7);
+        sessions.insert(name, login(&app, name).await);
+    }
+
+    // Content: a signed delivery whose body is encrypted at rest.
+    let src = app
+        .create_source(
+            "acme",
+            json!({"provider": "github", "secret": "shred-secret-value-0123456789abcdef"}),
+        )
+        .await;
+    let url = src["ingest_url"].as_str().unwrap().to_string();
+    let marker = b"SHRED-MARKER-4f1e9c2a7b3d";
+    let body = format!(r#"{{"marker":"{}"}}"#, std::str::from_utf8(marker).unwrap()).into_bytes();
+    let sig = format!(
+        "sha256={}",
+        hmac_hex("shred-secret-value-0123456789abcdef", &body)
+    );
+    let headers = [
+        ("content-type", "application/json"),
+        ("X-Hub-Signature-256", sig.as_str()),
+    ];
+    let r = app
+        .call(Method::POST, &url, None, &headers, body.clone())
+        .await;
+    r.expect(200);
+    let event = r.json()["event_id"].as_str().unwrap().to_string();
+    let body_path = format!("/api/tenants/acme/events/{event}/body");
+    let read = app.get(&body_path, &app.admin).await;
+    read.expect(200);
+    assert_eq!(read.body, body);
+    let data_dir = app.state.config.server.data_dir.clone();
+    let db = data_dir.join("evidentia.redb");
+    let key_file = evidentia::store::key_file_of(&db);
+    let stored = std::fs::read(&db).unwrap();
+    assert!(
+        !stored.windows(marker.len()).any(|w| w == marker),
+        "the body is in the database file in plaintext"
+    );
+    assert!(
+        evidentia::store::TenantKeys::read_only(&key_file)
+            .unwrap()
+            .get("acme")
+            .is_some()
+    );
+
+    // Who may ask: a user of the tenant with tenant-admin, from a session.
+    let token = app.create_token("acme", &["tenant-admin"]).await;
+    app.call(
+        Method::POST,
+        "/api/tenants/acme/deletion",
+        Some(&token),
+        &[],
+        vec![],
+    )
+    .await
+    .problem(403, "APPROVAL_REFUSED");
+    with_session(
+        &app,
+        Method::POST,
+        "/api/tenants/acme/deletion",
+        &sessions["co@acme"],
+        true,
+        None,
+    )
+    .await
+    .problem(403, "FORBIDDEN");
+    let r = with_session(
+        &app,
+        Method::POST,
+        "/api/tenants/acme/deletion",
+        &sessions["req@acme"],
+        true,
+        None,
+    )
+    .await;
+    r.expect(201);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("del_"), "{id}");
+    assert_eq!(r.json()["approved"], false);
+    assert!(r.json().get("deleted").is_none());
+    let approvals = format!("/api/tenants/acme/deletion/{id}/approvals");
+    let approve = |who: &'static str| {
+        let (app, approvals, s) = (&app, approvals.clone(), &sessions[who]);
+        async move { with_session(app, Method::POST, &approvals, s, true, None).await }
+    };
+    let refused = |r: Resp, rule: &str| {
+        r.problem(403, "APPROVAL_REFUSED");
+        let detail = r.json()["detail"].as_str().unwrap().to_string();
+        assert!(detail.contains(rule), "{detail}");
+    };
+    let officer_token = app.create_token("acme", &["compliance-officer"]).await;
+    refused(
+        app.call(Method::POST, &approvals, Some(&officer_token), &[], vec![])
+            .await,
+        "API token",
+    );
+    approve("req@acme").await.problem(403, "FORBIDDEN");
+    approve("ta@acme").await.problem(403, "FORBIDDEN");
+    approve("sa@other").await.problem(404, "NOT_FOUND");
+    // An export request's id is not a deletion's.
+    let other_id = format!(
+        "/api/tenants/acme/deletion/del_{}/approvals",
+        "0".repeat(32)
+    );
+    with_session(
+        &app,
+        Method::POST,
+        &other_id,
+        &sessions["co@acme"],
+        true,
+        None,
+    )
+    .await
+    .problem(404, "NOT_FOUND");
+    let r = approve("both@acme").await;
+    r.expect(200);
+    assert_eq!(r.json()["approved"], false);
+    assert_eq!(r.json()["approvals"][0]["role"], "compliance-officer");
+    refused(approve("both@acme").await, "already approved");
+    refused(approve("co@acme").await, "no role this request still needs");
+    // Nothing is deleted yet.
+    app.get(&body_path, &app.admin).await.expect(200);
+
+    let r = approve("sa@acme").await;
+    r.expect(200);
+    let done = r.json();
+    assert_eq!(done["approved"], true, "{done}");
+    assert_eq!(done["approvals"][1]["role"], "security-admin");
+    assert_eq!(
+        done["deleted"],
+        json!({"bodies": 1, "insights": 0, "artifacts": 0, "sources": 1, "key_destroyed": true}),
+        "{done}"
+    );
+
+    // The key is gone from the key file (its slot zeros), the tenant refuses its users.
+    assert!(
+        evidentia::store::TenantKeys::read_only(&key_file)
+            .unwrap()
+            .get("acme")
+            .is_none()
+    );
+    app.get("/api/tenants/acme/events", &token)
+        .await
+        .problem(403, "TENANT_DELETED");
+    with_session(
+        &app,
+        Method::GET,
+        "/api/tenants/acme/events",
+        &sessions["co@acme"],
+        false,
+        None,
+    )
+    .await
+    .problem(403, "TENANT_DELETED");
+    // Its deliveries have nowhere to go; its content is gone; its logs stay readable.
+    app.call(Method::POST, &url, None, &headers, body.clone())
+        .await
+        .problem(404, "NOT_FOUND");
+    let gone = app.get(&body_path, &app.admin).await;
+    assert_ne!(gone.status, 200, "{}", String::from_utf8_lossy(&gone.body));
+    app.get("/api/tenants/acme/logs/evidence/checkpoint", &app.admin)
+        .await
+        .expect(200);
+    let tenant = app.get("/api/tenants/acme", &app.admin).await;
+    tenant.expect(200);
+    assert_eq!(tenant.json()["status"], "deleted");
+    // Final: no reactivation, no new tenant under its id.
+    app.call(
+        Method::PATCH,
+        "/api/tenants/acme",
+        Some(&app.admin),
+        &[("content-type", "application/json")],
+        json!({"status": "active"}).to_string().into_bytes(),
+    )
+    .await
+    .problem(403, "TENANT_DELETED");
+    app.post_json(
+        "/api/tenants",
+        &app.admin.clone(),
+        json!({"id": "acme", "name": "Acme again"}),
+    )
+    .await
+    .expect(409);
+    // The appliance's system log records it.
+    let system = app.get("/api/audit?limit=500", &app.admin).await.json()["items"].clone();
+    assert!(
+        system.as_array().unwrap().iter().any(|r| {
+            r["action"] == "tenant.delete.approve"
+                && r["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("tenant acme deleted under dual control"))
+        }),
+        "{system:#}"
+    );
+
+    // After a restart: still deleted, still no key, and `evidentia check` finds no damage.
+    let config = app.state.config.clone();
+    let (dir, admin) = (app.dir.clone(), app.admin.clone());
+    app.state.store.shutdown();
+    drop(app);
+    let app = open(dir.clone(), config.clone(), Some(admin)).await;
+    app.get("/api/tenants/acme/events", &token)
+        .await
+        .problem(403, "TENANT_DELETED");
+    assert_eq!(
+        app.get("/api/tenants/acme", &app.admin).await.json()["status"],
+        "deleted"
+    );
+    app.state.store.shutdown();
+    drop(app);
+    let report = evidentia::store::check_database(&db).unwrap();
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+}
