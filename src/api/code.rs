@@ -138,9 +138,11 @@ codes! {
     /// A receipt with this `receiptId` is already recorded; `Location` points at it.
     ReceiptReplayed = ("RECEIPT_REPLAYED", 409, "Receipt replayed");
     // ----- 410 ---------------------------------------------------------------------------
-    /// The raw body was purged at the end of its retention; the metadata and digest remain.
+    /// The raw body was purged at the end of its retention (or destroyed with its deleted
+    /// tenant); the metadata and digest remain.
     BodyPurged = ("BODY_PURGED", 410, "Body purged");
-    /// The artifact's bytes were purged at the end of their retention; the log leaf remains.
+    /// The artifact's bytes were purged at the end of their retention (or destroyed with
+    /// their deleted tenant); the log leaf remains.
     ArtifactPurged = ("ARTIFACT_PURGED", 410, "Artifact purged");
     // ----- 413 ---------------------------------------------------------------------------
     /// The body is larger than the route's or source's cap (refused before or while reading).

@@ -66,6 +66,10 @@ impl From<StoreError> for Problem {
             StoreError::Closed => {
                 Problem::new(Code::ShuttingDown, "the appliance is shutting down")
             }
+            StoreError::TenantDeleted(tenant) => Problem::new(
+                Code::TenantDeleted,
+                format!("tenant {tenant} was deleted: nothing more is stored for it"),
+            ),
             other => {
                 if let Some(suppressed) = STORAGE_FAILURE_LOG.allow() {
                     tracing::error!(error = %other, suppressed, "storage failure");

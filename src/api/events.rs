@@ -483,7 +483,7 @@ impl EventsApi {
         let bytes = body.ok_or_else(|| {
             Problem::new(
                 Code::BodyPurged,
-                "the raw body was purged at the end of its retention period; metadata remains",
+                "the raw body is no longer stored (purged at the end of its retention, or destroyed with its deleted tenant); metadata remains",
             )
         })?;
         Ok(RawResponse::download(

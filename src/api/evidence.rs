@@ -623,7 +623,7 @@ impl EvidenceApi {
         let bytes = bytes.ok_or_else(|| {
             Problem::new(
                 Code::ArtifactPurged,
-                "the artifact's retention ended and its bytes were purged; its evidence-log entry remains",
+                "the artifact's bytes are no longer stored (purged at the end of their retention, or destroyed with their deleted tenant); its evidence-log entry remains",
             )
         })?;
         let headers = vec![

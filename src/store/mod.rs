@@ -172,6 +172,10 @@ pub enum StoreError {
     /// The checkpoint policy refused to sign ([`crate::tlog::next_checkpoint`]).
     #[error(transparent)]
     Checkpoint(#[from] crate::tlog::PolicyError),
+    /// The tenant was deleted while the request was under way: its content is not stored
+    /// (403 `TENANT_DELETED`).
+    #[error("tenant {0} was deleted: its content cannot be stored")]
+    TenantDeleted(String),
     /// The database was written by a newer version.
     #[error("database schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew {

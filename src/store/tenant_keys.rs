@@ -272,9 +272,7 @@ impl TenantKeys {
             return Ok(k.clone());
         }
         if slots.shredded.contains(tenant) {
-            return Err(StoreError::Aborted(format!(
-                "tenant {tenant} was deleted: its content cannot be stored"
-            )));
+            return Err(StoreError::TenantDeleted(tenant.to_string()));
         }
         let mut key = [0u8; 32];
         rand::rng().fill_bytes(&mut key);
@@ -381,7 +379,10 @@ mod tests {
         let shredder = TenantKeys::open(&path).unwrap();
         shredder.get_or_create("initech").unwrap();
         assert!(shredder.shred("initech").unwrap());
-        assert!(shredder.get_or_create("initech").is_err());
+        assert!(matches!(
+            shredder.get_or_create("initech"),
+            Err(StoreError::TenantDeleted(t)) if t == "initech"
+        ));
         drop(shredder);
         let fresh = keys.get_or_create("acme").unwrap();
         assert_eq!(fresh.decrypt(Content::Body, &sealed), None);
