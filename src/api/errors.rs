@@ -246,6 +246,10 @@ impl From<crate::identity::login::LoginRefusal> for Problem {
                 Code::TenantSuspended,
                 "this user's tenant is suspended: no session is started",
             ),
+            E::TenantDeleted => Problem::new(
+                Code::TenantDeleted,
+                "this user's tenant was deleted: no session is started",
+            ),
             E::Busy => crate::identity::password::PasswordError::Saturated.into(),
             E::Store(s) => s.into(),
             E::Hashing(h) => h.into(),

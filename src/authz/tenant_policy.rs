@@ -16,6 +16,11 @@ use crate::identity::valid_tenant_id;
 pub const MAX_TENANT_POLICY_CHARS: usize = 10_000;
 /// Most policies one tenant may add.
 pub const MAX_TENANT_POLICIES: usize = 100;
+/// Deepest nesting accepted in a policy: brackets (`(`, `[`, `{`) open at once plus the `if`s
+/// of the statement so far. Cedar parses (and evaluates, and drops) expressions recursively,
+/// so an unbounded depth would overflow a worker's stack: 35 nested parentheses did in a
+/// debug build.
+pub const MAX_TENANT_POLICY_DEPTH: usize = 16;
 
 /// Whether a diagnostic refuses the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +98,27 @@ pub enum TenantPolicyError {
         chars: usize,
         /// The limit.
         max: usize,
+    },
+    /// Nested deeper than [`MAX_TENANT_POLICY_DEPTH`].
+    #[error("expressions nested {depth} deep at line {line}, more than {max}")]
+    TooDeep {
+        /// The depth reached.
+        depth: usize,
+        /// 1-based line where it was reached.
+        line: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A control or bidirectional control character (other than tab and line breaks), which
+    /// can hide text from a reviewer ("Trojan Source", CVE-2021-42574).
+    #[error("a {class} character (U+{code:04X}) at line {line}")]
+    HiddenCharacter {
+        /// `control` or `bidi control`.
+        class: &'static str,
+        /// Its code point.
+        code: u32,
+        /// 1-based line.
+        line: usize,
     },
     /// Over [`MAX_TENANT_POLICIES`].
     #[error("{count} policies, more than {max}")]
@@ -251,6 +277,76 @@ pub(crate) fn diagnostics_of(
 }
 
 /// See [`crate::authz::Authorizer::compile_tenant_policies`].
+/// Refuses hidden characters anywhere and nesting deeper than [`MAX_TENANT_POLICY_DEPTH`],
+/// before Cedar's recursive parser sees the text. String literals (with `\` escapes) and `//`
+/// comments are skipped for the depth, not for the characters.
+fn check_shape(text: &str) -> Result<(), TenantPolicyError> {
+    let mut line = 1;
+    let (mut brackets, mut ifs) = (0usize, 0usize);
+    let mut chars = text.chars().peekable();
+    let mut word = String::new();
+    let hidden = |c: char, line: usize| match crate::text::forbidden_class(c) {
+        Some(class @ ("control" | "bidi control")) if !matches!(c, '\t' | '\n' | '\r') => {
+            Err(TenantPolicyError::HiddenCharacter {
+                class,
+                code: c as u32,
+                line,
+            })
+        }
+        _ => Ok(()),
+    };
+    while let Some(c) = chars.next() {
+        hidden(c, line)?;
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        if word == "if" {
+            ifs += 1;
+        }
+        word.clear();
+        match c {
+            '\n' => line += 1,
+            '"' => {
+                while let Some(s) = chars.next() {
+                    hidden(s, line)?;
+                    match s {
+                        '\\' => {
+                            if let Some(e) = chars.next() {
+                                hidden(e, line)?;
+                            }
+                        }
+                        '"' => break,
+                        '\n' => line += 1,
+                        _ => {}
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'/') => {
+                for s in chars.by_ref() {
+                    hidden(s, line)?;
+                    if s == '\n' {
+                        line += 1;
+                        break;
+                    }
+                }
+            }
+            '(' | '[' | '{' => brackets += 1,
+            ')' | ']' | '}' => brackets = brackets.saturating_sub(1),
+            ';' if brackets == 0 => ifs = 0,
+            _ => {}
+        }
+        if brackets + ifs > MAX_TENANT_POLICY_DEPTH {
+            return Err(TenantPolicyError::TooDeep {
+                depth: brackets + ifs,
+                line,
+                max: MAX_TENANT_POLICY_DEPTH,
+            });
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn compile(
     schema: &cedar::Schema,
     schema_text: &str,
@@ -269,6 +365,7 @@ pub(crate) fn compile(
             max: MAX_TENANT_POLICY_CHARS,
         });
     }
+    check_shape(text)?;
     if text.trim().is_empty() {
         return Ok(TenantPolicies {
             tenant: tenant.to_string(),

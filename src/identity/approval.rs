@@ -42,10 +42,52 @@ impl RequestKind {
 pub struct Approval {
     /// The approving user (`usr_…`).
     pub user: String,
-    /// The role whose place it fills.
+    /// The role whose place it fills (for a deletion, as assigned after the latest approval:
+    /// a user holding both roles takes whichever place the others leave).
     pub role: Role,
     /// Unix seconds.
     pub at: i64,
+    /// The places the approver could fill when approving (deletions; empty in records from
+    /// before it was kept: then `role`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eligible: Vec<Role>,
+}
+
+/// The places a deletion needs, one user each.
+const DELETION_PLACES: [Role; 2] = [Role::ComplianceOfficer, Role::SecurityAdmin];
+
+/// A distinct place of `places` for every approver, each from its own set, if one exists
+/// (backtracking over at most two places and a few approvers).
+fn assign(sets: &[Vec<Role>], places: &[Role]) -> Option<Vec<Role>> {
+    fn go(sets: &[Vec<Role>], used: &mut Vec<Role>, places: &[Role]) -> bool {
+        let Some(set) = sets.get(used.len()) else {
+            return true;
+        };
+        for place in places {
+            if set.contains(place) && !used.contains(place) {
+                used.push(*place);
+                if go(sets, used, places) {
+                    return true;
+                }
+                used.pop();
+            }
+        }
+        false
+    }
+    let mut used = Vec::with_capacity(sets.len());
+    go(sets, &mut used, places).then_some(used)
+}
+
+impl Approval {
+    /// The places the approver could fill ([`Approval::eligible`], or `role` for records
+    /// from before it was kept).
+    pub fn eligible_roles(&self) -> Vec<Role> {
+        if self.eligible.is_empty() {
+            vec![self.role]
+        } else {
+            self.eligible.clone()
+        }
+    }
 }
 
 /// A dual-control request.
@@ -127,7 +169,7 @@ impl DualControlRequest {
                         .iter()
                         .any(|a| a.role == Role::ComplianceOfficer)
             }
-            RequestKind::Deletion => [Role::ComplianceOfficer, Role::SecurityAdmin]
+            RequestKind::Deletion => DELETION_PLACES
                 .iter()
                 .all(|r| self.approvals.iter().any(|a| a.role == *r)),
         }
@@ -160,7 +202,7 @@ impl DualControlRequest {
                     None
                 }
             }
-            RequestKind::Deletion => [Role::ComplianceOfficer, Role::SecurityAdmin]
+            RequestKind::Deletion => DELETION_PLACES
                 .into_iter()
                 .find(|r| roles.contains(r) && !filled(*r)),
         }
@@ -186,6 +228,31 @@ impl DualControlRequest {
         if self.approved() {
             return Err(ApprovalRefusal::AlreadyApproved);
         }
+        if self.kind == RequestKind::Deletion {
+            // Accepted when every approver, this one included, can still hold a place of its
+            // own; the places are then reassigned, so the order of approvals never matters.
+            let eligible: Vec<Role> = DELETION_PLACES
+                .into_iter()
+                .filter(|r| principal.roles.contains(r))
+                .collect();
+            let mut sets: Vec<Vec<Role>> = self
+                .approvals
+                .iter()
+                .map(Approval::eligible_roles)
+                .collect();
+            sets.push(eligible.clone());
+            let places = assign(&sets, &DELETION_PLACES).ok_or(ApprovalRefusal::RoleNotNeeded)?;
+            self.approvals.push(Approval {
+                user: principal.id.clone(),
+                role: Role::ComplianceOfficer,
+                at: now,
+                eligible,
+            });
+            for (a, place) in self.approvals.iter_mut().zip(places) {
+                a.role = place;
+            }
+            return Ok(self.approved());
+        }
         let role = self
             .place_for(&principal.roles)
             .ok_or(ApprovalRefusal::RoleNotNeeded)?;
@@ -193,6 +260,7 @@ impl DualControlRequest {
             user: principal.id.clone(),
             role,
             at: now,
+            eligible: Vec::new(),
         });
         Ok(self.approved())
     }
@@ -272,7 +340,8 @@ mod tests {
             r.approve(&user("usr_ta", "acme", &[Ta]), 1),
             Err(ApprovalRefusal::RoleNotNeeded)
         );
-        // One user with both roles fills one place only.
+        // One user with both roles fills one place only, whichever the others leave: after
+        // them an officer or a security-admin completes the rule, in either order.
         assert_eq!(
             r.approve(&user("usr_both", "acme", &[Co, Sa]), 1),
             Ok(false)
@@ -281,11 +350,34 @@ mod tests {
             r.approve(&user("usr_both", "acme", &[Co, Sa]), 2),
             Err(ApprovalRefusal::Duplicate)
         );
+        let mut by_officer = r.clone();
         assert_eq!(
-            r.approve(&user("usr_co", "acme", &[Co]), 2),
-            Err(ApprovalRefusal::RoleNotNeeded)
+            by_officer.approve(&user("usr_co", "acme", &[Co]), 2),
+            Ok(true)
+        );
+        assert_eq!(
+            by_officer
+                .approvals
+                .iter()
+                .map(|a| a.role)
+                .collect::<Vec<_>>(),
+            [Sa, Co]
         );
         assert_eq!(r.approve(&user("usr_sa", "acme", &[Sa]), 3), Ok(true));
+        assert_eq!(
+            r.approvals.iter().map(|a| a.role).collect::<Vec<_>>(),
+            [Co, Sa]
+        );
+        // Two officers cannot fill both places.
+        let mut r =
+            DualControlRequest::new("del_2".into(), RequestKind::Deletion, "acme", &requester, 0)
+                .unwrap();
+        assert_eq!(r.approve(&user("usr_co", "acme", &[Co]), 1), Ok(false));
+        assert_eq!(
+            r.approve(&user("usr_co2", "acme", &[Co]), 2),
+            Err(ApprovalRefusal::RoleNotNeeded)
+        );
+        assert_eq!(r.approve(&user("usr_both", "acme", &[Co, Sa]), 3), Ok(true));
         assert_eq!(
             r.approvals.iter().map(|a| a.role).collect::<Vec<_>>(),
             [Co, Sa]

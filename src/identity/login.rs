@@ -47,6 +47,10 @@ pub enum LoginRefusal {
     /// session is started). Said only to someone who knows the password.
     #[error("the user's tenant is suspended")]
     TenantSuspended,
+    /// The password verified but the user's tenant was deleted (403 `TENANT_DELETED`; no
+    /// session is started).
+    #[error("the user's tenant was deleted")]
+    TenantDeleted,
     /// No hashing place free (503 `PASSWORD_HASHING_BUSY`).
     #[error("password hashing is saturated")]
     Busy,
@@ -109,13 +113,16 @@ pub async fn login(
         }
     };
     cx.lockout.record_success(&username);
-    if let Some(t) = user.tenant.as_deref()
-        && cx
-            .store
-            .get_tenant(t)?
-            .is_some_and(|t| t.status != super::tenant::TenantStatus::Active)
-    {
-        return Err(LoginRefusal::TenantSuspended);
+    if let Some(t) = user.tenant.as_deref() {
+        match cx.store.get_tenant(t)?.map(|t| t.status) {
+            Some(super::tenant::TenantStatus::Suspended) => {
+                return Err(LoginRefusal::TenantSuspended);
+            }
+            Some(super::tenant::TenantStatus::Deleted) => {
+                return Err(LoginRefusal::TenantDeleted);
+            }
+            _ => {}
+        }
     }
     let mut user = user;
     let mut rehashed = false;

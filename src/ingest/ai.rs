@@ -13,6 +13,10 @@ use serde_json::value::RawValue;
 pub const MAX_JOB_ID: usize = 200;
 /// Most insights one delivery may create (each becomes a stored record for review).
 pub const MAX_INSIGHTS: usize = 1000;
+/// Deepest nesting of arrays and objects accepted in one insight. Insights are stored as their
+/// own JSON text and parsed again when read, and JSON readers (serde_json among them) stop at
+/// 128 levels: a deeper insight would be stored and then unreadable.
+pub const MAX_INSIGHT_DEPTH: usize = 64;
 
 /// A parsed ML payload; each insight is the raw JSON text of its list item (or of the whole
 /// body), borrowed from the verified body, so nothing is re-encoded or deep-copied.
@@ -58,6 +62,40 @@ pub enum SchemaError {
         /// How many items it has.
         count: usize,
     },
+    /// An insight nests arrays and objects deeper than [`MAX_INSIGHT_DEPTH`].
+    #[error("an insight nests arrays and objects more than {MAX_INSIGHT_DEPTH} levels deep")]
+    TooDeep,
+}
+
+/// Whether the JSON text `s` nests arrays and objects deeper than `max` (strings skipped;
+/// one pass, no allocation).
+fn nests_deeper_than(s: &str, max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'"' => {
+                while let Some(c) = bytes.next() {
+                    match c {
+                        b'\\' => {
+                            bytes.next();
+                        }
+                        b'"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The list field that holds the insights of `kind`, if the kind has one.
@@ -115,6 +153,12 @@ pub fn extract_raw(body: &RawValue) -> Result<AiPayload<'_>, SchemaError> {
         },
         None => vec![body],
     };
+    if insights
+        .iter()
+        .any(|i| nests_deeper_than(i.get(), MAX_INSIGHT_DEPTH))
+    {
+        return Err(SchemaError::TooDeep);
+    }
     Ok(AiPayload {
         job_id,
         kind,
@@ -150,5 +194,27 @@ mod tests {
         assert!(extract(&json!([1])).is_err());
         let many: Vec<u32> = vec![0; MAX_INSIGHTS + 1];
         assert!(extract(&json!({"job_id":"j","kind":"nlp_entities","results":many})).is_err());
+    }
+
+    #[test]
+    fn insights_nested_deeper_than_readers_accept_are_refused() {
+        let body = |n: usize| {
+            format!(
+                r#"{{"job_id":"j","kind":"nlp_entities","results":[{{"x":{}1{}}}]}}"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        let raw = |t: &str| extract_raw(serde_json::from_str::<&RawValue>(t).unwrap()).map(|_| ());
+        // The insight object is one level; its array 63 more.
+        assert!(raw(&body(63)).is_ok());
+        assert!(matches!(raw(&body(64)), Err(SchemaError::TooDeep)));
+        assert!(matches!(raw(&body(100_000)), Err(SchemaError::TooDeep)));
+        // Brackets inside strings (escaped quotes included) do not count.
+        let quoted = format!(
+            r#"{{"job_id":"j","kind":"nlp_entities","results":[{{"x":"\"{}"}}]}}"#,
+            "[{".repeat(200)
+        );
+        assert!(raw(&quoted).is_ok());
     }
 }

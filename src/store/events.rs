@@ -233,10 +233,16 @@ impl IngestStore for Store {
         };
         let key = *self.id_key();
         let bytes = row.size;
+        let keys = self.inner.keys.clone();
         self.write(WriteClass::Data(bytes), move |b| {
-            store_in(b, &key, ev, row, encoded, audit)
+            // The tenant's deletion may have run earlier in this batch or a previous one.
+            let tenant = &ev.record.tenant;
+            if keys.is_retired(tenant) {
+                return Ok(Err(StoreError::TenantDeleted(tenant.clone())));
+            }
+            store_in(b, &key, ev, row, encoded, audit).map(Ok)
         })
-        .await
+        .await?
     }
 }
 

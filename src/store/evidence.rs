@@ -62,14 +62,19 @@ impl Store {
             .content_key(&record.tenant)?
             .encrypt(Content::Artifact, content.bytes())?;
         drop(content);
+        let keys = self.inner.keys.clone();
         self.write(WriteClass::Data(bytes), move |b| {
+            // The tenant's deletion may have run earlier in this batch or a previous one.
+            if keys.is_retired(&record.tenant) {
+                return Ok(Err(StoreError::TenantDeleted(record.tenant.clone())));
+            }
             let key = (
                 record.tenant.as_str(),
                 record.run_id.as_str(),
                 record.id.as_str(),
             );
             if b.open_table(ARTIFACTS)?.get(key)?.is_some() {
-                return Ok(ArtifactOutcome::Exists);
+                return Ok(Ok(ArtifactOutcome::Exists));
             }
             let origin = log_origin(b.prefix, &record.tenant, "evidence");
             record.log_index = log_append_hashed(b, &origin, descriptor, leaf)?;
@@ -90,9 +95,9 @@ impl Store {
                 a.detail = Some(format!("evidence log index {}", record.log_index));
             }
             put_audit(b, &mut audit)?;
-            Ok(ArtifactOutcome::Stored(Box::new(record)))
+            Ok(Ok(ArtifactOutcome::Stored(Box::new(record))))
         })
-        .await
+        .await?
     }
 
     /// The artifacts of a run, in id order.

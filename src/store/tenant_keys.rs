@@ -249,6 +249,26 @@ impl TenantKeys {
         })
     }
 
+    /// Marks `tenant` deleted in this process before its deletion commits: from then on it
+    /// gets no key ([`get_or_create`](Self::get_or_create)) and the writer stores no content
+    /// for it ([`is_retired`](Self::is_retired)), so a delivery racing the deletion cannot
+    /// land after it.
+    pub(crate) fn retire(&self, tenant: &str) {
+        let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
+        slots.shredded.insert(tenant.to_string());
+    }
+
+    /// Whether `tenant` was deleted (or is being deleted) in this process.
+    pub(crate) fn is_retired(&self, tenant: &str) -> bool {
+        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
+        slots.shredded.contains(tenant)
+    }
+
+    /// Where the keys are.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The content key of `tenant`, if it has one.
     pub fn get(&self, tenant: &str) -> Option<ContentKey> {
         let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());

@@ -7,7 +7,8 @@ use super::codec::{dec, enc};
 use super::*;
 use crate::audit::AuditRecord;
 use crate::identity::approval::{DualControlRequest, RequestKind};
-use crate::identity::{Tenant, TokenRecord};
+use crate::identity::user::UserRecord;
+use crate::identity::{Role, Tenant, TokenRecord};
 use crate::ingest::SourceRecord;
 
 /// The recorded origin prefix (meta `origin_prefix`) and whether the database is bootstrapped.
@@ -269,6 +270,55 @@ pub(crate) fn shred_deleted(db: &Database, keys: &TenantKeys) -> Result<(), Stor
     Ok(())
 }
 
+/// Refuses a key file that lacks the key of a tenant whose content is stored (a missing,
+/// emptied or foreign key file): serving that content as purged, and minting a new key for
+/// it, would lose it without a word.
+pub(crate) fn verify_keys(db: &Database, keys: &TenantKeys) -> Result<(), StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Status {
+        #[serde(default)]
+        status: crate::identity::tenant::TenantStatus,
+    }
+    let r = db.begin_read()?;
+    let tenants = r.open_table(TENANTS)?;
+    let bodies = r.open_table(EVENT_BODIES)?;
+    let insights = r.open_table(INSIGHTS)?;
+    let blobs = r.open_table(ARTIFACT_BLOBS)?;
+    for item in tenants.iter()? {
+        let (k, v) = item?;
+        let tenant = k.value();
+        let Status { status } = dec("tenants", v.value())?;
+        if status == crate::identity::tenant::TenantStatus::Deleted || keys.get(tenant).is_some() {
+            continue;
+        }
+        let end = format!("{tenant}\0");
+        let has_content = bodies
+            .range((tenant, 0u64)..=(tenant, u64::MAX))?
+            .next()
+            .is_some()
+            || insights
+                .range((tenant, 0u64)..=(tenant, u64::MAX))?
+                .next()
+                .is_some()
+            || blobs
+                .range((tenant, "", "")..(end.as_str(), "", ""))?
+                .next()
+                .is_some();
+        if has_content {
+            return Err(StoreError::Corrupt {
+                table: "tenant keys",
+                message: format!(
+                    "tenant {tenant} has encrypted content but {} holds no key for it: put back \
+                     the key file that belongs to this database (the one backed up with it); \
+                     refusing to start rather than serve that content as purged",
+                    keys.path().display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Applies `approve` to deletion request `id` of `tenant` in one transaction with `audit`;
     /// when it reports the request approved, the same commit records `system` (in the
@@ -293,9 +343,10 @@ impl Store {
     ) -> Result<Option<Result<(DualControlRequest, Option<TenantDeletion>), E>>, StoreError> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
         let shred_tenant = tenant.clone();
+        let keys = self.inner.keys.clone();
         let out = self
             .write(WriteClass::Exempt, move |txn| {
-                let mut t = txn.open_table(DUAL_CONTROL)?;
+                let t = txn.open_table(DUAL_CONTROL)?;
                 let Some(mut request) = t
                     .get((tenant.as_str(), id.as_str()))?
                     .map(|v| dec::<DualControlRequest>("dual_control", v.value()))
@@ -304,6 +355,35 @@ impl Store {
                 else {
                     return Ok(None);
                 };
+                drop(t);
+                // An approval counts only while its user may still give it: one disabled,
+                // removed, or stripped of the roles it approved with since is dropped here.
+                {
+                    let users = txn.open_table(USERS)?;
+                    let mut kept = Vec::with_capacity(request.approvals.len());
+                    for mut a in std::mem::take(&mut request.approvals) {
+                        let user = users
+                            .get(a.user.as_str())?
+                            .map(|v| dec::<UserRecord>("users", v.value()))
+                            .transpose()?
+                            .filter(|u| {
+                                u.disabled_at.is_none() && u.tenant.as_deref() == Some(&tenant)
+                            });
+                        let Some(user) = user else { continue };
+                        let still: Vec<Role> = a
+                            .eligible_roles()
+                            .into_iter()
+                            .filter(|r| user.roles.contains(r))
+                            .collect();
+                        if still.is_empty() {
+                            continue;
+                        }
+                        a.eligible = still;
+                        kept.push(a);
+                    }
+                    request.approvals = kept;
+                }
+                let mut t = txn.open_table(DUAL_CONTROL)?;
                 let approved = match approve(&mut request) {
                     Ok(a) => a,
                     Err(e) => return Ok(Some(Err(e))),
@@ -311,6 +391,8 @@ impl Store {
                 t.insert((tenant.as_str(), id.as_str()), enc(&request)?.as_slice())?;
                 drop(t);
                 let deletion = if approved {
+                    // Content writes later in this batch, or in the next ones, are refused.
+                    keys.retire(&tenant);
                     let d = delete_tenant_in(
                         txn,
                         &tenant,

@@ -623,6 +623,53 @@ fn invalid_policies_come_back_as_diagnostics() {
         az.compile_tenant_policies("acme", &big),
         Err(TenantPolicyError::TooLarge { .. })
     ));
+    // Nesting is bounded before Cedar's recursive parser sees it (35 parentheses overflowed a
+    // worker's stack); strings and comments do not count; `if`s do.
+    let nested = |n: usize| {
+        format!(
+            "permit (principal, action, resource) when {{ {}true{} }};",
+            "(".repeat(n),
+            ")".repeat(n)
+        )
+    };
+    assert!(az.compile_tenant_policies("acme", &nested(14)).is_ok());
+    assert!(matches!(
+        az.compile_tenant_policies("acme", &nested(35)),
+        Err(TenantPolicyError::TooDeep { max: 16, .. })
+    ));
+    assert!(matches!(
+        az.compile_tenant_policies("acme", &nested(4900)),
+        Err(TenantPolicyError::TooDeep { .. })
+    ));
+    let ifs = format!(
+        "permit (principal, action, resource) when {{ {}true{} }};",
+        "if true then ".repeat(20),
+        " else false".repeat(20)
+    );
+    assert!(matches!(
+        az.compile_tenant_policies("acme", &ifs),
+        Err(TenantPolicyError::TooDeep { .. })
+    ));
+    let quoted = format!(
+        "// (((((((((((((((((((((\npermit (principal, action, resource) when {{ \"{}\" == \"x\" }};",
+        "([{".repeat(40)
+    );
+    assert!(
+        az.compile_tenant_policies("acme", &quoted).is_ok(),
+        "{quoted}"
+    );
+    // Hidden characters anywhere, comments included; tabs and line breaks are fine.
+    for hidden in ['\u{202E}', '\u{0}', '\u{1B}'] {
+        let text = format!("// note {hidden} here\npermit (principal, action, resource);");
+        assert!(matches!(
+            az.compile_tenant_policies("acme", &text),
+            Err(TenantPolicyError::HiddenCharacter { line: 1, .. })
+        ));
+    }
+    assert!(
+        az.compile_tenant_policies("acme", "\tpermit (principal, action, resource);\r\n")
+            .is_ok()
+    );
     let many = "permit (principal, action, resource);\n".repeat(101);
     assert!(matches!(
         az.compile_tenant_policies("acme", &many),

@@ -355,6 +355,36 @@ async fn a_flipped_byte_in_a_stored_body_is_not_served() {
             .any(|r| r["code"] == "DATA_CORRUPT" && r["status"] == 500),
         "{audit:#?}"
     );
+
+    // Without the key file that belongs to the database, the store refuses to open rather
+    // than serve the tenant's content as purged and mint a new key for it.
+    let _keep = app.dir.clone();
+    app.state.store.shutdown();
+    drop(app);
+    let keys = evidentia::store::key_file_of(&db);
+    let aside = db.with_extension("keys-aside");
+    std::fs::rename(&keys, &aside).unwrap();
+    let open_store = || {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let signer =
+            std::sync::Arc::new(evidentia::tlog::NoteSigner::new("evidentia.test", key).unwrap());
+        evidentia::store::Store::open(
+            &db,
+            std::sync::Arc::new(evidentia::metrics::Metrics::new()),
+            signer,
+            1 << 20,
+            0,
+        )
+    };
+    let err = open_store().unwrap_err().to_string();
+    assert!(
+        err.contains("tenant default has encrypted content"),
+        "{err}"
+    );
+    assert!(!keys.exists() || std::fs::read(&keys).unwrap().is_empty());
+    std::fs::rename(&aside, &keys).unwrap();
+    let store = open_store().unwrap();
+    store.shutdown();
 }
 
 fn evidentia_check(data_dir: &std::path::Path) -> (bool, String) {

@@ -670,9 +670,9 @@ async fn a_suspended_tenants_users_end_sessions_but_cannot_start_them() {
         .problem(401, "LOGIN_FAILED");
 }
 
-/// Tenant deletion under dual control over HTTP: the approval matrix (token, self, a role the
-/// default policies do not let approve, another tenant's user, one user holding both roles
-/// filling one place, a role no longer needed), then the approval that completes the rule
+/// Tenant deletion under dual control over HTTP: the approval matrix (token, a role the default
+/// policies do not let approve, the requester, another tenant's user, one user holding both
+/// roles filling the place the officer leaves), then the approval that completes the rule
 /// crypto-shreds the tenant: content keys destroyed on disk, content and sources removed, the
 /// API 403 `TENANT_DELETED` (appliance-admins still read its logs), the `system` log records
 /// it, and all of it holds after a restart.
@@ -820,15 +820,17 @@ async fn a_tenant_deletion_needs_an_officer_and_a_security_admin_and_shreds_the_
     assert_eq!(r.json()["approved"], false);
     assert_eq!(r.json()["approvals"][0]["role"], "compliance-officer");
     refused(approve("both@acme").await, "already approved");
-    refused(approve("co@acme").await, "no role this request still needs");
     // Nothing is deleted yet.
     app.get(&body_path, &app.admin).await.expect(200);
 
-    let r = approve("sa@acme").await;
+    // The user holding both roles takes the place the officer leaves: the order of
+    // approvals never blocks the rule.
+    let r = approve("co@acme").await;
     r.expect(200);
     let done = r.json();
     assert_eq!(done["approved"], true, "{done}");
-    assert_eq!(done["approvals"][1]["role"], "security-admin");
+    assert_eq!(done["approvals"][0]["role"], "security-admin", "{done}");
+    assert_eq!(done["approvals"][1]["role"], "compliance-officer", "{done}");
     assert_eq!(
         done["deleted"],
         json!({"bodies": 1, "insights": 0, "artifacts": 0, "sources": 1, "key_destroyed": true}),
@@ -836,6 +838,11 @@ async fn a_tenant_deletion_needs_an_officer_and_a_security_admin_and_shreds_the_
     );
 
     // The key is gone from the key file (its slot zeros), the tenant refuses its users.
+    approve("sa@acme").await.problem(403, "TENANT_DELETED");
+    app.clock.advance(7);
+    login_with(&app, "ta@acme", PASSWORD, None)
+        .await
+        .problem(403, "TENANT_DELETED");
     assert!(
         evidentia::store::TenantKeys::read_only(&key_file)
             .unwrap()
@@ -914,4 +921,73 @@ async fn a_tenant_deletion_needs_an_officer_and_a_security_admin_and_shreds_the_
     drop(app);
     let report = evidentia::store::check_database(&db).unwrap();
     assert!(report.findings.is_empty(), "{:?}", report.findings);
+}
+
+/// An approval counts only while its user may still give it: a compliance-officer disabled
+/// after approving a deletion no longer counts when the security-admin approves, so nothing is
+/// deleted until another officer does.
+#[tokio::test]
+async fn a_disabled_approver_no_longer_counts_towards_a_deletion() {
+    let app = start().await;
+    app.create_tenant("acme").await;
+    let mut ids = std::collections::HashMap::new();
+    for (name, roles) in [
+        ("req@acme", &["tenant-admin"][..]),
+        ("co@acme", &["compliance-officer"]),
+        ("co2@acme", &["compliance-officer"]),
+        ("sa@acme", &["security-admin"]),
+    ] {
+        let user = create_user(&app, Some("acme"), name, roles).await;
+        ids.insert(name, user["id"].as_str().unwrap().to_string());
+    }
+    let mut sessions = std::collections::HashMap::new();
+    for name in ["req@acme", "co@acme", "co2@acme", "sa@acme"] {
+        app.clock.advance(7);
+        sessions.insert(name, login(&app, name).await);
+    }
+    let r = with_session(
+        &app,
+        Method::POST,
+        "/api/tenants/acme/deletion",
+        &sessions["req@acme"],
+        true,
+        None,
+    )
+    .await;
+    r.expect(201);
+    let approvals = format!(
+        "/api/tenants/acme/deletion/{}/approvals",
+        r.json()["id"].as_str().unwrap()
+    );
+    let approve = |who: &'static str| {
+        let (app, approvals, s) = (&app, approvals.clone(), &sessions[who]);
+        async move { with_session(app, Method::POST, &approvals, s, true, None).await }
+    };
+    approve("co@acme").await.expect(200);
+    app.call(
+        Method::DELETE,
+        &format!("/api/tenants/acme/users/{}", ids["co@acme"]),
+        Some(&app.admin),
+        &[],
+        vec![],
+    )
+    .await
+    .expect(204);
+    let r = approve("sa@acme").await;
+    r.expect(200);
+    assert_eq!(r.json()["approved"], false, "{}", r.json());
+    assert_eq!(
+        r.json()["approvals"],
+        json!([{"user": ids["sa@acme"], "role": "security-admin", "at": r.json()["approvals"][0]["at"]}])
+    );
+    let token = app.create_token("acme", &["viewer"]).await;
+    app.get("/api/tenants/acme/events", &token)
+        .await
+        .expect(200);
+    let r = approve("co2@acme").await;
+    r.expect(200);
+    assert_eq!(r.json()["approved"], true);
+    app.get("/api/tenants/acme/events", &token)
+        .await
+        .problem(403, "TENANT_DELETED");
 }
