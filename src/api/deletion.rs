@@ -126,26 +126,16 @@ impl DeletionApi {
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
     ) -> ApiResult<DeletionRequested, { status::TENANT | status::S507 }> {
-        let ctx = ctx(req);
-        let p = state.authenticate(&auth, &ctx)?;
-        state.authorize(
-            &p,
-            Action::TenantDeleteRequest,
-            &Resource::tenant(&tenant),
-            &ctx,
-        )?;
-        let now = state.now();
-        let request = DualControlRequest::new(
-            crate::ingest::random_id("del_"),
-            RequestKind::Deletion,
+        let request = super::exports::ask(
+            &state,
+            req,
+            auth,
             &tenant,
-            &p,
-            now,
-        )?;
-        ctx.set_resource(&request.id);
-        let audit = vec![ctx.record("/api/tenants/{tenant}/deletion", 201, None, now)];
-        state.store.insert_request(request.clone(), audit).await?;
-        ctx.mark_audited();
+            RequestKind::Deletion,
+            Action::TenantDeleteRequest,
+            "/api/tenants/{tenant}/deletion",
+        )
+        .await?;
         Ok(DeletionRequested::Created(Json(DeletionRequestDto::new(
             request, None,
         ))))

@@ -100,6 +100,37 @@ enum ExportRequested {
     Created(Json<ExportRequestDto>),
 }
 
+/// Records a new dual-control request of `kind` on `tenant` by the authenticated principal,
+/// with its audit record (`route`), once `action` is permitted. Shared by exports and
+/// deletion.
+///
+/// # Errors
+/// Authentication, authorization, [`ApprovalRefusal::RequesterNotAUser`] (403), storage.
+pub(super) async fn ask(
+    state: &AppState,
+    req: &Request,
+    auth: ApiAuth,
+    tenant: &str,
+    kind: RequestKind,
+    action: Action,
+    route: &str,
+) -> Result<DualControlRequest, Problem> {
+    let ctx = ctx(req);
+    let p = state.authenticate(&auth, &ctx)?;
+    state.authorize(&p, action, &Resource::tenant(tenant), &ctx)?;
+    let now = state.now();
+    let prefix = match kind {
+        RequestKind::Export => "exp_",
+        RequestKind::Deletion => "del_",
+    };
+    let request = DualControlRequest::new(crate::ingest::random_id(prefix), kind, tenant, &p, now)?;
+    ctx.set_resource(&request.id);
+    let audit = vec![ctx.record(route, 201, None, now)];
+    state.store.insert_request(request.clone(), audit).await?;
+    ctx.mark_audited();
+    Ok(request)
+}
+
 impl From<ApprovalRefusal> for Problem {
     fn from(e: ApprovalRefusal) -> Self {
         Problem::new(Code::ApprovalRefused, e.to_string())
@@ -133,26 +164,16 @@ impl ExportsApi {
         #[oai(validator(pattern = "^[a-z0-9-]{2,63}$"))]
         tenant: Path<String>,
     ) -> ApiResult<ExportRequested, { status::TENANT | status::S507 }> {
-        let ctx = ctx(req);
-        let p = state.authenticate(&auth, &ctx)?;
-        state.authorize(
-            &p,
-            Action::TenantExportRequest,
-            &Resource::tenant(&tenant),
-            &ctx,
-        )?;
-        let now = state.now();
-        let request = DualControlRequest::new(
-            crate::ingest::random_id("exp_"),
-            RequestKind::Export,
+        let request = ask(
+            &state,
+            req,
+            auth,
             &tenant,
-            &p,
-            now,
-        )?;
-        ctx.set_resource(&request.id);
-        let audit = vec![ctx.record("/api/tenants/{tenant}/exports", 201, None, now)];
-        state.store.insert_request(request.clone(), audit).await?;
-        ctx.mark_audited();
+            RequestKind::Export,
+            Action::TenantExportRequest,
+            "/api/tenants/{tenant}/exports",
+        )
+        .await?;
         Ok(ExportRequested::Created(Json(request.into())))
     }
 

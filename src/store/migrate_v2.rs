@@ -4,7 +4,7 @@
 //! in memory at a time; keys are made (and synced) before that transaction commits, so a crash
 //! leaves either schema 2 untouched or schema 3 complete.
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 use super::codec::{open, seal};
 use super::insights::InsightRow;
@@ -15,83 +15,65 @@ const CHUNK_ROWS: usize = 1024;
 /// Artifacts held in memory at a time (each up to the upload cap).
 const CHUNK_ARTIFACTS: usize = 16;
 
+/// Rewrites every row of a `(tenant, seq)` table through `f`, [`CHUNK_ROWS`] rows in memory
+/// at a time; how many.
+fn rewrite_seq_rows(
+    txn: &WriteTransaction,
+    table: TableDefinition<(&str, u64), &[u8]>,
+    mut f: impl FnMut(&str, &[u8]) -> Result<Vec<u8>, StoreError>,
+) -> Result<u64, StoreError> {
+    let mut done = 0u64;
+    let mut from: Option<(String, u64)> = None;
+    loop {
+        let chunk: Vec<(String, u64, Vec<u8>)> = {
+            let t = txn.open_table(table)?;
+            let range = match &from {
+                Some((tn, seq)) => t.range((tn.as_str(), *seq)..)?,
+                None => t.range::<(&str, u64)>(..)?,
+            };
+            let mut chunk = Vec::new();
+            for item in range {
+                let (k, v) = item?;
+                let (tn, seq) = k.value();
+                if from.as_ref().is_some_and(|(t, s)| t == tn && *s == seq) {
+                    continue;
+                }
+                chunk.push((tn.to_string(), seq, v.value().to_vec()));
+                if chunk.len() == CHUNK_ROWS {
+                    break;
+                }
+            }
+            chunk
+        };
+        let Some((tn, seq, _)) = chunk.last() else {
+            return Ok(done);
+        };
+        from = Some((tn.clone(), *seq));
+        let mut t = txn.open_table(table)?;
+        for (tn, seq, value) in &chunk {
+            t.insert((tn.as_str(), *seq), f(tn, value)?.as_slice())?;
+            done += 1;
+        }
+    }
+}
+
 /// Encrypts the plaintext content of a schema-2 database in `txn`.
 ///
 /// # Errors
 /// [`StoreError`]; nothing is committed then.
 pub(crate) fn encrypt_content(txn: &WriteTransaction, keys: &TenantKeys) -> Result<(), StoreError> {
-    let mut done = 0u64;
     // Bodies: (tenant, seq) → bytes.
-    let mut from: Option<(String, u64)> = None;
-    loop {
-        let chunk: Vec<(String, u64, Vec<u8>)> = {
-            let t = txn.open_table(EVENT_BODIES)?;
-            let range = match &from {
-                Some((tn, seq)) => t.range((tn.as_str(), *seq)..)?,
-                None => t.range::<(&str, u64)>(..)?,
-            };
-            let mut chunk = Vec::new();
-            for item in range {
-                let (k, v) = item?;
-                let (tn, seq) = k.value();
-                if from.as_ref().is_some_and(|(t, s)| t == tn && *s == seq) {
-                    continue;
-                }
-                chunk.push((tn.to_string(), seq, v.value().to_vec()));
-                if chunk.len() == CHUNK_ROWS {
-                    break;
-                }
-            }
-            chunk
-        };
-        let Some((tn, seq, _)) = chunk.last() else {
-            break;
-        };
-        from = Some((tn.clone(), *seq));
-        let mut t = txn.open_table(EVENT_BODIES)?;
-        for (tn, seq, plain) in &chunk {
-            let sealed = keys.get_or_create(tn)?.encrypt(Content::Body, plain)?;
-            t.insert((tn.as_str(), *seq), sealed.as_slice())?;
-            done += 1;
-        }
-    }
+    let mut done = rewrite_seq_rows(txn, EVENT_BODIES, |tenant, plain| {
+        keys.get_or_create(tenant)?.encrypt(Content::Body, plain)
+    })?;
     // Insights: the payload inside each row.
-    let mut from: Option<(String, u64)> = None;
-    loop {
-        let chunk: Vec<(String, u64, Vec<u8>)> = {
-            let t = txn.open_table(INSIGHTS)?;
-            let range = match &from {
-                Some((tn, seq)) => t.range((tn.as_str(), *seq)..)?,
-                None => t.range::<(&str, u64)>(..)?,
-            };
-            let mut chunk = Vec::new();
-            for item in range {
-                let (k, v) = item?;
-                let (tn, seq) = k.value();
-                if from.as_ref().is_some_and(|(t, s)| t == tn && *s == seq) {
-                    continue;
-                }
-                chunk.push((tn.to_string(), seq, v.value().to_vec()));
-                if chunk.len() == CHUNK_ROWS {
-                    break;
-                }
-            }
-            chunk
-        };
-        let Some((tn, seq, _)) = chunk.last() else {
-            break;
-        };
-        from = Some((tn.clone(), *seq));
-        let mut t = txn.open_table(INSIGHTS)?;
-        for (tn, seq, raw) in &chunk {
-            let (mut row, event_seq): (InsightRow, u64) = open("insights", raw)?;
-            row.payload = keys
-                .get_or_create(tn)?
-                .encrypt(Content::Insight, &row.payload)?;
-            t.insert((tn.as_str(), *seq), seal(&row, event_seq)?.as_slice())?;
-            done += 1;
-        }
-    }
+    done += rewrite_seq_rows(txn, INSIGHTS, |tenant, raw| {
+        let (mut row, event_seq): (InsightRow, u64) = open("insights", raw)?;
+        row.payload = keys
+            .get_or_create(tenant)?
+            .encrypt(Content::Insight, &row.payload)?;
+        seal(&row, event_seq)
+    })?;
     // Artifacts: (tenant, run, id) → bytes.
     let mut from: Option<(String, String, String)> = None;
     loop {

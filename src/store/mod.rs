@@ -295,8 +295,7 @@ impl Store {
         );
         let keys = Arc::new(TenantKeys::open(&key_file_of(path))?);
         let id_key = migrate::prepare(&db, &keys)?;
-        tenants::shred_deleted(&db, &keys)?;
-        tenants::verify_keys(&db, &keys)?;
+        tenants::reconcile_keys(&db, &keys)?;
         let (tx, rx) = mpsc::channel::<writer::Job>(4096);
         let writer_db = db.clone();
         let sources = sources::load_sources(&db)?;

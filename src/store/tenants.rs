@@ -249,31 +249,16 @@ fn delete_tenant_in(
     Ok(out)
 }
 
-/// Destroys the content keys of tenants recorded as deleted (a deletion whose key file write
-/// failed after its commit is finished at the next start).
-pub(crate) fn shred_deleted(db: &Database, keys: &TenantKeys) -> Result<(), StoreError> {
+/// Brings the key file in line with the database at open: a tenant recorded as deleted has its
+/// key destroyed (a deletion whose key-file write failed after its commit is finished here)
+/// and gets no new one; a live tenant whose content is stored must have its key, or the open
+/// is refused (a missing, emptied or foreign key file), since serving that content as purged,
+/// and minting a new key for it, would lose it without a word.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] naming the first tenant without its key; I/O of the key file.
+pub(crate) fn reconcile_keys(db: &Database, keys: &TenantKeys) -> Result<(), StoreError> {
     /// The one member this needs (records of every schema have it, or are active).
-    #[derive(serde::Deserialize)]
-    struct Status {
-        #[serde(default)]
-        status: crate::identity::tenant::TenantStatus,
-    }
-    let r = db.begin_read()?;
-    let t = r.open_table(TENANTS)?;
-    for item in t.iter()? {
-        let (k, v) = item?;
-        let Status { status } = dec("tenants", v.value())?;
-        if status == crate::identity::tenant::TenantStatus::Deleted && keys.shred(k.value())? {
-            tracing::warn!(tenant = %k.value(), "destroyed the content key of a deleted tenant");
-        }
-    }
-    Ok(())
-}
-
-/// Refuses a key file that lacks the key of a tenant whose content is stored (a missing,
-/// emptied or foreign key file): serving that content as purged, and minting a new key for
-/// it, would lose it without a word.
-pub(crate) fn verify_keys(db: &Database, keys: &TenantKeys) -> Result<(), StoreError> {
     #[derive(serde::Deserialize)]
     struct Status {
         #[serde(default)]
@@ -288,7 +273,13 @@ pub(crate) fn verify_keys(db: &Database, keys: &TenantKeys) -> Result<(), StoreE
         let (k, v) = item?;
         let tenant = k.value();
         let Status { status } = dec("tenants", v.value())?;
-        if status == crate::identity::tenant::TenantStatus::Deleted || keys.get(tenant).is_some() {
+        if status == crate::identity::tenant::TenantStatus::Deleted {
+            if keys.shred(tenant)? {
+                tracing::warn!(%tenant, "destroyed the content key of a deleted tenant");
+            }
+            continue;
+        }
+        if keys.get(tenant).is_some() {
             continue;
         }
         let end = format!("{tenant}\0");
