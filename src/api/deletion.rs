@@ -74,6 +74,8 @@ pub struct DeletionRequestDto {
     pub approved: bool,
     /// The rule, in words.
     pub rule: String,
+    /// When the request stops taking approvals (7 days after it was asked).
+    pub expires_at: time::OffsetDateTime,
     /// What the deletion removed, in the answer to the approval that carried it out.
     pub deleted: Option<DeletionDoneDto>,
 }
@@ -83,6 +85,7 @@ impl DeletionRequestDto {
         let approved = r.approved();
         Self {
             rule: r.kind.rule().to_string(),
+            expires_at: ts(r.expires_at()),
             id: r.id,
             tenant: r.tenant,
             requested_by: r.requested_by,

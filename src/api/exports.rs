@@ -55,6 +55,8 @@ pub struct ExportRequestDto {
     pub approved: bool,
     /// The rule, in words.
     pub rule: String,
+    /// When the request stops taking approvals (7 days after it was asked).
+    pub expires_at: time::OffsetDateTime,
 }
 
 impl From<Approval> for ApprovalDto {
@@ -72,6 +74,7 @@ impl From<DualControlRequest> for ExportRequestDto {
         let approved = r.approved();
         Self {
             rule: r.kind.rule().to_string(),
+            expires_at: ts(r.expires_at()),
             id: r.id,
             tenant: r.tenant,
             requested_by: r.requested_by,

@@ -131,7 +131,14 @@ pub enum ApprovalRefusal {
     /// The request already has all its approvals.
     #[error("the request is already approved")]
     AlreadyApproved,
+    /// The request is older than [`REQUEST_LIFETIME_SECS`]: approvals are no longer taken.
+    #[error("the request expired (requests take approvals for 7 days); ask again")]
+    Expired,
 }
+
+/// How long a dual-control request takes approvals after it was made, seconds (7 days): an
+/// approval given weeks apart from the other is not a decision taken together.
+pub const REQUEST_LIFETIME_SECS: i64 = 7 * 86_400;
 
 impl DualControlRequest {
     /// A new request of `principal` at `now`.
@@ -157,6 +164,11 @@ impl DualControlRequest {
             requested_at: now,
             approvals: Vec::new(),
         })
+    }
+
+    /// When the request stops taking approvals (unix seconds).
+    pub fn expires_at(&self) -> i64 {
+        self.requested_at.saturating_add(REQUEST_LIFETIME_SECS)
     }
 
     /// Whether every place is filled.
@@ -227,6 +239,9 @@ impl DualControlRequest {
         }
         if self.approved() {
             return Err(ApprovalRefusal::AlreadyApproved);
+        }
+        if now > self.expires_at() {
+            return Err(ApprovalRefusal::Expired);
         }
         if self.kind == RequestKind::Deletion {
             // Accepted when every approver, this one included, can still hold a place of its
@@ -367,6 +382,18 @@ mod tests {
         assert_eq!(
             r.approvals.iter().map(|a| a.role).collect::<Vec<_>>(),
             [Co, Sa]
+        );
+        // Approvals are taken for 7 days after the request.
+        let mut late =
+            DualControlRequest::new("del_3".into(), RequestKind::Deletion, "acme", &requester, 0)
+                .unwrap();
+        assert_eq!(
+            late.approve(&user("usr_co", "acme", &[Co]), REQUEST_LIFETIME_SECS + 1),
+            Err(ApprovalRefusal::Expired)
+        );
+        assert_eq!(
+            late.approve(&user("usr_co", "acme", &[Co]), REQUEST_LIFETIME_SECS),
+            Ok(false)
         );
         // Two officers cannot fill both places.
         let mut r =

@@ -991,3 +991,47 @@ async fn a_disabled_approver_no_longer_counts_towards_a_deletion() {
         .await
         .problem(403, "TENANT_DELETED");
 }
+
+/// A dual-control request takes approvals for 7 days after it was asked, no longer.
+#[tokio::test]
+async fn a_dual_control_request_expires_after_seven_days() {
+    let app = start().await;
+    app.create_tenant("acme").await;
+    create_user(&app, Some("acme"), "req@acme", &["tenant-admin"]).await;
+    create_user(&app, Some("acme"), "co@acme", &["compliance-officer"]).await;
+    let req = login(&app, "req@acme").await;
+    let r = with_session(
+        &app,
+        Method::POST,
+        "/api/tenants/acme/deletion",
+        &req,
+        true,
+        None,
+    )
+    .await;
+    r.expect(201);
+    let asked = time::OffsetDateTime::parse(
+        r.json()["requested_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let expires = time::OffsetDateTime::parse(
+        r.json()["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(expires - asked, time::Duration::days(7));
+    let approvals = format!(
+        "/api/tenants/acme/deletion/{}/approvals",
+        r.json()["id"].as_str().unwrap()
+    );
+    app.clock.advance(7 * 86_400 + 1);
+    let co = login(&app, "co@acme").await;
+    let r = with_session(&app, Method::POST, &approvals, &co, true, None).await;
+    r.problem(403, "APPROVAL_REFUSED");
+    assert!(
+        r.json()["detail"].as_str().unwrap().contains("expired"),
+        "{}",
+        r.json()
+    );
+}
