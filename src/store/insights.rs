@@ -143,7 +143,13 @@ impl Store {
                 next = items.last().map(|i| i.seq);
                 break;
             }
-            items.push(row.record(self.id_key(), content_key.as_ref(), tenant, seq, event_seq)?);
+            items.push(row.record(
+                self.id_key(),
+                content_key.as_deref(),
+                tenant,
+                seq,
+                event_seq,
+            )?);
         }
         Ok(Page {
             items,
@@ -166,7 +172,7 @@ impl Store {
         let key = *self.id_key();
         let content_key = self.inner.keys.get(&tenant);
         self.write(WriteClass::Data(0), move |b| {
-            let content_key = content_key.as_ref();
+            let content_key = content_key.as_deref();
             let mut found = None;
             let txn = b.txn();
             let t = b.insights()?;

@@ -431,7 +431,7 @@ impl Store {
     }
 
     /// `tenant`'s content key, made on its first use ([`tenant_keys`]).
-    pub(crate) fn content_key(&self, tenant: &str) -> Result<ContentKey, StoreError> {
+    pub(crate) fn content_key(&self, tenant: &str) -> Result<Arc<ContentKey>, StoreError> {
         self.inner.keys.get_or_create(tenant)
     }
 

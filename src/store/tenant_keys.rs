@@ -21,10 +21,10 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 
 use super::StoreError;
@@ -34,8 +34,9 @@ pub const SLOT: usize = 128;
 /// First byte of every encrypted value (the format version).
 const VERSION: u8 = 1;
 const NONCE: usize = 24;
+const TAG: usize = 16;
 /// Bytes an encrypted value adds to its plaintext: version, nonce and tag.
-pub const OVERHEAD: usize = 1 + NONCE + 16;
+pub const OVERHEAD: usize = 1 + NONCE + TAG;
 const ID_MAX: usize = 63;
 const KEY_AT: usize = 2 + ID_MAX;
 const CRC_AT: usize = KEY_AT + 32;
@@ -61,32 +62,40 @@ impl Content {
     }
 }
 
-/// A tenant's 256-bit content key.
-#[derive(Clone)]
+/// A tenant's 256-bit content key (shared: handing it out is a reference count).
 pub struct ContentKey {
-    tenant: String,
+    /// The associated-data prefix after the kind's label: `NUL || tenant id`.
+    tenant_aad: Vec<u8>,
     cipher: XChaCha20Poly1305,
 }
 
 impl std::fmt::Debug for ContentKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ContentKey({})", self.tenant)
+        f.write_str("ContentKey")
     }
 }
 
-fn aad(kind: Content, tenant: &str) -> Vec<u8> {
-    let mut a = kind.label().to_vec();
-    a.push(0);
-    a.extend_from_slice(tenant.as_bytes());
-    a
-}
+/// Longest associated data: the longest label, NUL, a 63-byte tenant id.
+const AAD_MAX: usize = 24 + 1 + ID_MAX;
 
 impl ContentKey {
-    fn new(tenant: &str, key: &[u8; 32]) -> Self {
-        Self {
-            tenant: tenant.to_string(),
+    fn new(tenant: &str, key: &[u8; 32]) -> Arc<Self> {
+        let mut tenant_aad = vec![0u8];
+        tenant_aad.extend_from_slice(tenant.as_bytes());
+        Arc::new(Self {
+            tenant_aad,
             cipher: XChaCha20Poly1305::new(key.into()),
-        }
+        })
+    }
+
+    /// The associated data of `kind` for this key's tenant, on the stack.
+    fn aad(&self, kind: Content) -> ([u8; AAD_MAX], usize) {
+        let mut buf = [0u8; AAD_MAX];
+        let label = kind.label();
+        let len = label.len() + self.tenant_aad.len();
+        buf[..label.len()].copy_from_slice(label);
+        buf[label.len()..len].copy_from_slice(&self.tenant_aad);
+        (buf, len)
     }
 
     /// Encrypts `plain` as content of `kind` of this key's tenant ([`OVERHEAD`] bytes more).
@@ -94,25 +103,22 @@ impl ContentKey {
     /// # Errors
     /// [`StoreError::Corrupt`] if the cipher refuses (a plaintext beyond its 256 GiB limit).
     pub fn encrypt(&self, kind: Content, plain: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let mut nonce = [0u8; NONCE];
-        rand::rng().fill_bytes(&mut nonce);
-        let sealed = self
+        // One allocation: version, nonce, the plaintext encrypted in place, the tag.
+        let mut out = Vec::with_capacity(OVERHEAD + plain.len());
+        out.push(VERSION);
+        out.resize(1 + NONCE, 0);
+        rand::rng().fill_bytes(&mut out[1..]);
+        out.extend_from_slice(plain);
+        let (aad, len) = self.aad(kind);
+        let (head, body) = out.split_at_mut(1 + NONCE);
+        let tag = self
             .cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plain,
-                    aad: &aad(kind, &self.tenant),
-                },
-            )
+            .encrypt_in_place_detached(XNonce::from_slice(&head[1..]), &aad[..len], body)
             .map_err(|_| StoreError::Corrupt {
                 table: "encrypt",
                 message: "the content could not be encrypted".into(),
             })?;
-        let mut out = Vec::with_capacity(OVERHEAD + plain.len());
-        out.push(VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
+        out.extend_from_slice(&tag);
         Ok(out)
     }
 
@@ -120,19 +126,22 @@ impl ContentKey {
     /// not open (changed bytes, another tenant's or another kind's value).
     pub fn decrypt(&self, kind: Content, value: &[u8]) -> Option<Vec<u8>> {
         let rest = value.strip_prefix(&[VERSION])?;
-        if rest.len() < NONCE + 16 {
+        if rest.len() < NONCE + TAG {
             return None;
         }
         let (nonce, sealed) = rest.split_at(NONCE);
+        let (cipher, tag) = sealed.split_at(sealed.len() - TAG);
+        let mut plain = cipher.to_vec();
+        let (aad, len) = self.aad(kind);
         self.cipher
-            .decrypt(
+            .decrypt_in_place_detached(
                 XNonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: &aad(kind, &self.tenant),
-                },
+                &aad[..len],
+                &mut plain,
+                Tag::from_slice(tag),
             )
-            .ok()
+            .ok()?;
+        Some(plain)
     }
 }
 
@@ -165,7 +174,7 @@ pub struct TenantKeys {
 #[derive(Default)]
 struct Slots {
     /// tenant → (slot index, key)
-    live: HashMap<String, (usize, ContentKey)>,
+    live: HashMap<String, (usize, Arc<ContentKey>)>,
     free: Vec<usize>,
     count: usize,
     /// Tenants whose key was destroyed: never given a new one (a delivery racing the
@@ -270,7 +279,7 @@ impl TenantKeys {
     }
 
     /// The content key of `tenant`, if it has one.
-    pub fn get(&self, tenant: &str) -> Option<ContentKey> {
+    pub fn get(&self, tenant: &str) -> Option<Arc<ContentKey>> {
         let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
         slots.live.get(tenant).map(|(_, k)| k.clone())
     }
@@ -280,7 +289,7 @@ impl TenantKeys {
     /// # Errors
     /// [`StoreError::Db`] for I/O or a read-only file; [`StoreError::Corrupt`] for a tenant
     /// id longer than 63 bytes.
-    pub fn get_or_create(&self, tenant: &str) -> Result<ContentKey, StoreError> {
+    pub fn get_or_create(&self, tenant: &str) -> Result<Arc<ContentKey>, StoreError> {
         if let Some(k) = self.get(tenant) {
             return Ok(k);
         }
