@@ -81,7 +81,7 @@ fn assign(sets: &[Vec<Role>], places: &[Role]) -> Option<Vec<Role>> {
 impl Approval {
     /// The places the approver could fill ([`Approval::eligible`], or `role` for records
     /// from before it was kept).
-    pub fn eligible_roles(&self) -> Vec<Role> {
+    fn eligible_roles(&self) -> Vec<Role> {
         if self.eligible.is_empty() {
             vec![self.role]
         } else {
@@ -187,37 +187,58 @@ impl DualControlRequest {
         }
     }
 
-    /// The role an approval by a holder of `roles` would fill, if any place is open for it.
-    fn place_for(&self, roles: &[Role]) -> Option<Role> {
-        let filled = |r: Role| self.approvals.iter().any(|a| a.role == r);
-        match self.kind {
-            RequestKind::Export => {
-                let officer = roles.contains(&Role::ComplianceOfficer);
-                if self.approvals.is_empty() {
-                    // The first place: any approver the policies admit; an officer fills the
-                    // officer place.
-                    return Some(if officer {
-                        Role::ComplianceOfficer
-                    } else {
-                        *roles.first()?
-                    });
-                }
-                if filled(Role::ComplianceOfficer) {
-                    roles.first().copied().map(
-                        |r| {
-                            if officer { Role::ComplianceOfficer } else { r }
-                        },
-                    )
-                } else if officer {
-                    Some(Role::ComplianceOfficer)
-                } else {
-                    None
-                }
-            }
-            RequestKind::Deletion => DELETION_PLACES
-                .into_iter()
-                .find(|r| roles.contains(r) && !filled(*r)),
+    /// The place an export approval by a holder of `roles` would fill, if one is open for it
+    /// (deletions assign places in [`approve`](Self::approve)).
+    fn export_place_for(&self, roles: &[Role]) -> Option<Role> {
+        let officer = roles.contains(&Role::ComplianceOfficer);
+        if self.approvals.is_empty() {
+            // The first place: any approver the policies admit; an officer fills the officer
+            // place.
+            return Some(if officer {
+                Role::ComplianceOfficer
+            } else {
+                *roles.first()?
+            });
         }
+        if self
+            .approvals
+            .iter()
+            .any(|a| a.role == Role::ComplianceOfficer)
+        {
+            roles
+                .first()
+                .copied()
+                .map(|r| if officer { Role::ComplianceOfficer } else { r })
+        } else if officer {
+            Some(Role::ComplianceOfficer)
+        } else {
+            None
+        }
+    }
+
+    /// Drops the approvals their users can no longer give: `current_roles` answers a user's
+    /// roles now (`None` when the user is gone, disabled or moved out of the tenant); an
+    /// approval stays only while its user still holds a role it could fill, and then with
+    /// just those roles.
+    pub fn drop_stale_approvals(
+        &mut self,
+        mut current_roles: impl FnMut(&str) -> Option<Vec<Role>>,
+    ) {
+        self.approvals.retain_mut(|a| {
+            let Some(roles) = current_roles(&a.user) else {
+                return false;
+            };
+            let still: Vec<Role> = a
+                .eligible_roles()
+                .into_iter()
+                .filter(|r| roles.contains(r))
+                .collect();
+            if still.is_empty() {
+                return false;
+            }
+            a.eligible = still;
+            true
+        });
     }
 
     /// Records `principal`'s approval at `now`; returns whether the request is now approved.
@@ -269,7 +290,7 @@ impl DualControlRequest {
             return Ok(self.approved());
         }
         let role = self
-            .place_for(&principal.roles)
+            .export_place_for(&principal.roles)
             .ok_or(ApprovalRefusal::RoleNotNeeded)?;
         self.approvals.push(Approval {
             user: principal.id.clone(),

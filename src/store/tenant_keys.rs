@@ -333,7 +333,7 @@ impl TenantKeys {
     pub fn shred(&self, tenant: &str) -> Result<bool, StoreError> {
         let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
         slots.shredded.insert(tenant.to_string());
-        let Some((index, _)) = slots.live.get(tenant).map(|(i, k)| (*i, k.clone())) else {
+        let Some(index) = slots.live.get(tenant).map(|(i, _)| *i) else {
             return Ok(false);
         };
         self.write_slot(index, &[0u8; SLOT])?;

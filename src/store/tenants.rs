@@ -8,7 +8,7 @@ use super::*;
 use crate::audit::AuditRecord;
 use crate::identity::approval::{DualControlRequest, RequestKind};
 use crate::identity::user::UserRecord;
-use crate::identity::{Role, Tenant, TokenRecord};
+use crate::identity::{Tenant, TokenRecord};
 use crate::ingest::SourceRecord;
 
 /// The recorded origin prefix (meta `origin_prefix`) and whether the database is bootstrapped.
@@ -347,32 +347,23 @@ impl Store {
                     return Ok(None);
                 };
                 drop(t);
-                // An approval counts only while its user may still give it: one disabled,
-                // removed, or stripped of the roles it approved with since is dropped here.
+                // An approval counts only while its user may still give it (the rule is the
+                // domain's; this supplies each approver's roles as they are now).
                 {
                     let users = txn.open_table(USERS)?;
-                    let mut kept = Vec::with_capacity(request.approvals.len());
-                    for mut a in std::mem::take(&mut request.approvals) {
-                        let user = users
+                    let mut current = std::collections::HashMap::new();
+                    for a in &request.approvals {
+                        let roles = users
                             .get(a.user.as_str())?
                             .map(|v| dec::<UserRecord>("users", v.value()))
                             .transpose()?
                             .filter(|u| {
                                 u.disabled_at.is_none() && u.tenant.as_deref() == Some(&tenant)
-                            });
-                        let Some(user) = user else { continue };
-                        let still: Vec<Role> = a
-                            .eligible_roles()
-                            .into_iter()
-                            .filter(|r| user.roles.contains(r))
-                            .collect();
-                        if still.is_empty() {
-                            continue;
-                        }
-                        a.eligible = still;
-                        kept.push(a);
+                            })
+                            .map(|u| u.roles);
+                        current.insert(a.user.clone(), roles);
                     }
-                    request.approvals = kept;
+                    request.drop_stale_approvals(|user| current.get(user).cloned().flatten());
                 }
                 let mut t = txn.open_table(DUAL_CONTROL)?;
                 let approved = match approve(&mut request) {
