@@ -143,6 +143,15 @@ pub(crate) const DUAL_CONTROL: TableDefinition<(&str, &str), &[u8]> =
 pub(crate) const COMPLIANCE_VIEWS: TableDefinition<&str, (u64, [u8; 32])> =
     TableDefinition::new("compliance_views");
 
+/// The data directory of the database at `path`: its parent (the data key lives in
+/// `<data dir>/secrets/DATA_KEY`, beside the appliance's other generated secrets).
+pub fn data_dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// Storage failures (answered 500/503/507 by the API, never caused by client input).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -217,6 +226,8 @@ struct Inner {
     sources: RwLock<Arc<sources::SourceCache>>,
     sources_reload: Mutex<()>,
     keys: Arc<TenantKeys>,
+    /// Data keys that seal secrets at rest ([`crate::seal`]).
+    keyring: crate::seal::Keyring,
 }
 
 impl Inner {
@@ -294,6 +305,8 @@ impl Store {
                 .create(path)?,
         );
         let keys = Arc::new(TenantKeys::open(&key_file_of(path))?);
+        let keyring = crate::seal::Keyring::load_or_create(data_dir_of(path))
+            .map_err(|e| StoreError::Db(e.to_string()))?;
         let id_key = migrate::prepare(&db, &keys)?;
         tenants::reconcile_keys(&db, &keys)?;
         let (tx, rx) = mpsc::channel::<writer::Job>(4096);
@@ -343,6 +356,7 @@ impl Store {
                 sources: RwLock::new(Arc::new(sources)),
                 sources_reload: Mutex::new(()),
                 keys,
+                keyring,
             }),
         })
     }
@@ -454,6 +468,43 @@ impl Store {
             Some(plain) => Ok(Some(plain)),
             None => Err(self.damaged(format!("{} does not decrypt", what()))),
         }
+    }
+
+    /// Seals a secret for the record and field `ctx` names, under the active data key
+    /// ([`crate::seal`]: `v1:<kid>:<nonce>:<ciphertext>`).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if the operating system's RNG fails.
+    pub(crate) fn seal_secret(
+        &self,
+        ctx: &crate::seal::SealContext<'_>,
+        plaintext: &[u8],
+    ) -> Result<String, StoreError> {
+        self.inner
+            .keyring
+            .seal(plaintext, ctx)
+            .map_err(|e| StoreError::Corrupt {
+                table: "sealed secret",
+                message: e.to_string(),
+            })
+    }
+
+    /// Opens a secret sealed by [`seal_secret`](Self::seal_secret) for the same `ctx`.
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`] when it does not open (tampered, moved to another record, or
+    /// sealed under a data key this appliance does not hold).
+    pub(crate) fn open_secret(
+        &self,
+        ctx: &crate::seal::SealContext<'_>,
+        sealed: &str,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.inner.keyring.open(sealed, ctx).map_err(|e| {
+            self.damaged(format!(
+                "the sealed {} of {} in tenant {}: {e}",
+                ctx.field, ctx.record, ctx.tenant
+            ))
+        })
     }
 
     pub(crate) fn read(&self) -> Result<ReadTransaction, StoreError> {

@@ -7,6 +7,7 @@ mod authz;
 mod cli;
 mod compliance;
 mod contract;
+mod delivery;
 mod disk;
 mod evidence;
 mod hardening;
