@@ -22,6 +22,7 @@
 pub mod breaker;
 pub mod client;
 pub mod guard;
+pub mod integration;
 pub mod schedule;
 pub mod siem;
 pub mod sign;

@@ -74,6 +74,11 @@ pub(crate) struct Batch<'t> {
     tables: Tables<'t>,
     /// Logs appended to, by origin (ordered, so checkpoints are signed in a stable order).
     pub(crate) logs: BTreeMap<String, LogState>,
+    /// Unix seconds when the batch began (0 when the store has no clock): the time of the
+    /// deliveries it enqueues.
+    pub(crate) now: i64,
+    /// The integrations subscribed to what this batch appends ([`super::outbox`]).
+    pub(crate) subscriptions: std::sync::Arc<super::integrations::Subscriptions>,
 }
 
 impl std::ops::Deref for Batch<'_> {
@@ -85,7 +90,12 @@ impl std::ops::Deref for Batch<'_> {
 }
 
 impl<'t> Batch<'t> {
-    pub(crate) fn new(txn: &'t WriteTransaction, prefix: &'t str) -> Self {
+    pub(crate) fn new(
+        txn: &'t WriteTransaction,
+        prefix: &'t str,
+        now: i64,
+        subscriptions: std::sync::Arc<super::integrations::Subscriptions>,
+    ) -> Self {
         Self {
             txn,
             prefix,
@@ -93,6 +103,8 @@ impl<'t> Batch<'t> {
             usage: BTreeMap::new(),
             tables: Tables::default(),
             logs: BTreeMap::new(),
+            now,
+            subscriptions,
         }
     }
 
@@ -193,8 +205,13 @@ impl<'t> Batch<'t> {
         *slot = slot.saturating_add(amount);
     }
 
-    /// Writes the counters, the usage increments and every log's nodes, entries and size.
+    /// Enqueues the deliveries of this batch's log entries ([`super::outbox`]), then writes the
+    /// counters, the usage increments and every log's nodes, entries and size.
     pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
+        if !self.subscriptions.is_empty() && !self.logs.is_empty() {
+            let subs = self.subscriptions.clone();
+            super::outbox::enqueue_entries(self, &subs)?;
+        }
         if !self.counters.is_empty() {
             let counters = std::mem::take(&mut self.counters);
             let t = self.seq_table()?;

@@ -125,9 +125,10 @@ pub(crate) fn log_append_hashed(
 pub(crate) fn sign_checkpoints(
     batch: &mut Batch<'_>,
     signer: &NoteSigner,
-) -> Result<(), StoreError> {
+) -> Result<Vec<(String, u64, String)>, StoreError> {
+    let mut signed = Vec::new();
     if batch.logs.is_empty() {
-        return Ok(());
+        return Ok(signed);
     }
     let txn = batch.txn();
     let mut checkpoints = txn.open_table(CHECKPOINTS)?;
@@ -156,8 +157,9 @@ pub(crate) fn sign_checkpoints(
             message: e.to_string(),
         })?;
         checkpoints.insert(origin.as_str(), note.as_str())?;
+        signed.push((origin.clone(), log_size, note));
     }
-    Ok(())
+    Ok(signed)
 }
 
 /// A signing key the appliance has used (public part only).

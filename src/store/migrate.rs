@@ -112,6 +112,9 @@ pub(crate) fn prepare(db: &Database, keys: &TenantKeys) -> Result<IdKey, StoreEr
     txn.open_table(USAGE)?;
     txn.open_table(COMPLIANCE_VIEWS)?;
     txn.open_table(DUAL_CONTROL)?;
+    txn.open_table(INTEGRATIONS)?;
+    txn.open_table(DELIVERIES)?;
+    txn.open_table(DELIVERY_DUE)?;
     txn.commit()?;
     Ok(key)
 }

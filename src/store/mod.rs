@@ -26,9 +26,11 @@ mod events;
 mod evidence;
 mod ids;
 mod insights;
+mod integrations;
 mod log;
 mod migrate;
 mod migrate_v2;
+mod outbox;
 mod policies;
 mod retention;
 mod sources;
@@ -45,7 +47,9 @@ pub use disk::{Budget, DiskGuard, DiskState, SpaceProbe, VolumeProbe, WriteClass
 pub use events::{EventLeaf, EventWithBody};
 pub use evidence::{ArtifactOutcome, ArtifactWithBytes, ReceiptOutcome};
 pub use insights::DecideOutcome;
+pub use integrations::IntegrationUpdate;
 pub use log::{KeyRecord, LogQueryError, ProvenEntry, SignedCheckpoint, active_key_of};
+pub use outbox::{DeliveryUpdate, DeliveryView, HealthUpdate, MAX_DELIVERY_PAGE, Redelivery};
 pub use tenant_keys::{Content, ContentKey, TenantKeys, key_file_of};
 pub use tenants::TenantDeletion;
 pub use tokens::Revocation;
@@ -152,6 +156,19 @@ pub fn data_dir_of(path: &Path) -> &Path {
     }
 }
 
+/// (tenant, integration id) → JSON [`crate::delivery::integration::IntegrationRecord`] with
+/// its credentials sealed ([`crate::seal`]).
+pub(crate) const INTEGRATIONS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("integrations");
+/// (tenant, integration id, delivery seq) → postcard
+/// [`crate::delivery::integration::DeliveryRecord`]: the outbox and the attempts log.
+pub(crate) const DELIVERIES: TableDefinition<(&str, &str, u64), &[u8]> =
+    TableDefinition::new("deliveries");
+/// (next attempt, Unix seconds; delivery seq) → (tenant, integration id): pending deliveries
+/// in the order they are due.
+pub(crate) const DELIVERY_DUE: TableDefinition<(i64, u64), (&str, &str)> =
+    TableDefinition::new("delivery_due");
+
 /// Storage failures (answered 500/503/507 by the API, never caused by client input).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -228,6 +245,8 @@ struct Inner {
     keys: Arc<TenantKeys>,
     /// Data keys that seal secrets at rest ([`crate::seal`]).
     keyring: crate::seal::Keyring,
+    /// Shared with the writer: clock and subscriptions.
+    shared: Arc<writer::Shared>,
 }
 
 impl Inner {
@@ -325,6 +344,12 @@ impl Store {
         let writer_disk = disk.clone();
         let poison = Arc::new(writer::Poison::default());
         let writer_poison = poison.clone();
+        let shared = Arc::new(writer::Shared::default());
+        match shared.subscriptions.write() {
+            Ok(mut s) => *s = Arc::new(integrations::load_subscriptions(&db)?),
+            Err(p) => *p.into_inner() = Arc::new(integrations::load_subscriptions(&db)?),
+        }
+        let writer_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name("evidentia-store-writer".into())
             .spawn({
@@ -338,6 +363,7 @@ impl Store {
                         writer_disk,
                         writer_prefix,
                         writer_poison,
+                        writer_shared,
                     )
                 }
             })
@@ -357,6 +383,7 @@ impl Store {
                 sources_reload: Mutex::new(()),
                 keys,
                 keyring,
+                shared,
             }),
         })
     }
@@ -365,6 +392,12 @@ impl Store {
     /// [`StoreError::Closed`]. The file is closed when the last handle is dropped.
     pub fn shutdown(&self) {
         self.inner.shutdown();
+    }
+
+    /// Gives the store the appliance's clock: deliveries enqueued by the writer are dated by it
+    /// (before, they are dated 0 and due at once). Set once; later calls are ignored.
+    pub fn use_clock(&self, clock: crate::clock::SharedClock) {
+        let _ = self.inner.shared.clock.set(clock);
     }
 
     /// The free-space floor the writer enforces before every commit (see [`DiskGuard`]).

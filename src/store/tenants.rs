@@ -176,6 +176,8 @@ pub struct TenantDeletion {
     pub artifacts: u64,
     /// Webhook sources (and their secrets) removed.
     pub sources: u64,
+    /// Integrations (and their credentials and deliveries) removed.
+    pub integrations: u64,
     /// Whether the content key was destroyed now (`false` if it was never made).
     pub key_destroyed: bool,
 }
@@ -246,6 +248,7 @@ fn delete_tenant_in(
         }
         out.sources = ids.len() as u64;
     }
+    out.integrations = super::integrations::remove_integrations_of(txn, tenant)?;
     Ok(out)
 }
 
@@ -385,9 +388,9 @@ impl Store {
                     for a in audit.iter_mut() {
                         a.detail = Some(format!(
                             "tenant {tenant} deleted under dual control ({id}): content key \
-                             destroyed; {} raw bodies, {} insights, {} artifacts and {} webhook \
-                             sources removed; logs and audit trail kept",
-                            d.bodies, d.insights, d.artifacts, d.sources
+                             destroyed; {} raw bodies, {} insights, {} artifacts, {} webhook \
+                             sources and {} integrations removed; logs and audit trail kept",
+                            d.bodies, d.insights, d.artifacts, d.sources, d.integrations
                         ));
                     }
                     Some(d)
@@ -402,6 +405,7 @@ impl Store {
             return Ok(out);
         };
         self.reload_sources()?;
+        self.reload_subscriptions()?;
         deletion.key_destroyed = self.inner.keys.shred(&shred_tenant)?;
         Ok(Some(Ok((request, Some(deletion)))))
     }

@@ -136,6 +136,29 @@ pub(crate) struct Job {
     pub run: Operation,
 }
 
+/// What the store and its writer share besides the database: the clock (set once the
+/// appliance has one) and the integrations' subscriptions.
+#[derive(Default)]
+pub(crate) struct Shared {
+    pub(crate) clock: std::sync::OnceLock<crate::clock::SharedClock>,
+    pub(crate) subscriptions: std::sync::RwLock<Arc<super::integrations::Subscriptions>>,
+}
+
+impl Shared {
+    /// Unix seconds by the store's clock (0 before one is set).
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.get().map_or(0, |c| c.now_unix())
+    }
+
+    /// The current subscriptions.
+    pub(crate) fn subscriptions(&self) -> Arc<super::integrations::Subscriptions> {
+        match self.subscriptions.read() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+}
+
 pub(crate) fn run(
     db: Arc<Database>,
     mut rx: mpsc::Receiver<Job>,
@@ -144,6 +167,7 @@ pub(crate) fn run(
     disk: Arc<DiskGuard>,
     prefix: String,
     poison: Arc<Poison>,
+    shared: Arc<Shared>,
 ) {
     let mut pending: VecDeque<Job> = VecDeque::new();
     loop {
@@ -201,7 +225,9 @@ pub(crate) fn run(
         };
         let mut completions: Vec<Completion> = Vec::with_capacity(pending.len());
         let mut failure: Option<Failure> = None;
-        let mut batch = Batch::new(&txn, &prefix);
+        let now = shared.now();
+        let subscriptions = shared.subscriptions();
+        let mut batch = Batch::new(&txn, &prefix, now, subscriptions.clone());
         while let Some(job) = pending.pop_front() {
             match (job.run)(&mut batch) {
                 Ok(c) => completions.push(c),
@@ -215,6 +241,13 @@ pub(crate) fn run(
             && let Err(e) = batch
                 .flush()
                 .and_then(|()| sign_checkpoints(&mut batch, &signer))
+                .and_then(|signed| {
+                    if subscriptions.is_empty() {
+                        Ok(())
+                    } else {
+                        super::outbox::enqueue_checkpoints(&mut batch, &subscriptions, &signed)
+                    }
+                })
         {
             failure = Some(Failure::Other(e.to_string()));
         }

@@ -1,0 +1,613 @@
+//! The durable outbox: deliveries created in the commit that acknowledges what they report,
+//! the due index the delivery worker drains, and the attempts log.
+//!
+//! Every log entry a batch appends to a tenant's `evidence` or `audit` log, and every checkpoint
+//! it signs, becomes one delivery per enabled integration of that tenant subscribed to its type
+//! ([`Subscriptions`]). The delivery row references the entry (log and index) rather than
+//! copying it; the worker reads the entry when it builds the message. A delivery is due at once
+//! (`DELIVERY_DUE` key `(0, seq)` when the writer has no clock); after each attempt its due key
+//! moves to the time the schedule chose, and leaves the index once delivered or failed.
+
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
+
+use super::integrations::Subscriptions;
+use super::*;
+use crate::audit::AuditRecord;
+use crate::delivery::integration::{
+    Attempt, DeliveryRecord, DeliveryStatus, DisabledReason, EventType, IntegrationRecord,
+    IntegrationStatus, MAX_ATTEMPTS_KEPT, Payload,
+};
+use crate::delivery::schedule::Next;
+
+/// Most deliveries one listing page returns.
+pub const MAX_DELIVERY_PAGE: usize = 200;
+
+fn enc_row(rec: &DeliveryRecord) -> Result<Vec<u8>, StoreError> {
+    postcard::to_allocvec(rec).map_err(|e| StoreError::Corrupt {
+        table: "deliveries",
+        message: e.to_string(),
+    })
+}
+
+fn dec_row(bytes: &[u8]) -> Result<DeliveryRecord, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
+        table: "deliveries",
+        message: e.to_string(),
+    })
+}
+
+/// The tenant and log name of a log origin `<prefix>/<tenant>/<log>`.
+fn tenant_log<'o>(prefix: &str, origin: &'o str) -> Option<(&'o str, &'o str)> {
+    origin
+        .strip_prefix(prefix)?
+        .strip_prefix('/')?
+        .split_once('/')
+}
+
+/// The type of a log entry: `audit` log entries are audit records; `evidence` log entries are
+/// webhook notarisations (`"type":"webhook"`, the last member of the canonical JSON) or other
+/// evidence (artifacts, receipts).
+fn entry_type(log: &str, entry: &[u8]) -> Option<EventType> {
+    match log {
+        "audit" => Some(EventType::AuditRecorded),
+        "evidence" if entry.ends_with(br#""type":"webhook"}"#) => Some(EventType::EventReceived),
+        "evidence" => Some(EventType::EvidenceRecorded),
+        _ => None,
+    }
+}
+
+fn insert_delivery(b: &WriteTransaction, rec: &DeliveryRecord) -> Result<(), StoreError> {
+    b.open_table(DELIVERIES)?.insert(
+        (rec.tenant.as_str(), rec.integration.as_str(), rec.seq),
+        enc_row(rec)?.as_slice(),
+    )?;
+    if let Some(at) = rec.next_at {
+        b.open_table(DELIVERY_DUE)?.insert(
+            (at, rec.seq),
+            (rec.tenant.as_str(), rec.integration.as_str()),
+        )?;
+    }
+    Ok(())
+}
+
+fn new_delivery(
+    b: &mut Batch<'_>,
+    tenant: &str,
+    integration: &str,
+    event_type: EventType,
+    payload: Payload,
+    now: i64,
+) -> Result<DeliveryRecord, StoreError> {
+    let rec = DeliveryRecord {
+        seq: b.next_seq("deliveries")?,
+        tail: ids::new_tail(),
+        tenant: tenant.to_string(),
+        integration: integration.to_string(),
+        event_type,
+        payload,
+        created_at: now,
+        status: DeliveryStatus::Pending,
+        next_at: Some(now),
+        round_attempts: 0,
+        attempts: Vec::new(),
+    };
+    insert_delivery(b, &rec)?;
+    Ok(rec)
+}
+
+/// Enqueues the deliveries of the entries this batch appended (called by [`Batch::flush`]
+/// before the entries are written).
+pub(crate) fn enqueue_entries(b: &mut Batch<'_>, subs: &Subscriptions) -> Result<(), StoreError> {
+    let mut wanted: Vec<(String, String, EventType, Payload)> = Vec::new();
+    for (origin, log) in &b.logs {
+        let Some((tenant, name)) = tenant_log(b.prefix, origin) else {
+            continue;
+        };
+        let integrations = subs.of(tenant);
+        if integrations.is_empty() {
+            continue;
+        }
+        let first = log.size - log.entries.len() as u64;
+        for (i, entry) in log.entries.iter().enumerate() {
+            let Some(t) = entry_type(name, entry) else {
+                continue;
+            };
+            for (id, mask) in integrations {
+                if mask & t.bit() != 0 {
+                    wanted.push((
+                        tenant.to_string(),
+                        id.clone(),
+                        t,
+                        Payload::Entry {
+                            log: name.to_string(),
+                            index: first + i as u64,
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    let now = b.now;
+    for (tenant, id, t, payload) in wanted {
+        new_delivery(b, &tenant, &id, t, payload, now)?;
+    }
+    Ok(())
+}
+
+/// Enqueues `checkpoint.signed` deliveries for the checkpoints this batch signed
+/// (`(origin, size, note)`).
+pub(crate) fn enqueue_checkpoints(
+    b: &mut Batch<'_>,
+    subs: &Subscriptions,
+    signed: &[(String, u64, String)],
+) -> Result<(), StoreError> {
+    let now = b.now;
+    for (origin, size, note) in signed {
+        let Some((tenant, log)) = tenant_log(b.prefix, origin) else {
+            continue;
+        };
+        for (id, mask) in subs.of(tenant) {
+            if mask & EventType::CheckpointSigned.bit() != 0 {
+                new_delivery(
+                    b,
+                    tenant,
+                    id,
+                    EventType::CheckpointSigned,
+                    Payload::Checkpoint {
+                        log: log.to_string(),
+                        size: *size,
+                        note: note.clone(),
+                    },
+                    now,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Seqs and rows of every delivery of one integration.
+fn deliveries_of(
+    b: &WriteTransaction,
+    tenant: &str,
+    integration: &str,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let t = b.open_table(DELIVERIES)?;
+    let mut out = Vec::new();
+    for item in t.range((tenant, integration, 0u64)..=(tenant, integration, u64::MAX))? {
+        let (_, v) = item?;
+        out.push(dec_row(v.value())?);
+    }
+    Ok(out)
+}
+
+/// Takes the pending deliveries of a disabled integration off the due index (they stay
+/// pending, without a due time).
+pub(crate) fn drop_due_of(
+    b: &WriteTransaction,
+    tenant: &str,
+    integration: &str,
+) -> Result<(), StoreError> {
+    for mut rec in deliveries_of(b, tenant, integration)? {
+        if let Some(at) = rec.next_at.take() {
+            b.open_table(DELIVERY_DUE)?.remove((at, rec.seq))?;
+            insert_delivery(b, &rec)?;
+        }
+    }
+    Ok(())
+}
+
+/// Puts the pending deliveries of a re-enabled integration back on the due index, due at
+/// `now`, each with a fresh round of the schedule.
+pub(crate) fn restore_due_of(
+    b: &WriteTransaction,
+    tenant: &str,
+    integration: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    for mut rec in deliveries_of(b, tenant, integration)? {
+        if rec.status == DeliveryStatus::Pending && rec.next_at.is_none() {
+            rec.next_at = Some(now);
+            rec.round_attempts = 0;
+            insert_delivery(b, &rec)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes every delivery of an integration (it is deleted).
+pub(crate) fn remove_deliveries_of(
+    b: &WriteTransaction,
+    tenant: &str,
+    integration: &str,
+) -> Result<(), StoreError> {
+    for rec in deliveries_of(b, tenant, integration)? {
+        if let Some(at) = rec.next_at {
+            b.open_table(DELIVERY_DUE)?.remove((at, rec.seq))?;
+        }
+        b.open_table(DELIVERIES)?
+            .remove((tenant, integration, rec.seq))?;
+    }
+    Ok(())
+}
+
+/// What the delivery worker decided for one delivery.
+#[derive(Debug, Clone)]
+pub enum DeliveryUpdate {
+    /// An attempt was made; `next` is the schedule's decision.
+    Attempted {
+        /// Owning tenant.
+        tenant: String,
+        /// The integration.
+        integration: String,
+        /// The delivery.
+        seq: u64,
+        /// The attempts-log entry.
+        attempt: Attempt,
+        /// What follows.
+        next: Next,
+    },
+    /// Not attempted (the endpoint's breaker is open): due again at `until`.
+    Held {
+        /// Owning tenant.
+        tenant: String,
+        /// The integration.
+        integration: String,
+        /// The delivery.
+        seq: u64,
+        /// Unix seconds.
+        until: i64,
+    },
+}
+
+/// A change of an integration's health decided by the delivery worker.
+#[derive(Debug, Clone)]
+pub struct HealthUpdate {
+    /// Owning tenant.
+    pub tenant: String,
+    /// The integration.
+    pub integration: String,
+    /// New start of the failure streak (`None`: it succeeded).
+    pub failing_since: Option<i64>,
+    /// Disable it now, for this reason.
+    pub disable: Option<DisabledReason>,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// A delivery found by its external id, with the id.
+#[derive(Debug, Clone)]
+pub struct DeliveryView {
+    /// `dlv_…`.
+    pub id: String,
+    /// The row.
+    pub record: DeliveryRecord,
+}
+
+/// Outcome of a redeliver request.
+#[derive(Debug)]
+pub enum Redelivery {
+    /// Due now, with a fresh round of the schedule.
+    Queued(DeliveryView),
+    /// No such delivery of that integration.
+    Missing,
+    /// The integration is disabled: nothing would be sent.
+    Disabled,
+}
+
+impl Store {
+    fn delivery_view(&self, record: DeliveryRecord) -> DeliveryView {
+        DeliveryView {
+            id: ids::encode(
+                self.id_key(),
+                "dlv",
+                &record.tenant,
+                record.seq,
+                record.tail,
+            ),
+            record,
+        }
+    }
+
+    /// Up to `limit` deliveries due at `now`, earliest first, skipping `busy` seqs (in flight).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn due_deliveries(
+        &self,
+        now: i64,
+        limit: usize,
+        busy: &std::collections::HashSet<u64>,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let r = self.read()?;
+        let due = r.open_table(DELIVERY_DUE)?;
+        let rows = r.open_table(DELIVERIES)?;
+        let mut out = Vec::new();
+        for item in due.range((i64::MIN, 0u64)..=(now, u64::MAX))? {
+            if out.len() == limit {
+                break;
+            }
+            let (k, v) = item?;
+            let (_, seq) = k.value();
+            if busy.contains(&seq) {
+                continue;
+            }
+            let (tenant, integration) = v.value();
+            if let Some(row) = rows.get((tenant, integration, seq))? {
+                out.push(dec_row(row.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The earliest due time in the outbox, if any delivery is pending.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        let r = self.read()?;
+        let due = r.open_table(DELIVERY_DUE)?;
+        Ok(due.first()?.map(|(k, _)| k.value().0))
+    }
+
+    /// Records the worker's decisions, the integrations' health changes and their audit
+    /// records in one commit.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn record_deliveries(
+        &self,
+        updates: Vec<DeliveryUpdate>,
+        health: Vec<HealthUpdate>,
+        mut audit: Vec<AuditRecord>,
+    ) -> Result<(), StoreError> {
+        let store = self.clone();
+        self.write(WriteClass::Exempt, move |b| {
+            for u in updates {
+                let (tenant, integration, seq) = match &u {
+                    DeliveryUpdate::Attempted {
+                        tenant,
+                        integration,
+                        seq,
+                        ..
+                    }
+                    | DeliveryUpdate::Held {
+                        tenant,
+                        integration,
+                        seq,
+                        ..
+                    } => (tenant.clone(), integration.clone(), *seq),
+                };
+                let row = b
+                    .open_table(DELIVERIES)?
+                    .get((tenant.as_str(), integration.as_str(), seq))?
+                    .map(|v| dec_row(v.value()))
+                    .transpose()?;
+                // Deleted with its integration while the attempt was under way.
+                let Some(mut rec) = row else { continue };
+                if let Some(at) = rec.next_at.take() {
+                    b.open_table(DELIVERY_DUE)?.remove((at, seq))?;
+                }
+                match u {
+                    DeliveryUpdate::Held { until, .. } => rec.next_at = Some(until),
+                    DeliveryUpdate::Attempted { attempt, next, .. } => {
+                        rec.round_attempts = rec.round_attempts.saturating_add(1);
+                        rec.attempts.push(attempt);
+                        if rec.attempts.len() > MAX_ATTEMPTS_KEPT {
+                            let extra = rec.attempts.len() - MAX_ATTEMPTS_KEPT;
+                            rec.attempts.drain(..extra);
+                        }
+                        match next {
+                            Next::Delivered => rec.status = DeliveryStatus::Delivered,
+                            Next::RetryAt(at) => rec.next_at = Some(at),
+                            Next::Exhausted => rec.status = DeliveryStatus::Failed,
+                            // Stays pending without a due time until re-enabled.
+                            Next::DisableIntegration => {}
+                        }
+                    }
+                }
+                insert_delivery(b, &rec)?;
+            }
+            for h in health {
+                let current = b
+                    .open_table(INTEGRATIONS)?
+                    .get((h.tenant.as_str(), h.integration.as_str()))?
+                    .map(|v| super::codec::dec::<IntegrationRecord>("integrations", v.value()))
+                    .transpose()?;
+                let Some(mut rec) = current else { continue };
+                rec.failing_since = h.failing_since;
+                if let Some(reason) = h.disable
+                    && rec.status == IntegrationStatus::Enabled
+                {
+                    rec.status = IntegrationStatus::Disabled;
+                    rec.disabled_reason = Some(reason);
+                    rec.updated_at = h.at;
+                    drop_due_of(b, &h.tenant, &h.integration)?;
+                }
+                // Stored sealed as it was read: only status fields changed.
+                b.open_table(INTEGRATIONS)?.insert(
+                    (h.tenant.as_str(), h.integration.as_str()),
+                    super::codec::enc(&rec)?.as_slice(),
+                )?;
+            }
+            super::audit::put_audit(b, &mut audit)?;
+            Ok(())
+        })
+        .await?;
+        store.reload_subscriptions()
+    }
+
+    /// Deliveries of an integration, newest first, at most `limit`, before `cursor` (a seq),
+    /// optionally only those in `status`.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn list_deliveries(
+        &self,
+        tenant: &str,
+        integration: &str,
+        limit: usize,
+        cursor: Option<u64>,
+        status: Option<DeliveryStatus>,
+    ) -> Result<Page<DeliveryView>, StoreError> {
+        let r = self.read()?;
+        let t = r.open_table(DELIVERIES)?;
+        let upper = cursor.unwrap_or(u64::MAX);
+        let mut items = Vec::new();
+        let mut next = None;
+        for (scanned, item) in t
+            .range((tenant, integration, 0u64)..(tenant, integration, upper))?
+            .rev()
+            .enumerate()
+        {
+            let (k, v) = item?;
+            let seq = k.value().2;
+            if items.len() == limit.min(MAX_DELIVERY_PAGE) || scanned == SCAN_BUDGET {
+                next = Some(seq + 1);
+                break;
+            }
+            let rec = dec_row(v.value())?;
+            if status.is_none_or(|s| s == rec.status) {
+                items.push(self.delivery_view(rec));
+            }
+        }
+        Ok(Page {
+            items,
+            next_cursor: next,
+        })
+    }
+
+    /// The delivery `id` (`dlv_…`) of `integration` in `tenant`.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn get_delivery(
+        &self,
+        tenant: &str,
+        integration: &str,
+        id: &str,
+    ) -> Result<Option<DeliveryView>, StoreError> {
+        let Some((seq, tail)) = ids::decode(self.id_key(), "dlv", tenant, id) else {
+            return Ok(None);
+        };
+        let r = self.read()?;
+        let t = r.open_table(DELIVERIES)?;
+        let Some(v) = t.get((tenant, integration, seq))? else {
+            return Ok(None);
+        };
+        let rec = dec_row(v.value())?;
+        Ok((rec.tail == tail).then(|| self.delivery_view(rec)))
+    }
+
+    /// Makes delivery `id` due at `now` with a fresh round of the schedule (same `webhook-id`),
+    /// with `audit`, in one commit.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn redeliver(
+        &self,
+        tenant: &str,
+        integration: &str,
+        id: &str,
+        now: i64,
+        mut audit: Vec<AuditRecord>,
+    ) -> Result<Redelivery, StoreError> {
+        let Some((seq, tail)) = ids::decode(self.id_key(), "dlv", tenant, id) else {
+            return Ok(Redelivery::Missing);
+        };
+        let (tenant, integration) = (tenant.to_string(), integration.to_string());
+        let store = self.clone();
+        self.write(WriteClass::Exempt, move |b| {
+            let enabled = b
+                .open_table(INTEGRATIONS)?
+                .get((tenant.as_str(), integration.as_str()))?
+                .map(|v| super::codec::dec::<IntegrationRecord>("integrations", v.value()))
+                .transpose()?
+                .map(|r| r.status == IntegrationStatus::Enabled);
+            match enabled {
+                None => return Ok(Redelivery::Missing),
+                Some(false) => return Ok(Redelivery::Disabled),
+                Some(true) => {}
+            }
+            let row = b
+                .open_table(DELIVERIES)?
+                .get((tenant.as_str(), integration.as_str(), seq))?
+                .map(|v| dec_row(v.value()))
+                .transpose()?;
+            let Some(mut rec) = row.filter(|r| r.tail == tail) else {
+                return Ok(Redelivery::Missing);
+            };
+            if let Some(at) = rec.next_at.take() {
+                b.open_table(DELIVERY_DUE)?.remove((at, seq))?;
+            }
+            rec.status = DeliveryStatus::Pending;
+            rec.next_at = Some(now);
+            rec.round_attempts = 0;
+            insert_delivery(b, &rec)?;
+            super::audit::put_audit(b, &mut audit)?;
+            Ok(Redelivery::Queued(store.delivery_view(rec)))
+        })
+        .await
+    }
+
+    /// Enqueues a test message for `integration`, due at `now`, with `audit`, in one commit.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn enqueue_test_delivery(
+        &self,
+        tenant: &str,
+        integration: &str,
+        now: i64,
+        mut audit: Vec<AuditRecord>,
+    ) -> Result<DeliveryView, StoreError> {
+        let (tenant, integration) = (tenant.to_string(), integration.to_string());
+        let store = self.clone();
+        self.write(WriteClass::Exempt, move |b| {
+            let rec = new_delivery(
+                b,
+                &tenant,
+                &integration,
+                EventType::IntegrationTest,
+                Payload::Test,
+                now,
+            )?;
+            super::audit::put_audit(b, &mut audit)?;
+            Ok(store.delivery_view(rec))
+        })
+        .await
+    }
+
+    /// Pending deliveries in the outbox (for metrics and the readiness report).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn pending_deliveries(&self) -> Result<u64, StoreError> {
+        let r = self.read()?;
+        Ok(r.open_table(DELIVERY_DUE)?.len()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_types_follow_the_log_and_the_leaf_type() {
+        assert_eq!(
+            entry_type("evidence", br#"{"event_id":"evt_1","type":"webhook"}"#),
+            Some(EventType::EventReceived)
+        );
+        assert_eq!(
+            entry_type("evidence", br#"{"type":"artifact"}"#),
+            Some(EventType::EvidenceRecorded)
+        );
+        assert_eq!(entry_type("audit", b"{}"), Some(EventType::AuditRecorded));
+        assert_eq!(entry_type("system", b"{}"), None);
+        assert_eq!(
+            tenant_log("appl", "appl/acme/audit"),
+            Some(("acme", "audit"))
+        );
+        assert_eq!(tenant_log("appl", "appl/system"), None);
+    }
+}
