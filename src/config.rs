@@ -87,6 +87,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Provenance evidence.
     pub evidence: EvidenceConfig,
+    /// Outbound delivery to integrations.
+    pub delivery: DeliveryConfig,
     /// `serve --new-log-identity`: the operator's consent to begin new logs under a new origin
     /// prefix when the database is empty but the data directory has signed history
     /// ([`crate::history`]). Command line only.
@@ -104,6 +106,7 @@ impl Default for Config {
             ratelimit: RateLimitConfig::default(),
             storage: StorageConfig::default(),
             evidence: EvidenceConfig::default(),
+            delivery: DeliveryConfig::default(),
             new_log_identity: false,
         }
     }
@@ -278,6 +281,52 @@ impl Default for EvidenceConfig {
     }
 }
 
+/// `[delivery]`: outbound delivery to integrations (DESIGN §4).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Hosts (names or IP literals) whose integrations may use plain `http` — isolated labs
+    /// only; everything else must be `https`.
+    pub allow_http_hosts: Vec<String>,
+    /// Addresses the connect-time SSRF guard lets through although they are in a blocked
+    /// range (a SIEM on a private network). Each entry is one IP address; empty by default.
+    pub allow_addresses: Vec<String>,
+    /// PEM file of extra trust anchors for HTTPS endpoints (a private CA); the system store
+    /// is used besides it when it holds any certificate.
+    pub ca_file: Option<PathBuf>,
+    /// How often the worker looks for due deliveries when nothing woke it, milliseconds.
+    pub poll_ms: u64,
+    /// Due deliveries taken per round.
+    pub batch: usize,
+    /// Integrations served at once in a round.
+    pub concurrency: usize,
+    /// Connect timeout of one attempt (resolution plus TCP), seconds.
+    pub connect_timeout_secs: u64,
+    /// Whole-attempt timeout, seconds.
+    pub timeout_secs: u64,
+    /// Splunk HEC indexer acknowledgement: polls before a batch counts as failed.
+    pub hec_ack_polls: u32,
+    /// Splunk HEC indexer acknowledgement: pause between polls, milliseconds.
+    pub hec_ack_interval_ms: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            allow_http_hosts: Vec::new(),
+            allow_addresses: Vec::new(),
+            ca_file: None,
+            poll_ms: 1000,
+            batch: 256,
+            concurrency: 16,
+            connect_timeout_secs: 10,
+            timeout_secs: 30,
+            hec_ack_polls: 10,
+            hec_ack_interval_ms: 1000,
+        }
+    }
+}
+
 /// Command-line overrides (highest precedence).
 #[derive(Debug, Clone, Default)]
 pub struct CliOverrides {
@@ -360,6 +409,23 @@ impl Config {
         if !name_ok {
             return Err(ConfigError::Invalid(
                 "server.name must be non-empty ASCII letters, digits, '.', '-', '_', '/'".into(),
+            ));
+        }
+        for a in &self.delivery.allow_addresses {
+            a.parse::<std::net::IpAddr>().map_err(|e| {
+                ConfigError::Invalid(format!("delivery.allow_addresses entry {a:?}: {e}"))
+            })?;
+        }
+        let d = &self.delivery;
+        if d.poll_ms == 0
+            || d.batch == 0
+            || d.concurrency == 0
+            || d.connect_timeout_secs == 0
+            || d.timeout_secs == 0
+            || d.hec_ack_polls == 0
+        {
+            return Err(ConfigError::Invalid(
+                "delivery.poll_ms, batch, concurrency, connect_timeout_secs, timeout_secs and hec_ack_polls must be at least 1".into(),
             ));
         }
         if self.ratelimit.per_second == 0 || self.ratelimit.burst == 0 {

@@ -64,6 +64,27 @@ pub async fn build_state(
     secrets: Secrets,
     clock: SharedClock,
 ) -> anyhow::Result<(Arc<AppState>, Option<String>)> {
+    build_state_with(
+        config,
+        secrets,
+        clock,
+        Arc::new(crate::delivery::client::SystemResolver),
+    )
+    .await
+}
+
+/// [`build_state`] with the name resolver outbound deliveries use (tests inject one; the
+/// connect-time guard checks whatever it answers).
+///
+/// # Errors
+/// As [`build_state`]; an unreadable `delivery.ca_file`.
+pub async fn build_state_with(
+    config: Config,
+    secrets: Secrets,
+    clock: SharedClock,
+    resolver: Arc<dyn crate::delivery::client::Resolve>,
+) -> anyhow::Result<(Arc<AppState>, Option<String>)> {
+    let delivery = Arc::new(crate::delivery::worker::from_config(&config, resolver)?);
     let metrics = Arc::new(Metrics::new());
     let signer = Arc::new(appliance_signer(&config, &secrets)?);
     let data_dir = config.server.data_dir.clone();
@@ -118,8 +139,9 @@ pub async fn build_state(
     // Two argon2id computations at once (19 MiB each), sixteen more queued: a login flood
     // costs bounded CPU and memory and is answered 503 beyond that.
     let hasher = crate::identity::password::PasswordHasher::new(2, 16)?;
+    store.use_clock(clock.clone());
     let state = Arc::new(AppState::new(
-        config, secrets, store, clock, metrics, authz, hasher,
+        config, secrets, store, clock, metrics, authz, hasher, delivery,
     ));
     let generated = bootstrap(&state).await?;
     // A key generated into the data directory by an earlier start may have signed under its
@@ -419,7 +441,13 @@ pub async fn serve(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     check_disk(&state);
     let signalled = shutdown_signal();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let jobs = spawn_background(state.clone(), stop_rx);
+    let jobs = spawn_background(state.clone(), stop_rx.clone());
+    let deliveries = tokio::spawn(state.delivery.clone().run(
+        state.store.clone(),
+        state.clock.clone(),
+        Duration::from_millis(state.config.delivery.poll_ms),
+        stop_rx,
+    ));
     let tls = tls_material(&state.config)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = match tls {
@@ -461,6 +489,7 @@ pub async fn serve(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
     let _ = jobs.await;
+    let _ = deliveries.await;
     state.store.shutdown();
     tracing::info!("database closed");
     if let Some(fault) = state.store.fault() {

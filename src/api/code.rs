@@ -120,6 +120,9 @@ codes! {
     MlSourceExists = ("ML_SOURCE_EXISTS", 409, "ML source exists");
     /// The secret is a source's last one; rotate before deleting it.
     LastSecret = ("LAST_SECRET", 409, "Last secret");
+    /// The integration is disabled: a test send or redelivery would not go out (enable it
+    /// with `PATCH … {"enabled": true}`).
+    IntegrationDisabled = ("INTEGRATION_DISABLED", 409, "Integration disabled");
     /// The insight was already approved or rejected.
     InsightAlreadyDecided = ("INSIGHT_ALREADY_DECIDED", 409, "Insight already decided");
     /// The tenant already has a signing key with this `kid`.
@@ -172,6 +175,10 @@ codes! {
     InvalidPayloadCap = ("INVALID_PAYLOAD_CAP", 422, "Invalid payload cap");
     /// The source settings do not fit its provider (generic header, encoding, prefix).
     InvalidSource = ("INVALID_SOURCE", 422, "Invalid source");
+    /// An integration's settings break a registration rule; the `reason` member names it
+    /// (`url_scheme`, `url_blocked_address`, `url_userinfo`, `url_resolves_blocked`,
+    /// `header_reserved`, `event_types`, `secret`, `hec_token`, …).
+    IntegrationInvalid = ("INTEGRATION_INVALID", 422, "Invalid integration");
     /// Rate or burst outside 1–100000.
     InvalidRateLimit = ("INVALID_RATE_LIMIT", 422, "Invalid rate limit");
     /// A supplied webhook secret is too short, too long, padded with whitespace or malformed.

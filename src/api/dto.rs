@@ -6,6 +6,7 @@ use poem_openapi::Enum;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::delivery::IntegrationKind;
 use crate::evidence::ArtifactType;
 use crate::identity::Role;
 use crate::ingest::{InsightStatus, Provider, SigEncoding};
@@ -60,6 +61,19 @@ wire_enum! {
         Generic = "generic" => Provider::Generic,
         /// ML model output on `/ai/webhook`.
         Ml = "ml" => Provider::Ml,
+    }
+}
+
+wire_enum! {
+    /// What an integration sends and how.
+    KindName => IntegrationKind {
+        /// Standard Webhooks v1 messages signed with a `whsec_` secret.
+        Webhook = "webhook" => IntegrationKind::Webhook,
+        /// OCSF 1.3 events (API Activity 6003, Authentication 3002, Detection Finding 2004;
+        /// checkpoints as Base Event), signed like webhooks.
+        SiemOcsf = "siem-ocsf" => IntegrationKind::SiemOcsf,
+        /// Splunk HTTP Event Collector envelopes with `Authorization: Splunk <token>`.
+        SplunkHec = "splunk-hec" => IntegrationKind::SplunkHec,
     }
 }
 

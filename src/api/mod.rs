@@ -24,6 +24,7 @@ pub mod problem;
 pub mod raw;
 pub mod settings;
 pub mod sources;
+pub mod integrations;
 pub mod tenants;
 pub mod users;
 
@@ -85,6 +86,9 @@ pub struct AppState {
     /// Signs access receipts with the appliance key (the checkpoint-signing Ed25519 key, named
     /// like its signed-note key: `<name>+<key id>`).
     pub access_receipts: crate::audit::access_receipt::AccessReceiptSigner,
+    /// Outbound delivery: the guarded client (its URL policy judges registrations) and the
+    /// worker's breakers.
+    pub delivery: Arc<crate::delivery::worker::Deliverer>,
 }
 
 impl AppState {
@@ -97,6 +101,7 @@ impl AppState {
         metrics: Arc<Metrics>,
         authz: Arc<crate::authz::Authorizer>,
         hasher: crate::identity::password::PasswordHasher,
+        delivery: Arc<crate::delivery::worker::Deliverer>,
     ) -> Self {
         let trusted_proxies = config
             .server
@@ -118,6 +123,7 @@ impl AppState {
             access_receipts: access_receipt_signer(&config, &secrets),
             api_limits: crate::ratelimit::ApiLimits::new(clock.clone()),
             trusted_proxies,
+            delivery,
             config,
             secrets,
             store,
@@ -694,6 +700,7 @@ pub type Apis = (
     compliance::ComplianceApi,
     exports::ExportsApi,
     deletion::DeletionApi,
+    integrations::IntegrationsApi,
 );
 
 /// The OpenAPI service (all documented operations).
@@ -712,6 +719,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             compliance::ComplianceApi,
             exports::ExportsApi,
             deletion::DeletionApi,
+            integrations::IntegrationsApi,
         ),
         "Evidentia",
         env!("CARGO_PKG_VERSION"),

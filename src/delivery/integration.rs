@@ -514,3 +514,280 @@ mod tests {
         assert!(validate_hec_index("").is_err());
     }
 }
+
+/// What a user asks for when creating an integration (already JSON-decoded).
+#[derive(Debug, Clone, Default)]
+pub struct NewIntegration {
+    /// Display name.
+    pub name: String,
+    /// Kind.
+    pub kind: Option<IntegrationKind>,
+    /// Endpoint URL.
+    pub url: String,
+    /// Subscribed type names.
+    pub event_types: Vec<String>,
+    /// Custom headers.
+    pub headers: Vec<(String, String)>,
+    /// `webhook`/`siem-ocsf`: a `whsec_` secret to use (generated when absent).
+    pub secret: Option<String>,
+    /// `splunk-hec`: the HEC token (required).
+    pub hec_token: Option<String>,
+    /// `splunk-hec`: index.
+    pub hec_index: Option<String>,
+    /// `splunk-hec`: indexer acknowledgement.
+    pub hec_ack: Option<bool>,
+}
+
+/// The types `siem-ocsf` integrations carry: audit records (API Activity, Authentication,
+/// Detection Finding) and checkpoints (Base Event).
+fn allowed_for(kind: IntegrationKind, t: EventType) -> bool {
+    kind != IntegrationKind::SiemOcsf
+        || matches!(t, EventType::AuditRecorded | EventType::CheckpointSigned)
+}
+
+fn check_kind_types(kind: IntegrationKind, types: &[EventType]) -> Result<(), IntegrationError> {
+    match types.iter().find(|t| !allowed_for(kind, **t)) {
+        Some(t) => Err(IntegrationError::EventTypes(format!(
+            " (siem-ocsf carries audit.recorded and checkpoint.signed, not {})",
+            t.as_str()
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn check_hec_fields(kind: IntegrationKind, new: &NewIntegration) -> Result<(), IntegrationError> {
+    let hec_fields = new.hec_token.is_some() || new.hec_index.is_some() || new.hec_ack.is_some();
+    match kind {
+        IntegrationKind::SplunkHec if new.secret.is_some() => Err(IntegrationError::Hec(
+            "splunk-hec integrations authenticate with hec_token, not a secret",
+        )),
+        IntegrationKind::SplunkHec => Ok(()),
+        _ if hec_fields => Err(IntegrationError::Hec(
+            "hec_token, hec_index and hec_ack apply to splunk-hec integrations only",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Builds a new integration for `tenant` at `now` from `new`, judged by `policy`; returns it
+/// and the generated secret to show once (webhook and siem-ocsf kinds without a supplied
+/// secret).
+///
+/// # Errors
+/// [`IntegrationError`] for the first rule broken.
+pub fn create(
+    policy: &UrlPolicy,
+    tenant: &str,
+    new: NewIntegration,
+    now: i64,
+) -> Result<(IntegrationRecord, Option<String>), IntegrationError> {
+    let name = validate_name(&new.name)?;
+    let kind = new.kind.unwrap_or(IntegrationKind::Webhook);
+    check_hec_fields(kind, &new)?;
+    let (url, headers) = validate_endpoint(policy, kind, &new.url, &new.headers)?;
+    let event_types = parse_event_types(&new.event_types)?;
+    check_kind_types(kind, &event_types)?;
+    let mut generated = None;
+    let (secrets, hec_token, hec) = match kind {
+        IntegrationKind::SplunkHec => {
+            let token = new
+                .hec_token
+                .ok_or_else(|| IntegrationError::HecToken("required for splunk-hec".into()))?;
+            validate_hec_token(&token)?;
+            if let Some(i) = &new.hec_index {
+                validate_hec_index(i)?;
+            }
+            let settings = HecSettings {
+                index: new.hec_index,
+                ack: new.hec_ack.unwrap_or(false),
+            };
+            (Vec::new(), Some(token), Some(settings))
+        }
+        _ => {
+            let value = match new.secret {
+                Some(s) => WebhookSecret::parse(&s)?.expose(),
+                None => {
+                    let s = WebhookSecret::generate().expose();
+                    generated = Some(s.clone());
+                    s
+                }
+            };
+            let slot = SigningSecret {
+                n: 1,
+                value,
+                created_at: now,
+                expires_at: None,
+            };
+            (vec![slot], None, None)
+        }
+    };
+    let record = IntegrationRecord {
+        id: crate::ingest::random_id("int_"),
+        tenant: tenant.to_string(),
+        name,
+        kind,
+        url: url.as_str().to_string(),
+        event_types,
+        headers,
+        secrets,
+        hec_token,
+        hec,
+        status: IntegrationStatus::Enabled,
+        disabled_reason: None,
+        failing_since: None,
+        created_at: now,
+        updated_at: now,
+    };
+    Ok((record, generated))
+}
+
+/// A change to an integration (absent fields stay as they are).
+#[derive(Debug, Clone, Default)]
+pub struct IntegrationPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New URL.
+    pub url: Option<String>,
+    /// New subscriptions.
+    pub event_types: Option<Vec<String>>,
+    /// New custom headers (replacing all).
+    pub headers: Option<Vec<(String, String)>>,
+    /// Enable (clears the disabled reason and the failure streak) or disable.
+    pub enabled: Option<bool>,
+    /// Replace the signing secret (webhook, siem-ocsf): the old one still signs, beside the
+    /// new one, for [`SECRET_GRACE_SECS`].
+    pub rotate_secret: bool,
+    /// The secret to rotate to (generated when absent).
+    pub secret: Option<String>,
+    /// New HEC token.
+    pub hec_token: Option<String>,
+    /// New HEC index (`""` clears it).
+    pub hec_index: Option<String>,
+    /// HEC acknowledgement on or off.
+    pub hec_ack: Option<bool>,
+}
+
+/// Applies `patch` to `rec` at `now`; returns the generated secret to show once, if any.
+///
+/// # Errors
+/// [`IntegrationError`] for the first rule broken; `rec` may then be partly changed (the
+/// caller discards it).
+pub fn apply_patch(
+    policy: &UrlPolicy,
+    rec: &mut IntegrationRecord,
+    patch: IntegrationPatch,
+    now: i64,
+) -> Result<Option<String>, IntegrationError> {
+    let is_hec = rec.kind == IntegrationKind::SplunkHec;
+    if is_hec && (patch.rotate_secret || patch.secret.is_some()) {
+        return Err(IntegrationError::Hec(
+            "splunk-hec integrations rotate by setting hec_token",
+        ));
+    }
+    if !is_hec && (patch.hec_token.is_some() || patch.hec_index.is_some() || patch.hec_ack.is_some())
+    {
+        return Err(IntegrationError::Hec(
+            "hec_token, hec_index and hec_ack apply to splunk-hec integrations only",
+        ));
+    }
+    if patch.secret.is_some() && !patch.rotate_secret {
+        return Err(IntegrationError::Hec(
+            "a secret is set by rotation: send rotate_secret true with it",
+        ));
+    }
+    if let Some(name) = &patch.name {
+        rec.name = validate_name(name)?;
+    }
+    if patch.url.is_some() || patch.headers.is_some() {
+        let url = patch.url.as_deref().unwrap_or(&rec.url).to_string();
+        let headers = patch.headers.clone().unwrap_or_else(|| rec.headers.clone());
+        let (url, headers) = validate_endpoint(policy, rec.kind, &url, &headers)?;
+        rec.url = url.as_str().to_string();
+        rec.headers = headers;
+    }
+    if let Some(types) = &patch.event_types {
+        let types = parse_event_types(types)?;
+        check_kind_types(rec.kind, &types)?;
+        rec.event_types = types;
+    }
+    if let Some(token) = patch.hec_token {
+        validate_hec_token(&token)?;
+        rec.hec_token = Some(token);
+    }
+    if let Some(hec) = rec.hec.as_mut() {
+        if let Some(index) = patch.hec_index {
+            if index.is_empty() {
+                hec.index = None;
+            } else {
+                validate_hec_index(&index)?;
+                hec.index = Some(index);
+            }
+        }
+        if let Some(ack) = patch.hec_ack {
+            hec.ack = ack;
+        }
+    }
+    let mut generated = None;
+    if patch.rotate_secret {
+        let value = match patch.secret {
+            Some(s) => WebhookSecret::parse(&s)?.expose(),
+            None => {
+                let s = WebhookSecret::generate().expose();
+                generated = Some(s.clone());
+                s
+            }
+        };
+        // Secrets past their grace are dropped; the current one gets its end.
+        rec.secrets.retain(|s| s.expires_at.is_none_or(|e| now < e));
+        for s in &mut rec.secrets {
+            if s.expires_at.is_none() {
+                s.expires_at = Some(now.saturating_add(SECRET_GRACE_SECS));
+            }
+        }
+        let n = rec.secrets.iter().map(|s| s.n).max().unwrap_or(0) + 1;
+        rec.secrets.push(SigningSecret {
+            n,
+            value,
+            created_at: now,
+            expires_at: None,
+        });
+    }
+    match patch.enabled {
+        Some(true) => {
+            rec.status = IntegrationStatus::Enabled;
+            rec.disabled_reason = None;
+            rec.failing_since = None;
+        }
+        Some(false) => {
+            rec.status = IntegrationStatus::Disabled;
+            rec.disabled_reason = Some(DisabledReason::Manual);
+        }
+        None => {}
+    }
+    rec.updated_at = now;
+    Ok(generated)
+}
+
+/// Registration-time check of a host name's current addresses: refuses a name that resolves
+/// to a blocked address (an early 422; the connect-time guard still decides every attempt).
+/// A name that does not resolve now is accepted (it may resolve later, on an isolated
+/// network).
+///
+/// # Errors
+/// [`IntegrationError::Resolves`].
+pub async fn check_resolution(
+    client: &super::client::DeliveryClient,
+    url: &str,
+) -> Result<(), IntegrationError> {
+    let url = client.policy().validate(url)?;
+    if url.ip_literal().is_some() {
+        return Ok(());
+    }
+    match client.preflight(&url).await {
+        Err(super::client::ConnectError::Blocked(b)) => Err(IntegrationError::Resolves {
+            host: url.url().host_str().unwrap_or_default().to_string(),
+            detail: b.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}

@@ -27,6 +27,7 @@ pub mod schedule;
 pub mod siem;
 pub mod sign;
 pub mod url;
+pub mod worker;
 
 /// What an integration delivers and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -79,6 +79,8 @@ pub(crate) struct Batch<'t> {
     pub(crate) now: i64,
     /// The integrations subscribed to what this batch appends ([`super::outbox`]).
     pub(crate) subscriptions: std::sync::Arc<super::integrations::Subscriptions>,
+    /// Deliveries enqueued by this batch (the worker is woken after the commit).
+    pub(crate) enqueued: usize,
 }
 
 impl std::ops::Deref for Batch<'_> {
@@ -105,6 +107,7 @@ impl<'t> Batch<'t> {
             logs: BTreeMap::new(),
             now,
             subscriptions,
+            enqueued: 0,
         }
     }
 

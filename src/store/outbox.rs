@@ -20,7 +20,7 @@ use crate::delivery::integration::{
 use crate::delivery::schedule::Next;
 
 /// Most deliveries one listing page returns.
-pub const MAX_DELIVERY_PAGE: usize = 200;
+pub const MAX_DELIVERY_PAGE: usize = 500;
 
 fn enc_row(rec: &DeliveryRecord) -> Result<Vec<u8>, StoreError> {
     postcard::to_allocvec(rec).map_err(|e| StoreError::Corrupt {
@@ -92,6 +92,7 @@ fn new_delivery(
         attempts: Vec::new(),
     };
     insert_delivery(b, &rec)?;
+    b.enqueued += 1;
     Ok(rec)
 }
 
@@ -296,17 +297,22 @@ pub enum Redelivery {
 }
 
 impl Store {
+    /// The external id of a delivery, `dlv_` and 32 hex digits (unguessable; [`ids`]). It is
+    /// also the `webhook-id` of every attempt.
+    pub fn delivery_id(&self, record: &DeliveryRecord) -> String {
+        ids::encode(self.id_key(), "dlv", &record.tenant, record.seq, record.tail)
+    }
+
     fn delivery_view(&self, record: DeliveryRecord) -> DeliveryView {
         DeliveryView {
-            id: ids::encode(
-                self.id_key(),
-                "dlv",
-                &record.tenant,
-                record.seq,
-                record.tail,
-            ),
+            id: self.delivery_id(&record),
             record,
         }
+    }
+
+    /// Resolves when a commit enqueued deliveries (the worker's wake-up).
+    pub async fn deliveries_enqueued(&self) {
+        self.inner.shared.enqueued.notified().await;
     }
 
     /// Up to `limit` deliveries due at `now`, earliest first, skipping `busy` seqs (in flight).

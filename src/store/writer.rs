@@ -142,6 +142,8 @@ pub(crate) struct Job {
 pub(crate) struct Shared {
     pub(crate) clock: std::sync::OnceLock<crate::clock::SharedClock>,
     pub(crate) subscriptions: std::sync::RwLock<Arc<super::integrations::Subscriptions>>,
+    /// Notified after a commit that enqueued deliveries.
+    pub(crate) enqueued: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -251,6 +253,7 @@ pub(crate) fn run(
         {
             failure = Some(Failure::Other(e.to_string()));
         }
+        let enqueued = batch.enqueued;
         drop(batch);
         let size = completions.len();
         match failure {
@@ -268,6 +271,9 @@ pub(crate) fn run(
             None => match txn.commit() {
                 Ok(()) => {
                     metrics.observe_commit(started.elapsed().as_secs_f64(), size);
+                    if enqueued > 0 {
+                        shared.enqueued.notify_one();
+                    }
                     for c in completions {
                         c(Ok(()));
                     }

@@ -690,7 +690,7 @@ async fn read_request_tls<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> bool {
 fn vectors() -> serde_json::Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/webhook-signatures.json"
+        "/tests/vectors/webhook-signatures.json"
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

@@ -100,6 +100,14 @@ impl HecBatch {
     /// # Errors
     /// [`BatchFull`].
     pub fn push(&mut self, event: &HecEvent) -> Result<(), BatchFull> {
+        self.push_raw(event)
+    }
+
+    /// [`push`](Self::push) for an envelope already built as JSON.
+    ///
+    /// # Errors
+    /// [`BatchFull`].
+    pub fn push_raw(&mut self, event: &impl Serialize) -> Result<(), BatchFull> {
         let line = serde_json::to_vec(event).map_err(|_| BatchFull)?;
         if self.events >= MAX_BATCH_EVENTS
             || (self.events > 0 && self.body.len() + line.len() + 1 > MAX_BATCH_BYTES)
