@@ -273,7 +273,10 @@ impl From<DeliveryView> for DeliveryDto {
             index,
             checkpoint_size,
             created_at: ts(r.created_at),
-            next_attempt_at: r.next_at.filter(|_| r.status == DeliveryStatus::Pending).map(ts),
+            next_attempt_at: r
+                .next_at
+                .filter(|_| r.status == DeliveryStatus::Pending)
+                .map(ts),
             attempts: r
                 .attempts
                 .into_iter()
@@ -405,7 +408,12 @@ impl IntegrationsApi {
         let ctx = ctx(req);
         ctx.set_action("integration.create");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize(&p, Action::IntegrationCreate, &Resource::tenant(&tenant), &ctx)?;
+        state.authorize(
+            &p,
+            Action::IntegrationCreate,
+            &Resource::tenant(&tenant),
+            &ctx,
+        )?;
         let b = body.0;
         let now = state.now();
         let new = NewIntegration {
@@ -459,7 +467,12 @@ impl IntegrationsApi {
         let ctx = ctx(req);
         ctx.set_action("integration.list");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize(&p, Action::IntegrationList, &Resource::tenant(&tenant), &ctx)?;
+        state.authorize(
+            &p,
+            Action::IntegrationList,
+            &Resource::tenant(&tenant),
+            &ctx,
+        )?;
         let items = state
             .store
             .list_integrations(&tenant)?
@@ -494,7 +507,12 @@ impl IntegrationsApi {
         let ctx = ctx(req);
         ctx.set_action("integration.read");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize(&p, Action::IntegrationRead, &integration_resource(&id, &tenant), &ctx)?;
+        state.authorize(
+            &p,
+            Action::IntegrationRead,
+            &integration_resource(&id, &tenant),
+            &ctx,
+        )?;
         ctx.set_resource(&id);
         let r = state.find_integration(&tenant, &id)?;
         Ok(Json(state.integration_dto(&r, None)))
@@ -645,7 +663,12 @@ impl IntegrationsApi {
         let ctx = ctx(req);
         ctx.set_action("integration.test");
         let p = state.authenticate(&auth, &ctx)?;
-        state.authorize(&p, Action::IntegrationTest, &integration_resource(&id, &tenant), &ctx)?;
+        state.authorize(
+            &p,
+            Action::IntegrationTest,
+            &integration_resource(&id, &tenant),
+            &ctx,
+        )?;
         ctx.set_resource(&id);
         let r = state.find_integration(&tenant, &id)?;
         if r.status != IntegrationStatus::Enabled {
@@ -656,8 +679,12 @@ impl IntegrationsApi {
             .into());
         }
         let now = state.now();
-        let audit =
-            vec![ctx.record("/api/tenants/{tenant}/integrations/{id}/test", 202, None, now)];
+        let audit = vec![ctx.record(
+            "/api/tenants/{tenant}/integrations/{id}/test",
+            202,
+            None,
+            now,
+        )];
         let view = state
             .store
             .enqueue_test_delivery(&tenant, &id, now, audit)
@@ -677,7 +704,10 @@ impl IntegrationsApi {
         tag = "ApiTags::Integrations",
         operation_id = "listDeliveries"
     )]
-    #[allow(clippy::too_many_arguments, reason = "one argument per query parameter")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one argument per query parameter"
+    )]
     async fn deliveries(
         &self,
         state: Data<&Arc<AppState>>,

@@ -17,6 +17,7 @@ pub mod events;
 pub mod evidence;
 pub mod exports;
 pub mod ingest;
+pub mod integrations;
 pub mod json;
 pub mod logs;
 pub mod policies;
@@ -24,7 +25,6 @@ pub mod problem;
 pub mod raw;
 pub mod settings;
 pub mod sources;
-pub mod integrations;
 pub mod tenants;
 pub mod users;
 

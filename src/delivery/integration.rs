@@ -684,7 +684,8 @@ pub fn apply_patch(
             "splunk-hec integrations rotate by setting hec_token",
         ));
     }
-    if !is_hec && (patch.hec_token.is_some() || patch.hec_index.is_some() || patch.hec_ack.is_some())
+    if !is_hec
+        && (patch.hec_token.is_some() || patch.hec_index.is_some() || patch.hec_ack.is_some())
     {
         return Err(IntegrationError::Hec(
             "hec_token, hec_index and hec_ack apply to splunk-hec integrations only",

@@ -190,7 +190,11 @@ impl Deliverer {
     ///
     /// # Errors
     /// [`StoreError`] reading the outbox or writing the outcomes.
-    pub async fn round(&self, store: &Store, clock: &SharedClock) -> Result<RoundReport, StoreError> {
+    pub async fn round(
+        &self,
+        store: &Store,
+        clock: &SharedClock,
+    ) -> Result<RoundReport, StoreError> {
         let _ = self.ids.set(store.clone());
         let now = clock.now_unix();
         let due = store.due_deliveries(now, self.options.batch, &HashSet::new())?;
@@ -261,7 +265,8 @@ impl Deliverer {
                 break;
             }
             let (admission, t) = self.with_breaker(&g.integration.id, |b| b.admit(now));
-            out.audit.extend(t.map(|t| breaker_audit(&g.integration, &t)));
+            out.audit
+                .extend(t.map(|t| breaker_audit(&g.integration, &t)));
             if let Admission::Held { until } = admission {
                 for (d, _) in part {
                     out.report.held += 1;
@@ -285,7 +290,8 @@ impl Deliverer {
             let success = outcome.is_success();
             touched = true;
             let t = self.with_breaker(&g.integration.id, |b| b.record(ended, success));
-            out.audit.extend(t.map(|t| breaker_audit(&g.integration, &t)));
+            out.audit
+                .extend(t.map(|t| breaker_audit(&g.integration, &t)));
             if let Some(HealthChange::Disable { failing_since }) = health.record(success, ended) {
                 disable = Some(DisabledReason::Failing);
                 out.audit.push(disabled_audit(
@@ -388,7 +394,9 @@ impl Deliverer {
     /// The `webhook-id` of a delivery: its `dlv_…` id, stable across attempts and
     /// redeliveries.
     fn webhook_id(&self, d: &DeliveryRecord) -> String {
-        self.ids.get().map_or_else(String::new, |s| s.delivery_id(d))
+        self.ids
+            .get()
+            .map_or_else(String::new, |s| s.delivery_id(d))
     }
 
     async fn send_signed(
@@ -447,11 +455,21 @@ impl Deliverer {
             }
         }
         let Ok(url) = self.client.policy().validate(&integration.url) else {
-            return failed(ErrorClass::InvalidUrl, "the stored URL no longer passes the rules");
+            return failed(
+                ErrorClass::InvalidUrl,
+                "the stored URL no longer passes the rules",
+            );
         };
         let custom = custom_headers(integration);
-        let sent = hec::send_batch(&self.client, &url, &token, channel.as_deref(), &custom, batch)
-            .await;
+        let sent = hec::send_batch(
+            &self.client,
+            &url,
+            &token,
+            channel.as_deref(),
+            &custom,
+            batch,
+        )
+        .await;
         let mut outcome = sent.outcome;
         if let Some(refused) = sent.refused
             && outcome.is_success()
@@ -492,7 +510,6 @@ impl Deliverer {
         outcome
     }
 }
-
 
 fn custom_headers(integration: &IntegrationRecord) -> Vec<(HeaderName, HeaderValue)> {
     integration
@@ -547,7 +564,12 @@ fn ocsf_base_event(product: &Product, d: &DeliveryRecord, message: Value) -> Val
     })
 }
 
-fn state_audit(integration: &IntegrationRecord, at: i64, action: &str, detail: String) -> AuditRecord {
+fn state_audit(
+    integration: &IntegrationRecord,
+    at: i64,
+    action: &str,
+    detail: String,
+) -> AuditRecord {
     AuditRecord {
         time: rfc3339(at),
         tenant: if integration.tenant.is_empty() {

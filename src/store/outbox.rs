@@ -70,6 +70,7 @@ fn insert_delivery(b: &WriteTransaction, rec: &DeliveryRecord) -> Result<(), Sto
     Ok(())
 }
 
+/// Stores a new pending delivery, due at `now` unless its integration is disabled.
 fn new_delivery(
     b: &mut Batch<'_>,
     tenant: &str,
@@ -77,6 +78,7 @@ fn new_delivery(
     event_type: EventType,
     payload: Payload,
     now: i64,
+    enabled: bool,
 ) -> Result<DeliveryRecord, StoreError> {
     let rec = DeliveryRecord {
         seq: b.next_seq("deliveries")?,
@@ -87,7 +89,7 @@ fn new_delivery(
         payload,
         created_at: now,
         status: DeliveryStatus::Pending,
-        next_at: Some(now),
+        next_at: enabled.then_some(now),
         round_attempts: 0,
         attempts: Vec::new(),
     };
@@ -129,10 +131,36 @@ pub(crate) fn enqueue_entries(b: &mut Batch<'_>, subs: &Subscriptions) -> Result
         }
     }
     let now = b.now;
+    let mut live = Liveness::default();
     for (tenant, id, t, payload) in wanted {
-        new_delivery(b, &tenant, &id, t, payload, now)?;
+        if let Some(enabled) = live.of(b, &tenant, &id)? {
+            new_delivery(b, &tenant, &id, t, payload, now, enabled)?;
+        }
     }
     Ok(())
+}
+
+/// The integrations' state as this batch left it: the subscriptions were read when the batch
+/// began, and a job of the batch may have deleted or disabled an integration since.
+#[derive(Default)]
+struct Liveness(std::collections::HashMap<(String, String), Option<bool>>);
+
+impl Liveness {
+    /// `None`: deleted; `Some(enabled)` otherwise.
+    fn of(&mut self, b: &Batch<'_>, tenant: &str, id: &str) -> Result<Option<bool>, StoreError> {
+        let key = (tenant.to_string(), id.to_string());
+        if let Some(v) = self.0.get(&key) {
+            return Ok(*v);
+        }
+        let state = b
+            .open_table(INTEGRATIONS)?
+            .get((tenant, id))?
+            .map(|v| super::codec::dec::<IntegrationRecord>("integrations", v.value()))
+            .transpose()?
+            .map(|r| r.status == IntegrationStatus::Enabled);
+        self.0.insert(key, state);
+        Ok(state)
+    }
 }
 
 /// Enqueues `checkpoint.signed` deliveries for the checkpoints this batch signed
@@ -143,12 +171,15 @@ pub(crate) fn enqueue_checkpoints(
     signed: &[(String, u64, String)],
 ) -> Result<(), StoreError> {
     let now = b.now;
+    let mut live = Liveness::default();
     for (origin, size, note) in signed {
         let Some((tenant, log)) = tenant_log(b.prefix, origin) else {
             continue;
         };
         for (id, mask) in subs.of(tenant) {
-            if mask & EventType::CheckpointSigned.bit() != 0 {
+            if mask & EventType::CheckpointSigned.bit() != 0
+                && let Some(enabled) = live.of(b, tenant, id)?
+            {
                 new_delivery(
                     b,
                     tenant,
@@ -160,6 +191,7 @@ pub(crate) fn enqueue_checkpoints(
                         note: note.clone(),
                     },
                     now,
+                    enabled,
                 )?;
             }
         }
@@ -300,7 +332,13 @@ impl Store {
     /// The external id of a delivery, `dlv_` and 32 hex digits (unguessable; [`ids`]). It is
     /// also the `webhook-id` of every attempt.
     pub fn delivery_id(&self, record: &DeliveryRecord) -> String {
-        ids::encode(self.id_key(), "dlv", &record.tenant, record.seq, record.tail)
+        ids::encode(
+            self.id_key(),
+            "dlv",
+            &record.tenant,
+            record.seq,
+            record.tail,
+        )
     }
 
     fn delivery_view(&self, record: DeliveryRecord) -> DeliveryView {
@@ -577,6 +615,7 @@ impl Store {
                 EventType::IntegrationTest,
                 Payload::Test,
                 now,
+                true,
             )?;
             super::audit::put_audit(b, &mut audit)?;
             Ok(store.delivery_view(rec))

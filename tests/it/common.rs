@@ -152,6 +152,31 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     open(dir, config, None).await
 }
 
+/// [`start_with`], outbound deliveries resolving names with `resolver`.
+pub async fn start_with_resolver(
+    tweak: impl FnOnce(&mut Config),
+    resolver: Arc<dyn evidentia::delivery::client::Resolve>,
+) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let mut config = Config::default();
+    config.server.data_dir = dir.path().join("data");
+    config.storage.min_free_bytes = 0;
+    tweak(&mut config);
+    let clock = Arc::new(ManualClock::at(NOW));
+    let (state, generated) =
+        evidentia::server::build_state_with(config, secrets(), clock.clone(), resolver)
+            .await
+            .expect("appliance starts");
+    let cli = TestClient::new(evidentia::api::app(state.clone()).boxed());
+    TestApp {
+        dir,
+        state,
+        clock,
+        admin: generated.expect("admin token"),
+        cli,
+    }
+}
+
 /// Opens an appliance on an existing dir (restart). `admin` is the token from the first start.
 pub async fn open(dir: Arc<tempfile::TempDir>, config: Config, admin: Option<String>) -> TestApp {
     open_with_secrets(dir, config, admin, secrets()).await

@@ -12,6 +12,7 @@ mod disk;
 mod evidence;
 mod hardening;
 mod ingest;
+mod integrations;
 mod isolation;
 mod lifecycle;
 mod process;
