@@ -8,6 +8,7 @@ mod cli;
 mod compliance;
 mod contract;
 mod delivery;
+mod delivery_crash;
 mod disk;
 mod evidence;
 mod hardening;
