@@ -23,6 +23,11 @@ struct ProviderLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ConnectionLabels {
     event: &'static str,
 }
@@ -38,6 +43,7 @@ pub struct Metrics {
     connections: Family<ConnectionLabels, Counter>,
     disk: Family<DiskLabels, Gauge<u64, AtomicU64>>,
     damaged_reads: Counter,
+    deliveries: Family<DeliveryLabels, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -69,6 +75,13 @@ impl Metrics {
         let connections = Family::<ConnectionLabels, Counter>::default();
         let disk = Family::<DiskLabels, Gauge<u64, AtomicU64>>::default();
         let damaged_reads = Counter::default();
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "delivery_attempts",
+            "Outbound delivery attempts by outcome: delivered, held (circuit breaker open, not \
+             attempted), or the failure class (blocked_address, connect, timeout, http_status, …)",
+            deliveries.clone(),
+        );
         registry.register(
             "damaged_reads",
             "Reads that found stored bytes not matching their digest (answered 500 DATA_CORRUPT)",
@@ -122,6 +135,7 @@ impl Metrics {
             connections,
             disk,
             damaged_reads,
+            deliveries,
         }
     }
 
@@ -186,6 +200,14 @@ impl Metrics {
         self.connections
             .get_or_create(&ConnectionLabels { event })
             .inc();
+    }
+
+    /// Counts `n` delivery attempts that ended with `outcome` (`delivered`, `held` or an error
+    /// class name).
+    pub fn observe_delivery(&self, outcome: &'static str, n: u64) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels { outcome })
+            .inc_by(n);
     }
 
     /// OpenMetrics text exposition.

@@ -84,8 +84,12 @@ pub async fn build_state_with(
     clock: SharedClock,
     resolver: Arc<dyn crate::delivery::client::Resolve>,
 ) -> anyhow::Result<(Arc<AppState>, Option<String>)> {
-    let delivery = Arc::new(crate::delivery::worker::from_config(&config, resolver)?);
     let metrics = Arc::new(Metrics::new());
+    let delivery = Arc::new(crate::delivery::worker::from_config(
+        &config,
+        resolver,
+        metrics.clone(),
+    )?);
     let signer = Arc::new(appliance_signer(&config, &secrets)?);
     let data_dir = config.server.data_dir.clone();
     let mut history = SignedHistory::load(&data_dir)?;

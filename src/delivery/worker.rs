@@ -83,6 +83,7 @@ pub struct Deliverer {
     wake: tokio::sync::Notify,
     /// The store, for delivery ids (set by the first round).
     ids: std::sync::OnceLock<Store>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// One integration's share of a round.
@@ -102,7 +103,11 @@ struct GroupResult {
 
 impl Deliverer {
     /// A worker sending through `client`.
-    pub fn new(client: DeliveryClient, options: WorkerOptions) -> Self {
+    pub fn new(
+        client: DeliveryClient,
+        options: WorkerOptions,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
         Self {
             client,
             schedule: RetrySchedule::default(),
@@ -112,6 +117,7 @@ impl Deliverer {
             product: Product::default(),
             wake: tokio::sync::Notify::new(),
             ids: std::sync::OnceLock::new(),
+            metrics,
         }
     }
 
@@ -270,6 +276,7 @@ impl Deliverer {
             if let Admission::Held { until } = admission {
                 for (d, _) in part {
                     out.report.held += 1;
+                    self.metrics.observe_delivery("held", 1);
                     out.updates.push(DeliveryUpdate::Held {
                         tenant: d.tenant,
                         integration: d.integration,
@@ -288,6 +295,14 @@ impl Deliverer {
             };
             let ended = clock.now_unix();
             let success = outcome.is_success();
+            self.metrics.observe_delivery(
+                match outcome.error {
+                    None if success => "delivered",
+                    None => "http_status",
+                    Some(e) => e.as_str(),
+                },
+                part.len() as u64,
+            );
             touched = true;
             let t = self.with_breaker(&g.integration.id, |b| b.record(ended, success));
             out.audit
@@ -634,6 +649,7 @@ pub enum SetupError {
 pub fn from_config(
     config: &crate::config::Config,
     resolver: Arc<dyn super::client::Resolve>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> Result<Deliverer, SetupError> {
     use super::client::{ClientOptions, TlsRoots};
     use super::guard::AddressGuard;
@@ -689,5 +705,6 @@ pub fn from_config(
             hec_ack_interval: Duration::from_millis(d.hec_ack_interval_ms),
             host: config.server.name.clone(),
         },
+        metrics,
     ))
 }
