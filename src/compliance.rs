@@ -131,7 +131,11 @@ pub struct Facts<'a> {
     pub tokens: &'a [TokenRecord],
     /// The tenant's users (all states).
     pub users: &'a [UserRecord],
+    /// The tenant's integrations, each with its endpoint's circuit-breaker state.
+    pub integrations: &'a [(crate::delivery::integration::IntegrationRecord, BreakerState)],
 }
+
+use crate::delivery::breaker::BreakerState;
 
 /// The view: every control, and the worst status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,12 +188,7 @@ pub fn assess(f: &Facts<'_>) -> Report {
             &f.audit_log,
         ),
         retention(f),
-        control(
-            "integrations",
-            "Outbound integrations deliver",
-            Vec::new(),
-            |_, _| "no outbound integrations are configured for this tenant".into(),
-        ),
+        integrations(f),
         control(
             "plugin_gate",
             "Plugins pass the publish gate",
@@ -206,6 +205,65 @@ pub fn assess(f: &Facts<'_>) -> Report {
             .unwrap_or(Status::Pass),
         controls,
     }
+}
+
+/// Each integration: `pass` while it delivers; `warn` while failing (since when), its breaker
+/// is open, or a user disabled it; `fail` once the appliance disabled it (410 Gone, or 5 days
+/// without a success) — its pending deliveries are not going out.
+fn integrations(f: &Facts<'_>) -> Control {
+    use crate::delivery::integration::{DisabledReason, IntegrationStatus};
+    let evidence = f
+        .integrations
+        .iter()
+        .map(|(r, breaker)| {
+            let (status, detail) = match (r.status, r.disabled_reason, breaker, r.failing_since) {
+                (IntegrationStatus::Disabled, Some(DisabledReason::Gone), _, _) => (
+                    Status::Fail,
+                    "disabled: the endpoint answered 410 Gone".to_string(),
+                ),
+                (IntegrationStatus::Disabled, Some(DisabledReason::Failing), _, _) => (
+                    Status::Fail,
+                    "disabled after 5 days without an accepted delivery".to_string(),
+                ),
+                (IntegrationStatus::Disabled, _, _, _) => {
+                    (Status::Warn, "disabled by a user".to_string())
+                }
+                (_, _, BreakerState::Open { .. }, _) => (
+                    Status::Warn,
+                    "the endpoint's circuit breaker is open (most recent attempts failed)"
+                        .to_string(),
+                ),
+                (_, _, _, Some(since)) => (
+                    Status::Warn,
+                    format!(
+                        "no delivery accepted since {}",
+                        crate::clock::rfc3339(since)
+                    ),
+                ),
+                _ => (Status::Pass, format!("{} to {}", r.kind.as_str(), r.url)),
+            };
+            Evidence {
+                kind: "integration",
+                id: r.id.clone(),
+                detail,
+                status,
+            }
+        })
+        .collect();
+    control(
+        "integrations",
+        "Outbound integrations deliver",
+        evidence,
+        |status, e| match (status, e.len()) {
+            (_, 0) => "no outbound integrations are configured for this tenant".into(),
+            (Status::Pass, n) => format!("{n} integrations deliver"),
+            (_, n) => format!(
+                "{} of {n} integrations are disabled by the appliance, {} need attention",
+                count(e, Status::Fail),
+                count(e, Status::Warn)
+            ),
+        },
+    )
 }
 
 fn webhook_signing(f: &Facts<'_>) -> Control {
@@ -650,8 +708,17 @@ pub async fn view(
     config: &crate::config::Config,
     appliance_ml_secret_bytes: usize,
     tenant: &crate::identity::Tenant,
+    breaker: impl Fn(&str) -> BreakerState,
     now: i64,
 ) -> Result<Report, crate::store::StoreError> {
+    let integrations: Vec<_> = store
+        .list_integrations(&tenant.id)?
+        .into_iter()
+        .map(|r| {
+            let b = breaker(&r.id);
+            (r, b)
+        })
+        .collect();
     let sources = store.list_sources(&tenant.id)?;
     let tokens = store.list_tokens(Some(&tenant.id))?;
     let users = store.list_users(Some(&tenant.id))?;
@@ -670,6 +737,7 @@ pub async fn view(
         overdue,
         tokens: &tokens,
         users: &users,
+        integrations: &integrations,
     };
     Ok(assess(&facts))
 }
@@ -718,6 +786,7 @@ mod tests {
             overdue: Overdue::default(),
             tokens,
             users: &[],
+            integrations: &[],
         }
     }
 

@@ -171,6 +171,7 @@ impl ComplianceApi {
             &state.config,
             state.secrets.ml_webhook.len(),
             &t,
+            |id| state.delivery.breaker_state(id),
             now,
         )
         .await?;

@@ -117,6 +117,11 @@ impl Store {
     }
 
     fn refresh_subscriptions(&self) -> Result<(), StoreError> {
+        // Serialised, so a slower reload of an older state cannot overwrite a newer one.
+        let _one = match self.inner.shared.reload.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
         let subs = load_subscriptions(&self.inner.db)?;
         match self.inner.shared.subscriptions.write() {
             Ok(mut s) => *s = Arc::new(subs),

@@ -144,6 +144,8 @@ pub(crate) struct Shared {
     pub(crate) subscriptions: std::sync::RwLock<Arc<super::integrations::Subscriptions>>,
     /// Notified after a commit that enqueued deliveries.
     pub(crate) enqueued: tokio::sync::Notify,
+    /// Held while the subscriptions are reloaded.
+    pub(crate) reload: std::sync::Mutex<()>,
 }
 
 impl Shared {
