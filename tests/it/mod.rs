@@ -15,6 +15,7 @@ mod ingest;
 mod isolation;
 mod lifecycle;
 mod process;
+mod secrets_at_rest;
 mod sessions;
 mod slowloris;
 mod tcp;
