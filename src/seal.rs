@@ -88,9 +88,10 @@ pub enum SealError {
 pub struct SealContext<'a> {
     /// Tenant id (or `_appliance`).
     pub tenant: &'a str,
-    /// Id of the record holding the value (`int_…`, `src_…`).
+    /// Id of the record holding the value (`int_…`, `src_…`, a signing key's kid).
     pub record: &'a str,
-    /// Field name (`secret`, `hec_token`, `receipt_key`).
+    /// Field name (`secret:<n>` of a source, `receipt_key`, an integration's `secret` or
+    /// `hec_token`); the table of them is in `store::sealed`.
     pub field: &'a str,
 }
 
