@@ -236,6 +236,7 @@ async fn main() -> Res<()> {
         bootstrap_admin_token: None,
         evidence_signer_kid: "default".into(),
         appliance_key_from_data_dir: false,
+        data_key: evidentia::seal::KeySource::DataDir,
     };
     let clock = Arc::new(ManualClock::at(START));
     let (state, admin) = evidentia::server::build_state(config, secrets, clock.clone()).await?;

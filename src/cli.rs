@@ -1,5 +1,5 @@
 //! Command line: `serve`, `check-config`, `check`, `openapi`, `errors`, `verify`, `sign`,
-//! `admin new-token`, `admin token issue|list|revoke`.
+//! `admin new-token`, `admin token issue|list|revoke`, `admin rotate-data-key`.
 
 use std::io::{ErrorKind, Write};
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::config::{CliOverrides, Config, Secrets, process_env};
+use crate::config::{CliOverrides, Config, Secrets, data_key_source, process_env};
 
 /// Evidentia: signed webhook ingestion, provenance evidence and tamper-evident audit.
 #[derive(Debug, Parser)]
@@ -50,8 +50,9 @@ pub enum Command {
     },
     /// Walk the stopped appliance's database offline and report damaged data: every raw body
     /// and artifact against its SHA-256, every event against its notarised entry, every log's
-    /// entries, subtree hashes, root and signed checkpoint. Exit status 0 when nothing is
-    /// damaged, 1 when something is, 2 when the database could not be checked.
+    /// entries, subtree hashes, root and signed checkpoint, every sealed secret against the
+    /// data key. Exit status 0 when nothing is damaged, 1 when something is, 2 when the
+    /// database could not be checked.
     Check(ServeArgs),
     /// Administrative helpers.
     Admin {
@@ -155,6 +156,11 @@ pub enum SignCommand {
 pub enum AdminCommand {
     /// Print a freshly generated, well-formed API token (for EVIDENTIA_ADMIN_TOKEN provisioning).
     NewToken,
+    /// Rotate the data key that seals stored secrets, with the appliance stopped: a new key
+    /// is added to `<data_dir>/secrets/DATA_KEY`, every sealed secret is resealed under it in
+    /// one transaction, then the old key is removed from the file. Prints the old and new key
+    /// ids. A data key supplied as a systemd credential is rotated by its owner instead.
+    RotateDataKey(ServeArgs),
     /// Break-glass management of appliance-admin tokens on the host, with the appliance
     /// stopped (the database is opened exclusively; while it runs, use `/api/admin/tokens`).
     /// Each change is recorded in the `system` audit log with actor `host:cli`. Needs the
@@ -255,6 +261,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::server::tls_material(&config)?;
             }
             crate::server::appliance_signer(&config, &secrets)?;
+            // The data key, as the store would read it (a credential, or the data-dir file
+            // once the first start made it): parsable, and private.
+            let data_dir = &config.server.data_dir;
+            if secrets.data_key.path(data_dir).is_file() {
+                secrets.data_key.load(data_dir)?;
+            }
             print(&format!(
                 "configuration OK (listen {}, data dir {})",
                 config.server.listen,
@@ -274,9 +286,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check(args) => {
-            let (config, _) = load(&args)?;
+            let (config, env) = load(&args)?;
             let path = config.server.data_dir.join(crate::server::DB_FILE);
-            let report = match crate::store::check_database(&path) {
+            let report = match crate::store::check_database_with(&path, &data_key_source(&env)) {
                 Ok(r) => r,
                 Err(e) => {
                     // Exit status 2: not checked (1 means damage was found).
@@ -290,7 +302,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             print(&format!(
-                "checked {}: {} events, {} raw bodies, {} artifacts, {} logs with {} entries and {} subtree hashes, {} signed checkpoints",
+                "checked {}: {} events, {} raw bodies, {} artifacts, {} logs with {} entries and {} subtree hashes, {} signed checkpoints, {} sealed secrets",
                 path.display(),
                 report.events,
                 report.bodies,
@@ -298,7 +310,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.logs,
                 report.entries,
                 report.nodes,
-                report.checkpoints
+                report.checkpoints,
+                report.secrets
             ))?;
             for f in &report.findings {
                 print(&format!("DAMAGED {}: {}: {}", f.kind, f.location, f.detail))?;
@@ -460,7 +473,54 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::Token { command },
         } => admin_token(command).await,
+        Command::Admin {
+            command: AdminCommand::RotateDataKey(args),
+        } => rotate_data_key(&args),
     }
+}
+
+/// `evidentia admin rotate-data-key` (see [`crate::store::rotate_data_key`]).
+fn rotate_data_key(args: &ServeArgs) -> anyhow::Result<()> {
+    use crate::seal::KeySource;
+    let (config, env) = load(args)?;
+    let data_dir = &config.server.data_dir;
+    let db = data_dir.join(crate::server::DB_FILE);
+    let key_file = match data_key_source(&env) {
+        KeySource::DataDir => crate::seal::key_path(data_dir),
+        KeySource::Credential(path) => anyhow::bail!(
+            "the data key comes from the systemd credential {}, which this command cannot \
+             change: rotate the credential itself (put the new key on the last line, keep the \
+             old one above it until every secret was rewritten)",
+            path.display()
+        ),
+    };
+    anyhow::ensure!(
+        db.is_file(),
+        "no database at {}: pass the appliance's --data-dir / --config",
+        db.display()
+    );
+    anyhow::ensure!(
+        key_file.is_file(),
+        "no data key at {}: the appliance creates it at its first start",
+        key_file.display()
+    );
+    let done = crate::store::rotate_data_key(&db, &key_file).map_err(|e| {
+        if e.to_string().contains("already open") {
+            anyhow::anyhow!(
+                "the appliance is running (it holds {} exclusively): stop it first, then rotate",
+                db.display()
+            )
+        } else {
+            anyhow::anyhow!("cannot rotate the data key of {}: {e}", db.display())
+        }
+    })?;
+    print(&format!(
+        "data key rotated: old {}, new {}; {} sealed secret(s) resealed; {} now holds only the new key (back it up with the database)",
+        done.old_kids.join(", "),
+        done.new_kid,
+        done.resealed,
+        key_file.display()
+    ))
 }
 
 /// `evidentia admin token …`: opens the stopped appliance's database with its own signing key
@@ -524,7 +584,10 @@ async fn admin_token(command: AdminTokenCommand) -> anyhow::Result<()> {
         signer,
         config.storage.cache_bytes,
         now,
-        None,
+        &crate::store::StoreOptions {
+            fresh_prefix: None,
+            data_key: secrets.data_key.clone(),
+        },
     )
     .map_err(|e| {
         if format!("{e:#}").contains("already open") {

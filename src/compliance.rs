@@ -132,7 +132,10 @@ pub struct Facts<'a> {
     /// The tenant's users (all states).
     pub users: &'a [UserRecord],
     /// The tenant's integrations, each with its endpoint's circuit-breaker state.
-    pub integrations: &'a [(crate::delivery::integration::IntegrationRecord, BreakerState)],
+    pub integrations: &'a [(
+        crate::delivery::integration::IntegrationRecord,
+        BreakerState,
+    )],
 }
 
 use crate::delivery::breaker::BreakerState;

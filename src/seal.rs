@@ -8,18 +8,21 @@
 //! base64url (RFC 4648 §5).
 //!
 //! **Associated data** binds a value to where it is stored, so a sealed secret copied into
-//! another record, field or tenant does not open: the concatenation of `"evidentia-seal-v1"`,
-//! the kid, the tenant, the record id and the field name, each preceded by its length as a
-//! 4-byte big-endian integer. Any change to the value, its header or its place fails with
-//! [`SealError::Authentication`].
+//! another record, field or tenant does not open: the concatenation of `"v1"`,
+//! `"evidentia-seal"`, the kid, the tenant, the record id and the field name, each preceded by
+//! its length as a 4-byte big-endian integer. Any change to the value, its header or its place
+//! fails with [`SealError::Authentication`].
 //!
 //! **Data keys** live in `<data_dir>/secrets/DATA_KEY` (mode 0600, the directory 0700): one key
 //! per line, `<kid> <base64 of 32 bytes>`, `#` comments allowed; the **last** line is the active
 //! key (it seals), earlier lines are retired keys kept to open older values. The file is
 //! generated with the operating system's CSPRNG when absent. A systemd credential
-//! (`$CREDENTIALS_DIRECTORY/DATA_KEY`, read-only) may hold the same text or 32 raw bytes.
-//! Rotation ([`Keyring::rotate`]) appends a fresh key; `evidentia admin rotate-data-key` is then
-//! expected to [`Keyring::reseal`] every stored value and [`Keyring::retire`] the old key.
+//! (`$CREDENTIALS_DIRECTORY/DATA_KEY`, read-only) may hold the same text or 32 raw bytes; which
+//! one the appliance uses is a [`KeySource`], chosen by `config` and handed to the store.
+//! Rotation ([`Keyring::rotate`]) appends a fresh key; `evidentia admin rotate-data-key`
+//! (`store::rotate_data_key`) saves it, [`Keyring::reseal`]s every stored value in one
+//! transaction and only after that commit [`Keyring::retire`]s the old key, so the file holds
+//! every key some committed value needs at every instant.
 
 use std::fs;
 use std::io::Write;
@@ -85,9 +88,10 @@ pub enum SealError {
 pub struct SealContext<'a> {
     /// Tenant id (or `_appliance`).
     pub tenant: &'a str,
-    /// Id of the record holding the value (`int_…`, `src_…`).
+    /// Id of the record holding the value (`int_…`, `src_…`, a signing key's kid).
     pub record: &'a str,
-    /// Field name (`secret`, `hec_token`, `receipt_key`).
+    /// Field name (`secret:<n>` of a source, `receipt_key`, an integration's `secret` or
+    /// `hec_token`); the table of them is in `store::sealed`.
     pub field: &'a str,
 }
 
@@ -143,6 +147,52 @@ fn aad(kid: &str, ctx: &SealContext<'_>) -> Vec<u8> {
 /// `<data_dir>/secrets/DATA_KEY`.
 pub fn key_path(data_dir: &Path) -> PathBuf {
     data_dir.join("secrets").join(DATA_KEY_FILE)
+}
+
+/// Where the appliance's data keys come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KeySource {
+    /// `<data_dir>/secrets/DATA_KEY` beside the database ([`key_path`]): generated at the first
+    /// open, rotated by `evidentia admin rotate-data-key`.
+    #[default]
+    DataDir,
+    /// A systemd credential file (`$CREDENTIALS_DIRECTORY/DATA_KEY`), read only: the operator
+    /// owns and rotates it.
+    Credential(PathBuf),
+}
+
+impl KeySource {
+    /// The key file this source reads for a database in `data_dir`.
+    pub fn path(&self, data_dir: &Path) -> PathBuf {
+        match self {
+            Self::DataDir => key_path(data_dir),
+            Self::Credential(p) => p.clone(),
+        }
+    }
+
+    /// Loads the keyring: the data-dir file is created (0600) with a fresh key when absent
+    /// ([`Keyring::load_or_create`]); a credential must exist ([`Keyring::load_credential`]).
+    ///
+    /// # Errors
+    /// As those two functions.
+    pub fn load_or_create(&self, data_dir: &Path) -> Result<Keyring, SealError> {
+        match self {
+            Self::DataDir => Keyring::load_or_create(data_dir),
+            Self::Credential(p) => Keyring::load_credential(p),
+        }
+    }
+
+    /// Loads the keyring without creating anything (offline commands).
+    ///
+    /// # Errors
+    /// [`SealError::Io`] when the file is absent or unreadable; as [`Keyring::load_file`] and
+    /// [`Keyring::load_credential`].
+    pub fn load(&self, data_dir: &Path) -> Result<Keyring, SealError> {
+        match self {
+            Self::DataDir => Keyring::load_file(&key_path(data_dir)),
+            Self::Credential(p) => Keyring::load_credential(p),
+        }
+    }
 }
 
 impl Keyring {
@@ -284,6 +334,10 @@ impl Keyring {
         f.write_all(text.as_bytes()).map_err(io)?;
         f.sync_all().map_err(io)?;
         fs::rename(&tmp, path).map_err(io)?;
+        // The rename is durable only once the directory is: rotation relies on the new key
+        // being on disk before anything is sealed under it.
+        #[cfg(unix)]
+        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         Ok(())
     }
 
@@ -300,6 +354,11 @@ impl Keyring {
     /// Ids of all keys, retired first, active last.
     pub fn kids(&self) -> Vec<&str> {
         self.keys.iter().map(|k| k.kid.as_str()).collect()
+    }
+
+    /// Whether the keyring holds the key `kid`.
+    pub fn holds(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid == kid)
     }
 
     /// Seals `plaintext` for `ctx` under the active key.

@@ -17,14 +17,15 @@ use crate::history::{SignedHistory, StartDecision};
 use crate::identity::{self, DEFAULT_TENANT, Role, Tenant};
 use crate::ingest::{Provider, SourceRecord, random_id};
 use crate::metrics::Metrics;
-use crate::store::{Store, VolumeProbe};
+use crate::store::{Store, StoreOptions, VolumeProbe};
 use crate::tlog::NoteSigner;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "evidentia.redb";
 
 /// Creates the data directory (0700) and opens the database in it; `now` (Unix seconds) dates
-/// a signing key the database has not seen before.
+/// a signing key the database has not seen before; `options` name the origin prefix of a
+/// database not yet bootstrapped and where the data key comes from.
 ///
 /// # Errors
 /// When the directory cannot be created or redb cannot open the file.
@@ -34,7 +35,7 @@ pub fn open_store(
     signer: Arc<NoteSigner>,
     cache_bytes: u64,
     now: i64,
-    fresh_prefix: Option<&str>,
+    options: &StoreOptions,
 ) -> anyhow::Result<Store> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -49,7 +50,7 @@ pub fn open_store(
         signer,
         cache_bytes,
         now,
-        fresh_prefix,
+        options,
     )
     .with_context(|| format!("cannot open database in {}", data_dir.display()))
 }
@@ -102,7 +103,10 @@ pub async fn build_state_with(
         signer.clone(),
         config.storage.cache_bytes,
         clock.now_unix(),
-        new_prefix.as_deref(),
+        &StoreOptions {
+            fresh_prefix: new_prefix,
+            data_key: secrets.data_key.clone(),
+        },
     )?;
     let bootstrapped = store.meta("bootstrapped")?.is_some();
     match history.decide(

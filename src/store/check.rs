@@ -6,7 +6,9 @@
 //! leaf, and every transparency log bottom-up (RFC 9162 §2.1.1): each entry against its leaf
 //! hash, each stored subtree hash against its two children, the root at the signed size
 //! against the checkpoint, and the checkpoint's signature against the appliance's keys. Memory
-//! stays constant: every pass streams a table in key order.
+//! stays constant: every pass streams a table in key order. Last, every sealed secret
+//! ([`super::sealed`]) is opened with the data key (read only, never created): one that does
+//! not open is a finding.
 
 use std::path::Path;
 
@@ -19,16 +21,17 @@ use super::log::KeyRecord;
 use super::tenant_keys::{Content, TenantKeys, key_file_of};
 use super::{
     ARTIFACT_BLOBS, ARTIFACTS, CHECKPOINTS, EVENT_BODIES, EVENTS, KEYS, LOG_ENTRIES, LOG_NODES,
-    LOG_SIZE, META, SCHEMA_VERSION, StoreError, audit,
+    LOG_SIZE, META, SCHEMA_VERSION, StoreError, audit, data_dir_of,
 };
 use crate::evidence::ArtifactRecord;
+use crate::seal::{KeySource, Keyring};
 use crate::tlog::merkle::{self, Hash};
 use crate::tlog::note::{Checkpoint, VerifierKey, verify_note_any};
 
 /// One damaged or inconsistent item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// `body`, `artifact`, `event`, `entry`, `node`, `root`, `checkpoint`.
+    /// `body`, `artifact`, `event`, `entry`, `node`, `root`, `checkpoint`, `secret`.
     pub kind: &'static str,
     /// Where: tenant, event id, run and artifact, or log origin and position.
     pub location: String,
@@ -53,6 +56,8 @@ pub struct Report {
     pub nodes: u64,
     /// Signed checkpoints checked (root and signature).
     pub checkpoints: u64,
+    /// Sealed secrets opened with the data key.
+    pub secrets: u64,
     /// Everything that did not match, in walk order.
     pub findings: Vec<Finding>,
 }
@@ -67,11 +72,21 @@ impl Report {
     }
 }
 
-/// Walks the database file at `path` (opened exclusively, so never while a server holds it).
+/// Walks the database file at `path` (opened exclusively, so never while a server holds it),
+/// with the data key of its data directory (`secrets/DATA_KEY`).
 ///
 /// # Errors
 /// [`StoreError::Db`] when the file cannot be opened (in use, not a database) or read.
 pub fn check_database(path: &Path) -> Result<Report, StoreError> {
+    check_database_with(path, &KeySource::DataDir)
+}
+
+/// [`check_database`] with the data key from `data_key` (a systemd credential). A data key
+/// that cannot be loaded makes every sealed secret a finding, not the check fail.
+///
+/// # Errors
+/// As [`check_database`].
+pub fn check_database_with(path: &Path, data_key: &KeySource) -> Result<Report, StoreError> {
     let db = Database::open(path)?;
     let r = db.begin_read()?;
     let mut report = Report::default();
@@ -80,7 +95,34 @@ pub fn check_database(path: &Path) -> Result<Report, StoreError> {
     check_events(&r, &keys, &prefix, &mut report)?;
     check_artifacts(&r, &keys, &mut report)?;
     check_logs(&r, &mut report)?;
+    let ring = data_key
+        .load(data_dir_of(path))
+        .map_err(|e| format!("the data key cannot be loaded: {e}"));
+    check_secrets(&r, ring.as_ref(), &mut report)?;
     Ok(report)
+}
+
+fn check_secrets(
+    r: &ReadTransaction,
+    ring: Result<&Keyring, &String>,
+    report: &mut Report,
+) -> Result<(), StoreError> {
+    for v in super::sealed::sealed_values(r)? {
+        report.secrets += 1;
+        let opened = match ring {
+            Ok(ring) => ring
+                .open(&v.sealed, &v.ctx())
+                .map_err(|e| e.to_string())
+                .and_then(|plain| {
+                    String::from_utf8(plain).map_err(|_| "the secret is not UTF-8".to_string())
+                }),
+            Err(why) => Err(why.clone()),
+        };
+        if let Err(why) = opened {
+            report.find("secret", v.location(), why);
+        }
+    }
+    Ok(())
 }
 
 /// The schema this build reads, and the key that hides positions in event ids.

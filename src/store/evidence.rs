@@ -1,8 +1,15 @@
 //! Evidence storage: artifacts (bytes apart from metadata, retention index, legal hold),
 //! receipts (canonical bytes, per-run index, replay by `receiptId`), tenant signing keys. Each
 //! artifact descriptor and receipt is appended to the tenant's `evidence` log in the same commit.
+//!
+//! A tenant's HS256 receipt key is sealed at rest (schema 4, [`crate::seal`]): the stored
+//! [`SigningKeyRecord`]'s `secret` is a sealed value bound to `{tenant, record: kid, field:
+//! "receipt_key"}`, sealed by [`Store::put_signing_key`] and opened by the reads. EdDSA public
+//! keys are not secret and stay as they are.
 
-use redb::ReadableTable;
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+
+use super::sealed::SealedValue;
 
 use super::audit::{log_origin, put_audit};
 use super::codec::{dec, enc};
@@ -13,6 +20,7 @@ use crate::audit::AuditRecord;
 use crate::evidence::{
     ArtifactRecord, CheckedContent, ReceiptRecord, SigningKeyRecord, VerifiedReceipt,
 };
+use crate::seal::SealContext;
 use crate::tlog::merkle;
 
 /// Outcome of storing an artifact.
@@ -347,15 +355,27 @@ impl Store {
         Ok(Some((rec, data)))
     }
 
-    /// Registers a tenant signing key; `false` when the `kid` is taken.
+    /// Registers a tenant signing key (its HS256 secret sealed for storage); `false` when the
+    /// `kid` is taken.
     ///
     /// # Errors
     /// [`StoreError`].
     pub async fn put_signing_key(
         &self,
-        key: SigningKeyRecord,
+        mut key: SigningKeyRecord,
         mut audit: Vec<AuditRecord>,
     ) -> Result<bool, StoreError> {
+        if let Some(secret) = &key.secret {
+            let sealed = self.seal_secret(
+                &SealContext {
+                    tenant: &key.tenant,
+                    record: &key.kid,
+                    field: RECEIPT_KEY_FIELD,
+                },
+                secret.as_bytes(),
+            )?;
+            key.secret = Some(sealed);
+        }
         self.write(WriteClass::Data(0), move |b| {
             let mut t = b.open_table(SIGNING_KEYS)?;
             if t.get((key.tenant.as_str(), key.kid.as_str()))?.is_some() {
@@ -384,8 +404,30 @@ impl Store {
         let r = self.read()?;
         let t = r.open_table(SIGNING_KEYS)?;
         t.get((tenant, kid))?
-            .map(|v| dec("signing_keys", v.value()))
+            .map(|v| self.open_signing_key(dec("signing_keys", v.value())?))
             .transpose()
+    }
+
+    /// The plaintext form of a stored signing key.
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`] when its sealed secret does not open.
+    fn open_signing_key(&self, mut key: SigningKeyRecord) -> Result<SigningKeyRecord, StoreError> {
+        if let Some(sealed) = &key.secret {
+            let ctx = SealContext {
+                tenant: &key.tenant,
+                record: &key.kid,
+                field: RECEIPT_KEY_FIELD,
+            };
+            let plain = String::from_utf8(self.open_secret(&ctx, sealed)?).map_err(|_| {
+                self.damaged(format!(
+                    "the sealed receipt key {} of tenant {}: not UTF-8",
+                    key.kid, key.tenant
+                ))
+            })?;
+            key.secret = Some(plain);
+        }
+        Ok(key)
     }
 
     /// A tenant's signing keys.
@@ -401,8 +443,73 @@ impl Store {
             if k.value().0 != tenant {
                 break;
             }
-            out.push(dec("signing_keys", v.value())?);
+            out.push(self.open_signing_key(dec("signing_keys", v.value())?)?);
         }
         Ok(out)
     }
+}
+
+/// The field a tenant's HS256 receipt key is sealed for (record: its kid).
+const RECEIPT_KEY_FIELD: &str = "receipt_key";
+
+/// Rewrites every stored receipt-key secret as `f(context, stored value)` in `txn` (the
+/// schema-4 migration seals plaintext, a data-key rotation reseals); how many.
+///
+/// # Errors
+/// What `f` returns; [`StoreError`] reading or writing the table. Nothing is committed then.
+pub(crate) fn rewrite_signing_key_secrets(
+    txn: &WriteTransaction,
+    f: &mut dyn FnMut(&SealContext<'_>, &str) -> Result<String, StoreError>,
+) -> Result<u64, StoreError> {
+    let mut t = txn.open_table(SIGNING_KEYS)?;
+    let mut keys = Vec::new();
+    for item in t.iter()? {
+        let (_, v) = item?;
+        let key: SigningKeyRecord = dec("signing_keys", v.value())?;
+        if key.secret.is_some() {
+            keys.push(key);
+        }
+    }
+    let mut done = 0u64;
+    for mut key in keys {
+        if let Some(value) = &key.secret {
+            let ctx = SealContext {
+                tenant: &key.tenant,
+                record: &key.kid,
+                field: RECEIPT_KEY_FIELD,
+            };
+            key.secret = Some(f(&ctx, value)?);
+            done += 1;
+        }
+        t.insert(
+            (key.tenant.as_str(), key.kid.as_str()),
+            enc(&key)?.as_slice(),
+        )?;
+    }
+    Ok(done)
+}
+
+/// Appends every sealed receipt-key secret in `r` to `out`.
+///
+/// # Errors
+/// [`StoreError`] reading the table or decoding a record.
+pub(crate) fn sealed_signing_keys(
+    r: &ReadTransaction,
+    out: &mut Vec<SealedValue>,
+) -> Result<(), StoreError> {
+    let t = r.open_table(SIGNING_KEYS)?;
+    for item in t.iter()? {
+        let (_, v) = item?;
+        let key: SigningKeyRecord = dec("signing_keys", v.value())?;
+        if let Some(sealed) = key.secret {
+            out.push(SealedValue {
+                table: "signing_keys",
+                tenant: key.tenant,
+                record: key.kid,
+                field: RECEIPT_KEY_FIELD.to_string(),
+                sealed,
+            });
+        }
+    }
+    Ok(())
 }

@@ -55,6 +55,91 @@ fn secret_field(n: u32) -> String {
     format!("secret:{n}")
 }
 
+/// Applies `f` (context, stored value → new stored value) to every sealed value of `rec`.
+fn map_sealed(
+    rec: &mut IntegrationRecord,
+    f: &mut dyn FnMut(&SealContext<'_>, &str) -> Result<String, StoreError>,
+) -> Result<(), StoreError> {
+    let (tenant, id) = (rec.tenant.clone(), rec.id.clone());
+    for s in &mut rec.secrets {
+        let field = secret_field(s.n);
+        s.value = f(
+            &SealContext {
+                tenant: &tenant,
+                record: &id,
+                field: &field,
+            },
+            &s.value,
+        )?;
+    }
+    if let Some(token) = &mut rec.hec_token {
+        *token = f(
+            &SealContext {
+                tenant: &tenant,
+                record: &id,
+                field: "hec_token",
+            },
+            token,
+        )?;
+    }
+    Ok(())
+}
+
+/// Rewrites every sealed value of the `integrations` table with `f` (data-key rotation);
+/// how many values.
+///
+/// # Errors
+/// [`StoreError`]; the first error of `f`.
+pub(crate) fn rewrite_secrets(
+    txn: &redb::WriteTransaction,
+    f: &mut dyn FnMut(&SealContext<'_>, &str) -> Result<String, StoreError>,
+) -> Result<u64, StoreError> {
+    let mut t = txn.open_table(INTEGRATIONS)?;
+    let mut records = Vec::new();
+    for item in t.iter()? {
+        let (_, v) = item?;
+        records.push(dec::<IntegrationRecord>("integrations", v.value())?);
+    }
+    let mut done = 0u64;
+    for mut rec in records {
+        map_sealed(&mut rec, &mut |ctx, value| {
+            done += 1;
+            f(ctx, value)
+        })?;
+        t.insert(
+            (rec.tenant.as_str(), rec.id.as_str()),
+            enc(&rec)?.as_slice(),
+        )?;
+    }
+    Ok(done)
+}
+
+/// Appends every sealed value of the `integrations` table to `out`.
+///
+/// # Errors
+/// [`StoreError`] reading the table or decoding a record.
+pub(crate) fn sealed_values(
+    r: &redb::ReadTransaction,
+    out: &mut Vec<super::sealed::SealedValue>,
+) -> Result<(), StoreError> {
+    let t = r.open_table(INTEGRATIONS)?;
+    for item in t.iter()? {
+        let (_, v) = item?;
+        let mut rec: IntegrationRecord = dec("integrations", v.value())?;
+        map_sealed(&mut rec, &mut |ctx, value| {
+            out.push(super::sealed::SealedValue {
+                table: "integrations",
+                tenant: ctx.tenant.to_string(),
+                record: ctx.record.to_string(),
+                field: ctx.field.to_string(),
+                sealed: value.to_string(),
+            });
+            Ok(value.to_string())
+        })?;
+    }
+    Ok(())
+}
+
 /// Outcome of an integration update.
 #[derive(Debug)]
 pub enum IntegrationUpdate<T, E> {
@@ -69,50 +154,22 @@ pub enum IntegrationUpdate<T, E> {
 impl Store {
     fn seal_record(&self, rec: &IntegrationRecord) -> Result<IntegrationRecord, StoreError> {
         let mut out = rec.clone();
-        for s in &mut out.secrets {
-            let field = secret_field(s.n);
-            s.value = self.seal_secret(
-                &SealContext {
-                    tenant: &rec.tenant,
-                    record: &rec.id,
-                    field: &field,
-                },
-                s.value.as_bytes(),
-            )?;
-        }
-        if let Some(token) = &mut out.hec_token {
-            *token = self.seal_secret(
-                &SealContext {
-                    tenant: &rec.tenant,
-                    record: &rec.id,
-                    field: "hec_token",
-                },
-                token.as_bytes(),
-            )?;
-        }
+        map_sealed(&mut out, &mut |ctx, plain| {
+            self.seal_secret(ctx, plain.as_bytes())
+        })?;
         Ok(out)
     }
 
     fn open_record(&self, mut rec: IntegrationRecord) -> Result<IntegrationRecord, StoreError> {
-        let (tenant, id) = (rec.tenant.clone(), rec.id.clone());
-        let open = |field: &str, sealed: &str| -> Result<String, StoreError> {
-            let plain = self.open_secret(
-                &SealContext {
-                    tenant: &tenant,
-                    record: &id,
-                    field,
-                },
-                sealed,
-            )?;
-            String::from_utf8(plain)
-                .map_err(|_| self.damaged(format!("the sealed {field} of {id} is not UTF-8")))
-        };
-        for s in &mut rec.secrets {
-            s.value = open(&secret_field(s.n), &s.value)?;
-        }
-        if let Some(token) = &mut rec.hec_token {
-            *token = open("hec_token", token)?;
-        }
+        map_sealed(&mut rec, &mut |ctx, sealed| {
+            let plain = self.open_secret(ctx, sealed)?;
+            String::from_utf8(plain).map_err(|_| {
+                self.damaged(format!(
+                    "the sealed {} of {} is not UTF-8",
+                    ctx.field, ctx.record
+                ))
+            })
+        })?;
         Ok(rec)
     }
 

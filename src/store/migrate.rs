@@ -33,13 +33,19 @@ struct V1Replay {
     at: i64,
 }
 
-/// Checks the schema version (migrating versions 1 and 2), creates every table and returns
-/// the id key (generated on first open).
+/// Checks the schema version (migrating versions 1, 2 and 3: 1 → 2 here, 2 → 3 in
+/// [`super::migrate_v2`], 3 → 4 in [`super::migrate_v3`], all in this one transaction),
+/// creates every table and returns the id key (generated on first open). `ring` seals the
+/// secrets a version-3 (or older) database kept in plaintext.
 ///
 /// # Errors
-/// [`StoreError::SchemaTooNew`], [`StoreError::Corrupt`] for a version-1 record that does not
+/// [`StoreError::SchemaTooNew`], [`StoreError::Corrupt`] for an older record that does not
 /// decode (nothing is changed then), [`StoreError::Db`].
-pub(crate) fn prepare(db: &Database, keys: &TenantKeys) -> Result<IdKey, StoreError> {
+pub(crate) fn prepare(
+    db: &Database,
+    keys: &TenantKeys,
+    ring: &crate::seal::Keyring,
+) -> Result<IdKey, StoreError> {
     let txn = db.begin_write()?;
     let found = {
         let meta = txn.open_table(META)?;
@@ -58,14 +64,15 @@ pub(crate) fn prepare(db: &Database, keys: &TenantKeys) -> Result<IdKey, StoreEr
                 supported: SCHEMA_VERSION,
             });
         }
-        Some(1) => {
-            migrate_v1(&txn)?;
-            super::migrate_v2::encrypt_content(&txn, keys)?;
-            tracing::info!("database migrated from schema version 1 to 3");
-        }
-        Some(2) => {
-            super::migrate_v2::encrypt_content(&txn, keys)?;
-            tracing::info!("database migrated from schema version 2 to 3");
+        Some(found @ 1..=3) => {
+            if found == 1 {
+                migrate_v1(&txn)?;
+            }
+            if found <= 2 {
+                super::migrate_v2::encrypt_content(&txn, keys)?;
+            }
+            super::migrate_v3::seal_secrets(&txn, ring)?;
+            tracing::info!("database migrated from schema version {found} to {SCHEMA_VERSION}");
         }
         _ => {}
     }

@@ -13,7 +13,8 @@
 //!
 //! One room per entity: [`tenants`](self) (and bootstrap), tokens, sources, events, insights,
 //! audit, evidence (artifacts, receipts, signing keys), log (Merkle nodes, checkpoints,
-//! proofs); [`batch`](self) and the writer thread; the codec; ids; retention; migrations.
+//! proofs); [`batch`](self) and the writer thread; the codec; ids; retention; migrations;
+//! `sealed` (every secret column, sealed at rest under the data key, and its rotation).
 
 mod audit;
 mod batch;
@@ -30,9 +31,11 @@ mod integrations;
 mod log;
 mod migrate;
 mod migrate_v2;
+mod migrate_v3;
 mod outbox;
 mod policies;
 mod retention;
+mod sealed;
 mod sources;
 mod tenant_keys;
 mod tenants;
@@ -41,7 +44,7 @@ mod usage;
 mod users;
 mod writer;
 
-pub use check::{Finding, Report, check_database};
+pub use check::{Finding, Report, check_database, check_database_with};
 pub use compliance::{OVERDUE_SCAN, Overdue};
 pub use disk::{Budget, DiskGuard, DiskState, SpaceProbe, VolumeProbe, WriteClass, estimated_cost};
 pub use events::{EventLeaf, EventWithBody};
@@ -50,6 +53,7 @@ pub use insights::DecideOutcome;
 pub use integrations::IntegrationUpdate;
 pub use log::{KeyRecord, LogQueryError, ProvenEntry, SignedCheckpoint, active_key_of};
 pub use outbox::{DeliveryUpdate, DeliveryView, HealthUpdate, MAX_DELIVERY_PAGE, Redelivery};
+pub use sealed::{DataKeyRotation, rotate_data_key};
 pub use tenant_keys::{Content, ContentKey, TenantKeys, key_file_of};
 pub use tenants::TenantDeletion;
 pub use tokens::Revocation;
@@ -69,9 +73,10 @@ use crate::metrics::Metrics;
 use crate::tlog::NoteSigner;
 
 /// Schema version written into a new database. Version 1 (JSON records keyed by random ids,
-/// per-tenant and expiry index tables) and version 2 (tenant content in plaintext) are
-/// migrated in place at open ([`migrate`]); a newer version is refused.
-pub const SCHEMA_VERSION: u64 = 3;
+/// per-tenant and expiry index tables), version 2 (tenant content in plaintext) and version 3
+/// (source secrets and HS256 receipt keys in plaintext) are migrated in place at open
+/// ([`migrate`]); a newer version is refused.
+pub const SCHEMA_VERSION: u64 = 4;
 /// Most operations committed in one transaction.
 pub const MAX_BATCH: usize = 512;
 
@@ -169,6 +174,32 @@ pub(crate) const DELIVERIES: TableDefinition<(&str, &str, u64), &[u8]> =
 pub(crate) const DELIVERY_DUE: TableDefinition<(i64, u64), (&str, &str)> =
     TableDefinition::new("delivery_due");
 
+/// How [`Store::open_with`] opens a database beyond its path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The origin prefix of the logs if the database turns out not yet bootstrapped (`None`:
+    /// the signing key's name). A bootstrapped database keeps the prefix it was bootstrapped
+    /// with (meta `origin_prefix`; the key name when absent, as in databases from before the
+    /// prefix was recorded).
+    pub fresh_prefix: Option<String>,
+    /// Where the data keys that seal stored secrets come from (default: the data directory's
+    /// `secrets/DATA_KEY`, created at the first open).
+    pub data_key: crate::seal::KeySource,
+}
+
+/// Creates the database file, if absent, readable by its owner only (0600) before redb opens
+/// it: redb would create it with the umask's mode, and the file holds every tenant's metadata.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .map(drop)
+        .map_err(|e| StoreError::Db(format!("cannot create {}: {e}", path.display())))
+}
+
 /// Storage failures (answered 500/503/507 by the API, never caused by client input).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -243,8 +274,8 @@ struct Inner {
     sources: RwLock<Arc<sources::SourceCache>>,
     sources_reload: Mutex<()>,
     keys: Arc<TenantKeys>,
-    /// Data keys that seal secrets at rest ([`crate::seal`]).
-    keyring: crate::seal::Keyring,
+    /// Data keys that seal secrets at rest ([`crate::seal`]); shared with writer jobs.
+    keyring: Arc<crate::seal::Keyring>,
     /// Shared with the writer: clock and subscriptions.
     shared: Arc<writer::Shared>,
 }
@@ -285,14 +316,16 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, checks the schema version (migrating
-    /// version 1 in place), creates every table, loads the sources into memory, records
-    /// `signer`'s key as in use since `now` (Unix seconds; a key seen before keeps its first
-    /// date) and starts the writer thread.
+    /// Opens (creating if needed, mode 0600) the database at `path`, loads the data keys
+    /// from `<data dir>/secrets/DATA_KEY` (created when absent), checks the schema version
+    /// (migrating older versions in place), creates every table, loads the sources into
+    /// memory, records `signer`'s key as in use since `now` (Unix seconds; a key seen before
+    /// keeps its first date) and starts the writer thread.
     ///
     /// # Errors
-    /// [`StoreError::Db`] when redb cannot open the file (e.g. another process holds it),
-    /// [`StoreError::SchemaTooNew`].
+    /// [`StoreError::Db`] when redb cannot open the file (e.g. another process holds it) or
+    /// the data key file cannot be read, [`StoreError::SchemaTooNew`], [`StoreError::Corrupt`]
+    /// when a stored secret is sealed under a data key the key file does not hold.
     pub fn open(
         path: &Path,
         metrics: Arc<Metrics>,
@@ -300,13 +333,18 @@ impl Store {
         cache_bytes: u64,
         now: i64,
     ) -> Result<Self, StoreError> {
-        Self::open_with(path, metrics, signer, cache_bytes, now, None)
+        Self::open_with(
+            path,
+            metrics,
+            signer,
+            cache_bytes,
+            now,
+            &StoreOptions::default(),
+        )
     }
 
-    /// [`open`](Self::open), naming the origin prefix of the logs if the database turns out
-    /// not yet bootstrapped (`None`: the signing key's name). A bootstrapped database keeps the
-    /// prefix it was bootstrapped with (meta `origin_prefix`; the key name when absent, as in
-    /// databases from before the prefix was recorded).
+    /// [`open`](Self::open) with [`StoreOptions`]: the origin prefix of a database not yet
+    /// bootstrapped, and where the data keys come from.
     ///
     /// # Errors
     /// As [`open`](Self::open).
@@ -316,27 +354,36 @@ impl Store {
         signer: Arc<NoteSigner>,
         cache_bytes: u64,
         now: i64,
-        fresh_prefix: Option<&str>,
+        options: &StoreOptions,
     ) -> Result<Self, StoreError> {
+        create_private(path)?;
         let db = Arc::new(
             Database::builder()
                 .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
                 .create(path)?,
         );
         let keys = Arc::new(TenantKeys::open(&key_file_of(path))?);
-        let keyring = crate::seal::Keyring::load_or_create(data_dir_of(path))
-            .map_err(|e| StoreError::Db(e.to_string()))?;
-        let id_key = migrate::prepare(&db, &keys)?;
+        let data_dir = data_dir_of(path);
+        let keyring = Arc::new(
+            options
+                .data_key
+                .load_or_create(data_dir)
+                .map_err(|e| StoreError::Db(e.to_string()))?,
+        );
+        let id_key = migrate::prepare(&db, &keys, &keyring)?;
+        // A database sealed under a key this file lacks (lost, replaced, another appliance's)
+        // is refused rather than served without its secrets.
+        sealed::require_keys(&db, &keyring, &options.data_key.path(data_dir))?;
         tenants::reconcile_keys(&db, &keys)?;
         let (tx, rx) = mpsc::channel::<writer::Job>(4096);
         let writer_db = db.clone();
-        let sources = sources::load_sources(&db)?;
+        let (sources, damaged) = sources::load_sources(&db, &keyring)?;
         let key_name = signer.verifier_key().name().to_string();
         let (stored_prefix, bootstrapped) = tenants::history_state(&db)?;
         let origin_prefix = match (stored_prefix, bootstrapped) {
             (Some(p), _) => p,
             (None, true) => key_name,
-            (None, false) => fresh_prefix.map_or(key_name, str::to_string),
+            (None, false) => options.fresh_prefix.clone().unwrap_or(key_name),
         };
         log::register_key(&db, &signer, now)?;
         let writer_prefix = origin_prefix.clone();
@@ -368,7 +415,7 @@ impl Store {
                 }
             })
             .map_err(|e| StoreError::Db(format!("cannot start writer thread: {e}")))?;
-        Ok(Self {
+        let store = Self {
             inner: Arc::new(Inner {
                 db,
                 sender: Mutex::new(Some(tx)),
@@ -385,7 +432,12 @@ impl Store {
                 keyring,
                 shared,
             }),
-        })
+        };
+        for what in damaged {
+            // Counted (`/readyz` degraded) and logged; the source is served without it.
+            let _ = store.damaged(what);
+        }
+        Ok(store)
     }
 
     /// Stops the writer after the queued operations and waits for it. Further writes fail with

@@ -57,6 +57,7 @@ impl Store {
         admin: TokenRecord,
         mut audit: Vec<AuditRecord>,
     ) -> Result<bool, StoreError> {
+        let ring = self.inner.keyring.clone();
         let ran = self
             .write(WriteClass::Exempt, move |txn| {
                 {
@@ -71,7 +72,7 @@ impl Store {
                         t.insert(tenant.id.as_str(), enc(&tenant)?.as_slice())?;
                     }
                 }
-                super::sources::put_source(txn, &ml_source)?;
+                super::sources::put_source(txn, &ring, &ml_source)?;
                 txn.open_table(TOKENS)?
                     .insert(admin.id.as_str(), enc(&admin)?.as_slice())?;
                 let prefix = txn.prefix.to_string();

@@ -136,6 +136,7 @@ pub fn secrets() -> Secrets {
         bootstrap_admin_token: None,
         evidence_signer_kid: "default".into(),
         appliance_key_from_data_dir: false,
+        data_key: evidentia::seal::KeySource::DataDir,
     }
 }
 

@@ -1174,7 +1174,7 @@ async fn splunk_hec_gets_the_envelope_the_token_and_the_ack_flow() {
                 br#"{"text":"Invalid token","code":4}"#.to_vec(),
             );
         }
-        if req.headers.get("x-splunk-request-channel").is_none() {
+        if !req.headers.contains_key("x-splunk-request-channel") {
             return (
                 400,
                 vec![],

@@ -17,6 +17,7 @@ mod integrations;
 mod isolation;
 mod lifecycle;
 mod process;
+mod secrets_at_rest;
 mod sessions;
 mod slowloris;
 mod tcp;
