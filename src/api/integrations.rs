@@ -66,7 +66,7 @@ impl From<DeliveryStatus> for DeliveryStatusName {
 
 /// `POST /api/tenants/{tenant}/integrations` body.
 #[derive(Object, Deserialize)]
-#[oai(example, deny_unknown_fields)]
+#[oai(example, deny_unknown_fields, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct CreateIntegration {
     /// Display name, 1–100 characters.
@@ -118,7 +118,7 @@ impl poem_openapi::types::Example for CreateIntegration {
 
 /// `PATCH …/integrations/{id}` body: absent fields stay as they are.
 #[derive(Object, Deserialize, Default)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIntegration {
     /// New display name.
