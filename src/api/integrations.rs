@@ -739,13 +739,23 @@ impl IntegrationsApi {
         )?;
         ctx.set_resource(&id);
         let (limit, cursor) = page_args(limit.0, cursor.0)?;
-        state.find_integration(&tenant, &id)?;
+        let enabled = state.find_integration(&tenant, &id)?.status == IntegrationStatus::Enabled;
         let page =
             state
                 .store
                 .list_deliveries(&tenant, &id, limit, cursor, status.0.map(Into::into))?;
         Ok(Json(DeliveryPage {
-            items: page.items.into_iter().map(Into::into).collect(),
+            items: page
+                .items
+                .into_iter()
+                .map(|v| {
+                    let mut d = DeliveryDto::from(v);
+                    if !enabled {
+                        d.next_attempt_at = None;
+                    }
+                    d
+                })
+                .collect(),
             next_cursor: page.next_cursor.map(|c| c.to_string()),
         }))
     }

@@ -69,6 +69,8 @@ pub struct RoundReport {
     pub delivered: usize,
     /// Held back by an open breaker.
     pub held: usize,
+    /// Deliveries taken from the outbox (fresh and due).
+    pub taken: usize,
 }
 
 /// The worker: the guarded client, the schedule, and each endpoint's breaker and health.
@@ -84,6 +86,8 @@ pub struct Deliverer {
     /// The store, for delivery ids (set by the first round).
     ids: std::sync::OnceLock<Store>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// Each integration's cursor as the last committed round left it.
+    cursors: Mutex<HashMap<(String, String), u64>>,
 }
 
 /// One integration's share of a round.
@@ -118,6 +122,7 @@ impl Deliverer {
             wake: tokio::sync::Notify::new(),
             ids: std::sync::OnceLock::new(),
             metrics,
+            cursors: Mutex::new(HashMap::new()),
         }
     }
 
@@ -147,13 +152,31 @@ impl Deliverer {
         f(b)
     }
 
-    /// Forgets the breaker of a deleted integration.
+    /// Forgets the breaker and cursor of a deleted integration.
     pub fn forget(&self, id: &str) {
         let mut map = match self.breakers.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
         map.remove(id);
+        let mut cursors = match self.cursors.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        cursors.retain(|(_, i), _| i != id);
+    }
+
+    /// The cursor of an integration: remembered since the last round, else the stored one.
+    fn cursor(&self, store: &Store, tenant: &str, id: &str) -> Result<u64, StoreError> {
+        let key = (tenant.to_string(), id.to_string());
+        let known = match self.cursors.lock() {
+            Ok(m) => m.get(&key).copied(),
+            Err(p) => p.into_inner().get(&key).copied(),
+        };
+        match known {
+            Some(c) => Ok(c),
+            None => store.delivery_cursor(tenant, id),
+        }
     }
 
     /// Runs until `stop` changes (abandoning a round in flight): a round whenever the writer enqueued deliveries, the API
@@ -173,7 +196,7 @@ impl Deliverer {
                 r = self.round(&store, &clock) => r,
             };
             let busy = match result {
-                Ok(r) => r.attempted + r.held == self.options.batch,
+                Ok(r) => r.taken >= self.options.batch,
                 Err(e) => {
                     tracing::error!(error = %e, "delivery round failed");
                     false
@@ -203,10 +226,11 @@ impl Deliverer {
     ) -> Result<RoundReport, StoreError> {
         let _ = self.ids.set(store.clone());
         let now = clock.now_unix();
-        let due = store.due_deliveries(now, self.options.batch, &HashSet::new())?;
-        if due.is_empty() {
-            return Ok(RoundReport::default());
-        }
+        let batch = self.options.batch;
+        // Waiting deliveries now due (retries, held, redelivered), then each enabled
+        // integration's fresh ones from its cursor, a fair share each.
+        let due = store.due_deliveries(now, batch, &HashSet::new())?;
+        let mut taken = due.len();
         let mut groups: BTreeMap<(String, String), Vec<DeliveryRecord>> = BTreeMap::new();
         for d in due {
             groups
@@ -214,16 +238,41 @@ impl Deliverer {
                 .or_default()
                 .push(d);
         }
+        let enabled = store.enabled_integrations();
+        let share = (batch / enabled.len().max(1)).max(1);
+        let mut advanced: HashMap<(String, String), u64> = HashMap::new();
+        for (tenant, id) in enabled {
+            let room = batch.saturating_sub(taken).min(share);
+            if room == 0 {
+                break;
+            }
+            let from = self.cursor(store, &tenant, &id)?;
+            let fresh = store.fresh_deliveries(&tenant, &id, from, room)?;
+            let Some(last) = fresh.last().map(|d| d.seq) else {
+                continue;
+            };
+            taken += fresh.len();
+            advanced.insert((tenant.clone(), id.clone()), last + 1);
+            groups.entry((tenant, id)).or_default().extend(fresh);
+        }
+        if groups.is_empty() {
+            return Ok(RoundReport::default());
+        }
         let mut work = Vec::with_capacity(groups.len());
+        let mut cursors = Vec::new();
         for ((tenant, id), deliveries) in groups {
             match store.get_integration(&tenant, &id)? {
                 Some(integration) if integration.status == IntegrationStatus::Enabled => {
+                    if let Some(c) = advanced.remove(&(tenant.clone(), id.clone())) {
+                        cursors.push((tenant, id, c));
+                    }
                     work.push(Group {
                         integration,
                         deliveries,
                     });
                 }
-                // Deleted or disabled after the scan: the store took them off the index.
+                // Deleted or disabled after the scan: nothing is attempted and its cursor
+                // stays (a disabled integration's fresh deliveries wait for it).
                 _ => {}
             }
         }
@@ -232,7 +281,10 @@ impl Deliverer {
             .buffer_unordered(self.options.concurrency)
             .collect()
             .await;
-        let mut report = RoundReport::default();
+        let mut report = RoundReport {
+            taken,
+            ..RoundReport::default()
+        };
         let (mut updates, mut health, mut audit) = (Vec::new(), Vec::new(), Vec::new());
         for r in results {
             report.attempted += r.report.attempted;
@@ -242,7 +294,16 @@ impl Deliverer {
             health.extend(r.health);
             audit.extend(r.audit);
         }
-        store.record_deliveries(updates, health, audit).await?;
+        store
+            .record_deliveries(updates, cursors.clone(), health, audit)
+            .await?;
+        let mut known = match self.cursors.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        for (tenant, id, c) in cursors {
+            known.insert((tenant, id), c);
+        }
         Ok(report)
     }
 

@@ -31,6 +31,14 @@ impl Subscriptions {
     pub(crate) fn is_empty(&self) -> bool {
         self.by_tenant.is_empty()
     }
+
+    /// Every enabled integration, `(tenant, id)`.
+    pub(crate) fn all(&self) -> Vec<(String, String)> {
+        self.by_tenant
+            .iter()
+            .flat_map(|(t, ids)| ids.iter().map(move |(id, _)| (t.clone(), id.clone())))
+            .collect()
+    }
 }
 
 /// Reads the enabled integrations' subscriptions (at open and after each integration write).

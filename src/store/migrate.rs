@@ -122,6 +122,7 @@ pub(crate) fn prepare(
     txn.open_table(INTEGRATIONS)?;
     txn.open_table(DELIVERIES)?;
     txn.open_table(DELIVERY_DUE)?;
+    txn.open_table(DELIVERY_CURSORS)?;
     txn.commit()?;
     Ok(key)
 }

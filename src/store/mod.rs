@@ -169,8 +169,12 @@ pub(crate) const INTEGRATIONS: TableDefinition<(&str, &str), &[u8]> =
 /// [`crate::delivery::integration::DeliveryRecord`]: the outbox and the attempts log.
 pub(crate) const DELIVERIES: TableDefinition<(&str, &str, u64), &[u8]> =
     TableDefinition::new("deliveries");
-/// (next attempt, Unix seconds; delivery seq) → (tenant, integration id): pending deliveries
-/// in the order they are due.
+/// (tenant, integration id) → the first delivery seq the worker has not taken yet: the
+/// integration's fresh deliveries are its rows from there on ([`outbox`]).
+pub(crate) const DELIVERY_CURSORS: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("delivery_cursors");
+/// (next attempt, Unix seconds; delivery seq) → (tenant, integration id): deliveries waiting
+/// for a later attempt (retries, held, redelivered) in the order they are due.
 pub(crate) const DELIVERY_DUE: TableDefinition<(i64, u64), (&str, &str)> =
     TableDefinition::new("delivery_due");
 

@@ -4,9 +4,14 @@
 //! Every log entry a batch appends to a tenant's `evidence` or `audit` log, and every checkpoint
 //! it signs, becomes one delivery per enabled integration of that tenant subscribed to its type
 //! ([`Subscriptions`]). The delivery row references the entry (log and index) rather than
-//! copying it; the worker reads the entry when it builds the message. A delivery is due at once
-//! (`DELIVERY_DUE` key `(0, seq)` when the writer has no clock); after each attempt its due key
-//! moves to the time the schedule chose, and leaves the index once delivered or failed.
+//! copying it; the worker reads the entry when it builds the message.
+//!
+//! A new delivery is one row and nothing else: each integration has a **cursor**
+//! (`DELIVERY_CURSORS`), the first delivery seq its worker has not taken yet, and the rows at
+//! and above it are its fresh deliveries, due at once, in order. Only a delivery that must wait
+//! (a retry, one held by an open breaker, a redelivery) gets a `DELIVERY_DUE` entry at its time;
+//! it leaves that index once delivered or failed. A successful first attempt thus costs the
+//! writer one insert when enqueued and one when recorded.
 
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
@@ -70,7 +75,8 @@ fn insert_delivery(b: &WriteTransaction, rec: &DeliveryRecord) -> Result<(), Sto
     Ok(())
 }
 
-/// Stores a new pending delivery, due at `now` unless its integration is disabled.
+/// Stores a new pending delivery of `integration`: a fresh one, taken from the integration's
+/// cursor.
 fn new_delivery(
     b: &mut Batch<'_>,
     tenant: &str,
@@ -78,7 +84,6 @@ fn new_delivery(
     event_type: EventType,
     payload: Payload,
     now: i64,
-    enabled: bool,
 ) -> Result<DeliveryRecord, StoreError> {
     let rec = DeliveryRecord {
         seq: b.next_seq("deliveries")?,
@@ -89,7 +94,7 @@ fn new_delivery(
         payload,
         created_at: now,
         status: DeliveryStatus::Pending,
-        next_at: enabled.then_some(now),
+        next_at: None,
         round_attempts: 0,
         attempts: Vec::new(),
     };
@@ -133,33 +138,28 @@ pub(crate) fn enqueue_entries(b: &mut Batch<'_>, subs: &Subscriptions) -> Result
     let now = b.now;
     let mut live = Liveness::default();
     for (tenant, id, t, payload) in wanted {
-        if let Some(enabled) = live.of(b, &tenant, &id)? {
-            new_delivery(b, &tenant, &id, t, payload, now, enabled)?;
+        if live.exists(b, &tenant, &id)? {
+            new_delivery(b, &tenant, &id, t, payload, now)?;
         }
     }
     Ok(())
 }
 
-/// The integrations' state as this batch left it: the subscriptions were read when the batch
-/// began, and a job of the batch may have deleted or disabled an integration since.
+/// Whether an integration still exists as this batch left it: the subscriptions were read when
+/// the batch began, and a job of the batch may have deleted it since (a disabled one keeps its
+/// fresh deliveries for when it is enabled again).
 #[derive(Default)]
-struct Liveness(std::collections::HashMap<(String, String), Option<bool>>);
+struct Liveness(std::collections::HashMap<(String, String), bool>);
 
 impl Liveness {
-    /// `None`: deleted; `Some(enabled)` otherwise.
-    fn of(&mut self, b: &Batch<'_>, tenant: &str, id: &str) -> Result<Option<bool>, StoreError> {
+    fn exists(&mut self, b: &Batch<'_>, tenant: &str, id: &str) -> Result<bool, StoreError> {
         let key = (tenant.to_string(), id.to_string());
         if let Some(v) = self.0.get(&key) {
             return Ok(*v);
         }
-        let state = b
-            .open_table(INTEGRATIONS)?
-            .get((tenant, id))?
-            .map(|v| super::codec::dec::<IntegrationRecord>("integrations", v.value()))
-            .transpose()?
-            .map(|r| r.status == IntegrationStatus::Enabled);
-        self.0.insert(key, state);
-        Ok(state)
+        let exists = b.open_table(INTEGRATIONS)?.get((tenant, id))?.is_some();
+        self.0.insert(key, exists);
+        Ok(exists)
     }
 }
 
@@ -177,9 +177,7 @@ pub(crate) fn enqueue_checkpoints(
             continue;
         };
         for (id, mask) in subs.of(tenant) {
-            if mask & EventType::CheckpointSigned.bit() != 0
-                && let Some(enabled) = live.of(b, tenant, id)?
-            {
+            if mask & EventType::CheckpointSigned.bit() != 0 && live.exists(b, tenant, id)? {
                 new_delivery(
                     b,
                     tenant,
@@ -191,7 +189,6 @@ pub(crate) fn enqueue_checkpoints(
                         note: note.clone(),
                     },
                     now,
-                    enabled,
                 )?;
             }
         }
@@ -230,16 +227,18 @@ pub(crate) fn drop_due_of(
     Ok(())
 }
 
-/// Puts the pending deliveries of a re-enabled integration back on the due index, due at
-/// `now`, each with a fresh round of the schedule.
+/// Puts the waiting deliveries of a re-enabled integration (those below its cursor, taken off
+/// the due index when it was disabled) back on it, due at `now`, each with a fresh round of the
+/// schedule. Its fresh deliveries need nothing: the cursor still points at them.
 pub(crate) fn restore_due_of(
     b: &WriteTransaction,
     tenant: &str,
     integration: &str,
     now: i64,
 ) -> Result<(), StoreError> {
+    let cursor = cursor_in(b, tenant, integration)?;
     for mut rec in deliveries_of(b, tenant, integration)? {
-        if rec.status == DeliveryStatus::Pending && rec.next_at.is_none() {
+        if rec.seq < cursor && rec.status == DeliveryStatus::Pending && rec.next_at.is_none() {
             rec.next_at = Some(now);
             rec.round_attempts = 0;
             insert_delivery(b, &rec)?;
@@ -248,12 +247,22 @@ pub(crate) fn restore_due_of(
     Ok(())
 }
 
-/// Removes every delivery of an integration (it is deleted).
+/// The cursor of an integration: its first delivery seq not yet taken by the worker.
+fn cursor_in(b: &WriteTransaction, tenant: &str, integration: &str) -> Result<u64, StoreError> {
+    Ok(b
+        .open_table(DELIVERY_CURSORS)?
+        .get((tenant, integration))?
+        .map_or(0, |v| v.value()))
+}
+
+/// Removes every delivery of an integration, and its cursor (it is deleted).
 pub(crate) fn remove_deliveries_of(
     b: &WriteTransaction,
     tenant: &str,
     integration: &str,
 ) -> Result<(), StoreError> {
+    b.open_table(DELIVERY_CURSORS)?
+        .remove((tenant, integration))?;
     for rec in deliveries_of(b, tenant, integration)? {
         if let Some(at) = rec.next_at {
             b.open_table(DELIVERY_DUE)?.remove((at, rec.seq))?;
@@ -384,7 +393,46 @@ impl Store {
         Ok(out)
     }
 
-    /// The earliest due time in the outbox, if any delivery is pending.
+    /// The cursor of integration `integration` of `tenant` (0 before its first round).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn delivery_cursor(&self, tenant: &str, integration: &str) -> Result<u64, StoreError> {
+        let r = self.read()?;
+        let t = r.open_table(DELIVERY_CURSORS)?;
+        Ok(t.get((tenant, integration))?.map_or(0, |v| v.value()))
+    }
+
+    /// Up to `limit` fresh deliveries of an integration: seq `from` and above, in order.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn fresh_deliveries(
+        &self,
+        tenant: &str,
+        integration: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let r = self.read()?;
+        let t = r.open_table(DELIVERIES)?;
+        let mut out = Vec::new();
+        for item in t.range((tenant, integration, from)..=(tenant, integration, u64::MAX))? {
+            if out.len() == limit {
+                break;
+            }
+            let (_, v) = item?;
+            out.push(dec_row(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The enabled integrations, `(tenant, id)`, as the writer's subscriptions hold them.
+    pub fn enabled_integrations(&self) -> Vec<(String, String)> {
+        self.inner.shared.subscriptions().all()
+    }
+
+    /// The earliest due time of a waiting delivery (retries, held, redelivered), if any.
     ///
     /// # Errors
     /// [`StoreError`].
@@ -394,19 +442,30 @@ impl Store {
         Ok(due.first()?.map(|(k, _)| k.value().0))
     }
 
-    /// Records the worker's decisions, the integrations' health changes and their audit
-    /// records in one commit.
+    /// Records the worker's decisions, the integrations' cursors past the fresh deliveries it
+    /// took, their health changes and the audit records of those, in one commit.
     ///
     /// # Errors
     /// [`StoreError`].
     pub async fn record_deliveries(
         &self,
         updates: Vec<DeliveryUpdate>,
+        cursors: Vec<(String, String, u64)>,
         health: Vec<HealthUpdate>,
         mut audit: Vec<AuditRecord>,
     ) -> Result<(), StoreError> {
         let store = self.clone();
         self.write(WriteClass::Exempt, move |b| {
+            for (tenant, integration, cursor) in cursors {
+                let exists = b
+                    .open_table(INTEGRATIONS)?
+                    .get((tenant.as_str(), integration.as_str()))?
+                    .is_some();
+                if exists {
+                    b.open_table(DELIVERY_CURSORS)?
+                        .insert((tenant.as_str(), integration.as_str()), cursor)?;
+                }
+            }
             for u in updates {
                 let (tenant, integration, seq) = match &u {
                     DeliveryUpdate::Attempted {
@@ -615,7 +674,6 @@ impl Store {
                 EventType::IntegrationTest,
                 Payload::Test,
                 now,
-                true,
             )?;
             super::audit::put_audit(b, &mut audit)?;
             Ok(store.delivery_view(rec))
@@ -623,11 +681,11 @@ impl Store {
         .await
     }
 
-    /// Pending deliveries in the outbox (for metrics and the readiness report).
+    /// Deliveries waiting for a later attempt (retries, held, redelivered).
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn pending_deliveries(&self) -> Result<u64, StoreError> {
+    pub fn waiting_deliveries(&self) -> Result<u64, StoreError> {
         let r = self.read()?;
         Ok(r.open_table(DELIVERY_DUE)?.len()?)
     }

@@ -727,7 +727,7 @@ async fn redeliver_sends_again_with_the_same_webhook_id() {
     )
     .await
     .problem(404, "NOT_FOUND");
-    assert_eq!(app.state.store.pending_deliveries().unwrap(), 0);
+    assert_eq!(app.state.store.waiting_deliveries().unwrap(), 0);
 }
 
 #[tokio::test]
