@@ -314,6 +314,9 @@ pub struct DeliveryConfig {
     pub hec_ack_polls: u32,
     /// Splunk HEC indexer acknowledgement: pause between polls, milliseconds.
     pub hec_ack_interval_ms: u64,
+    /// CPU niceness of the delivery thread, 0–19 (default 10): when the cores are busy, request
+    /// handling and storage go first and deliveries catch up afterwards.
+    pub nice: i32,
 }
 
 impl Default for DeliveryConfig {
@@ -329,6 +332,7 @@ impl Default for DeliveryConfig {
             timeout_secs: 30,
             hec_ack_polls: 10,
             hec_ack_interval_ms: 1000,
+            nice: 10,
         }
     }
 }
@@ -423,6 +427,12 @@ impl Config {
             })?;
         }
         let d = &self.delivery;
+        if !(0..=19).contains(&d.nice) {
+            return Err(ConfigError::Invalid(format!(
+                "delivery.nice = {}: must be 0 to 19",
+                d.nice
+            )));
+        }
         if d.poll_ms == 0
             || d.batch == 0
             || d.concurrency == 0

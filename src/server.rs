@@ -450,12 +450,17 @@ pub async fn serve(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     let signalled = shutdown_signal();
     let (stop_tx, stop_rx) = watch::channel(false);
     let jobs = spawn_background(state.clone(), stop_rx.clone());
-    let deliveries = tokio::spawn(state.delivery.clone().run(
-        state.store.clone(),
-        state.clock.clone(),
-        Duration::from_millis(state.config.delivery.poll_ms),
-        stop_rx,
-    ));
+    let deliveries = state
+        .delivery
+        .clone()
+        .spawn(
+            state.store.clone(),
+            state.clock.clone(),
+            Duration::from_millis(state.config.delivery.poll_ms),
+            stop_rx,
+            state.config.delivery.nice,
+        )
+        .context("cannot start the delivery worker")?;
     let tls = tls_material(&state.config)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = match tls {
@@ -497,7 +502,7 @@ pub async fn serve(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
     let _ = jobs.await;
-    let _ = deliveries.await;
+    let _ = tokio::task::spawn_blocking(move || deliveries.join()).await;
     state.store.shutdown();
     tracing::info!("database closed");
     if let Some(fault) = state.store.fault() {

@@ -179,6 +179,38 @@ impl Deliverer {
         }
     }
 
+    /// Starts [`run`](Self::run) on a thread of its own, named `evidentia-delivery`, with its
+    /// own single-threaded runtime, at CPU niceness `nice` (0–19: above 0 the request workers
+    /// and the store writer go first when the cores are busy, so delivery never slows
+    /// ingestion; deliveries catch up when the load drops). The thread ends when `stop`
+    /// changes.
+    ///
+    /// # Errors
+    /// The thread or its runtime could not be created.
+    pub fn spawn(
+        self: Arc<Self>,
+        store: Store,
+        clock: SharedClock,
+        poll: Duration,
+        stop: tokio::sync::watch::Receiver<bool>,
+        nice: i32,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("evidentia-delivery".into())
+            .spawn(move || {
+                // Linux: setpriority(PRIO_PROCESS, 0) sets the calling thread's niceness.
+                if nice != 0
+                    && let Err(e) = rustix::process::setpriority_process(None, nice)
+                {
+                    tracing::warn!(error = %e, nice, "cannot lower the delivery thread's priority");
+                }
+                runtime.block_on(self.run(store, clock, poll, stop));
+            })
+    }
+
     /// Runs until `stop` changes (abandoning a round in flight): a round whenever the writer enqueued deliveries, the API
     /// woke it, or `poll` passed; rounds follow each other while deliveries remain due.
     pub async fn run(

@@ -249,8 +249,7 @@ pub(crate) fn restore_due_of(
 
 /// The cursor of an integration: its first delivery seq not yet taken by the worker.
 fn cursor_in(b: &WriteTransaction, tenant: &str, integration: &str) -> Result<u64, StoreError> {
-    Ok(b
-        .open_table(DELIVERY_CURSORS)?
+    Ok(b.open_table(DELIVERY_CURSORS)?
         .get((tenant, integration))?
         .map_or(0, |v| v.value()))
 }

@@ -82,6 +82,11 @@ fn pending_deliveries_survive_sigkill_and_are_all_delivered_after_restart() {
     let admin = evidentia::identity::generate_token_string();
     let mut child = spawn(&data, &config, port, Some(&admin));
     wait_for_port(port);
+    assert_eq!(
+        delivery_thread_nice(child.id()),
+        Some(10),
+        "deliveries run on their own thread at niceness 10, behind ingestion"
+    );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     const N: usize = 60;
@@ -200,4 +205,20 @@ fn by_event(rx: &Receiver) -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     out
+}
+
+/// The niceness of the appliance's `evidentia-delivery` thread (`/proc/<pid>/task/*/stat`,
+/// field 19).
+fn delivery_thread_nice(pid: u32) -> Option<i64> {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let dir = task.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == "evidentia-deliv" {
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // After the parenthesised command name: state is field 3, nice field 19.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            return rest.split(' ').nth(16)?.parse().ok();
+        }
+    }
+    None
 }
