@@ -1,7 +1,8 @@
 //! The delivery worker: drains the outbox off the request path, in rounds.
 //!
-//! A round takes the deliveries due now (at most `delivery.batch`), groups them by
-//! integration and serves up to `delivery.concurrency` integrations at once; within one
+//! A round takes the waiting deliveries due now and each enabled integration's fresh ones
+//! from its cursor (at most `delivery.batch` in all, a fair share per integration), groups
+//! them by integration and serves up to `delivery.concurrency` integrations at once; within one
 //! integration deliveries go out one after another (a `splunk-hec` integration sends them as
 //! one HEC batch). For each delivery the endpoint's circuit breaker is asked first (an open
 //! breaker holds the delivery without an attempt); the message is built from the log entry or
@@ -71,6 +72,8 @@ pub struct RoundReport {
     pub held: usize,
     /// Deliveries taken from the outbox (fresh and due).
     pub taken: usize,
+    /// Whether more were due than the round took (the next round follows at once).
+    pub more: bool,
 }
 
 /// The worker: the guarded client, the schedule, and each endpoint's breaker and health.
@@ -228,7 +231,7 @@ impl Deliverer {
                 r = self.round(&store, &clock) => r,
             };
             let busy = match result {
-                Ok(r) => r.taken >= self.options.batch,
+                Ok(r) => r.more,
                 Err(e) => {
                     tracing::error!(error = %e, "delivery round failed");
                     false
@@ -263,6 +266,7 @@ impl Deliverer {
         // integration's fresh ones from its cursor, a fair share each.
         let due = store.due_deliveries(now, batch, &HashSet::new())?;
         let mut taken = due.len();
+        let mut more = taken == batch;
         let mut groups: BTreeMap<(String, String), Vec<DeliveryRecord>> = BTreeMap::new();
         for d in due {
             groups
@@ -276,6 +280,7 @@ impl Deliverer {
         for (tenant, id) in enabled {
             let room = batch.saturating_sub(taken).min(share);
             if room == 0 {
+                more = true;
                 break;
             }
             let from = self.cursor(store, &tenant, &id)?;
@@ -284,6 +289,7 @@ impl Deliverer {
                 continue;
             };
             taken += fresh.len();
+            more |= fresh.len() == room;
             advanced.insert((tenant.clone(), id.clone()), last + 1);
             groups.entry((tenant, id)).or_default().extend(fresh);
         }
@@ -315,6 +321,7 @@ impl Deliverer {
             .await;
         let mut report = RoundReport {
             taken,
+            more,
             ..RoundReport::default()
         };
         let (mut updates, mut health, mut audit) = (Vec::new(), Vec::new(), Vec::new());
@@ -355,7 +362,7 @@ impl Deliverer {
             })
             .collect();
         let rounds: Vec<Vec<(DeliveryRecord, Value)>> = match g.integration.kind {
-            IntegrationKind::SplunkHec => vec![messages],
+            IntegrationKind::SplunkHec => hec_batches(messages),
             _ => messages.into_iter().map(|m| vec![m]).collect(),
         };
         for part in rounds {
@@ -557,9 +564,9 @@ impl Deliverer {
         let channel = ack.then(hec::new_channel);
         let mut batch = HecBatch::new();
         for (_, m) in part {
-            // Envelopes were built by `message`; a full batch leaves the rest due.
+            // `hec_batches` cut the part to what one batch holds.
             if batch.push_raw(m).is_err() {
-                break;
+                return failed(ErrorClass::Protocol, "an envelope does not fit a HEC batch");
             }
         }
         let Ok(url) = self.client.policy().validate(&integration.url) else {
@@ -617,6 +624,30 @@ impl Deliverer {
         ));
         outcome
     }
+}
+
+/// Cuts a HEC integration's messages into batches that each fit one `POST`
+/// ([`hec::MAX_BATCH_EVENTS`], [`hec::MAX_BATCH_BYTES`]; one envelope larger than the byte
+/// cap goes alone).
+fn hec_batches(messages: Vec<(DeliveryRecord, Value)>) -> Vec<Vec<(DeliveryRecord, Value)>> {
+    let mut out: Vec<Vec<(DeliveryRecord, Value)>> = Vec::new();
+    let mut current: Vec<(DeliveryRecord, Value)> = Vec::new();
+    let mut bytes = 0usize;
+    for m in messages {
+        let len = serde_json::to_vec(&m.1).map_or(0, |v| v.len()) + 1;
+        if !current.is_empty()
+            && (current.len() == hec::MAX_BATCH_EVENTS || bytes + len > hec::MAX_BATCH_BYTES)
+        {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += len;
+        current.push(m);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 fn custom_headers(integration: &IntegrationRecord) -> Vec<(HeaderName, HeaderValue)> {
@@ -800,4 +831,51 @@ pub fn from_config(
         },
         metrics,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::integration::DeliveryStatus;
+
+    fn delivery(seq: u64) -> DeliveryRecord {
+        DeliveryRecord {
+            seq,
+            tail: 1,
+            tenant: "acme".into(),
+            integration: "int_1".into(),
+            event_type: EventType::AuditRecorded,
+            payload: Payload::Test,
+            created_at: 0,
+            status: DeliveryStatus::Pending,
+            next_at: None,
+            round_attempts: 0,
+            attempts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn hec_batches_respect_the_event_and_byte_caps_and_lose_nothing() {
+        let small: Vec<_> = (0..1200)
+            .map(|i| (delivery(i), json!({"event": i})))
+            .collect();
+        let batches = hec_batches(small);
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![hec::MAX_BATCH_EVENTS, hec::MAX_BATCH_EVENTS, 200]
+        );
+        let big = "x".repeat(200 * 1024);
+        let large: Vec<_> = (0..5)
+            .map(|i| (delivery(i), json!({"event": big})))
+            .collect();
+        let batches = hec_batches(large);
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 5);
+        assert!(batches.iter().all(|b| b.len() <= 2), "512 KiB holds two");
+        let huge = "x".repeat(600 * 1024);
+        let alone = hec_batches(vec![
+            (delivery(0), json!({"event": huge})),
+            (delivery(1), json!({"event": 1})),
+        ]);
+        assert_eq!(alone.len(), 2, "an oversize envelope goes alone");
+    }
 }
