@@ -165,8 +165,9 @@ pub fn data_dir_of(path: &Path) -> &Path {
 /// its credentials sealed ([`crate::seal`]).
 pub(crate) const INTEGRATIONS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("integrations");
-/// (tenant, integration id, delivery seq) → postcard
-/// [`crate::delivery::integration::DeliveryRecord`]: the outbox and the attempts log.
+/// (tenant, integration id, first delivery seq) → postcard list of
+/// [`crate::delivery::integration::DeliveryRecord`] enqueued by one commit: the outbox and the
+/// attempts log.
 pub(crate) const DELIVERIES: TableDefinition<(&str, &str, u64), &[u8]> =
     TableDefinition::new("deliveries");
 /// (tenant, integration id) → the first delivery seq the worker has not taken yet: the

@@ -6,12 +6,13 @@
 //! ([`Subscriptions`]). The delivery row references the entry (log and index) rather than
 //! copying it; the worker reads the entry when it builds the message.
 //!
-//! A new delivery is one row and nothing else: each integration has a **cursor**
-//! (`DELIVERY_CURSORS`), the first delivery seq its worker has not taken yet, and the rows at
-//! and above it are its fresh deliveries, due at once, in order. Only a delivery that must wait
-//! (a retry, one held by an open breaker, a redelivery) gets a `DELIVERY_DUE` entry at its time;
-//! it leaves that index once delivered or failed. A successful first attempt thus costs the
-//! writer one insert when enqueued and one when recorded.
+//! The deliveries one commit enqueues for one integration are **one row** (a group, keyed by
+//! its first delivery seq): an ingest batch of a hundred events costs each subscribed
+//! integration one insert. Each integration has a **cursor** (`DELIVERY_CURSORS`), the first
+//! delivery seq its worker has not taken yet; the deliveries at and above it are its fresh
+//! ones, due at once, in order. Only a delivery that must wait (a retry, one held by an open
+//! breaker, a redelivery) gets a `DELIVERY_DUE` entry at its time; it leaves that index once
+//! delivered or failed. A worker round reads and rewrites each group it touched once.
 
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
@@ -27,18 +28,65 @@ use crate::delivery::schedule::Next;
 /// Most deliveries one listing page returns.
 pub const MAX_DELIVERY_PAGE: usize = 500;
 
-fn enc_row(rec: &DeliveryRecord) -> Result<Vec<u8>, StoreError> {
-    postcard::to_allocvec(rec).map_err(|e| StoreError::Corrupt {
+/// The deliveries of one integration enqueued by one commit, stored as one row: an ingest
+/// batch of a hundred events costs each subscribed integration one insert, not a hundred.
+type Group = Vec<DeliveryRecord>;
+
+fn enc_group(g: &Group) -> Result<Vec<u8>, StoreError> {
+    postcard::to_allocvec(g).map_err(|e| StoreError::Corrupt {
         table: "deliveries",
         message: e.to_string(),
     })
 }
 
-fn dec_row(bytes: &[u8]) -> Result<DeliveryRecord, StoreError> {
+fn dec_group(bytes: &[u8]) -> Result<Group, StoreError> {
     postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
         table: "deliveries",
         message: e.to_string(),
     })
+}
+
+/// The group row holding delivery `seq` of an integration: its key's seq and its deliveries.
+fn group_of(
+    t: &impl ReadableTable<(&'static str, &'static str, u64), &'static [u8]>,
+    tenant: &str,
+    integration: &str,
+    seq: u64,
+) -> Result<Option<(u64, Group)>, StoreError> {
+    let Some(item) = t
+        .range((tenant, integration, 0u64)..=(tenant, integration, seq))?
+        .next_back()
+    else {
+        return Ok(None);
+    };
+    let (k, v) = item?;
+    let group = dec_group(v.value())?;
+    Ok(group
+        .iter()
+        .any(|d| d.seq == seq)
+        .then_some((k.value().2, group)))
+}
+
+fn put_group(
+    b: &WriteTransaction,
+    tenant: &str,
+    integration: &str,
+    first: u64,
+    group: &Group,
+) -> Result<(), StoreError> {
+    b.open_table(DELIVERIES)?
+        .insert((tenant, integration, first), enc_group(group)?.as_slice())?;
+    Ok(())
+}
+
+fn due_insert(b: &WriteTransaction, rec: &DeliveryRecord) -> Result<(), StoreError> {
+    if let Some(at) = rec.next_at {
+        b.open_table(DELIVERY_DUE)?.insert(
+            (at, rec.seq),
+            (rec.tenant.as_str(), rec.integration.as_str()),
+        )?;
+    }
+    Ok(())
 }
 
 /// The tenant and log name of a log origin `<prefix>/<tenant>/<log>`.
@@ -61,52 +109,43 @@ fn entry_type(log: &str, entry: &[u8]) -> Option<EventType> {
     }
 }
 
-fn insert_delivery(b: &WriteTransaction, rec: &DeliveryRecord) -> Result<(), StoreError> {
-    b.open_table(DELIVERIES)?.insert(
-        (rec.tenant.as_str(), rec.integration.as_str(), rec.seq),
-        enc_row(rec)?.as_slice(),
-    )?;
-    if let Some(at) = rec.next_at {
-        b.open_table(DELIVERY_DUE)?.insert(
-            (at, rec.seq),
-            (rec.tenant.as_str(), rec.integration.as_str()),
-        )?;
-    }
-    Ok(())
-}
-
-/// Stores a new pending delivery of `integration`: a fresh one, taken from the integration's
-/// cursor.
-fn new_delivery(
+/// Stores the new pending deliveries of `integration` (fresh ones, taken from its cursor) as
+/// one group row; returns them.
+fn enqueue_group(
     b: &mut Batch<'_>,
     tenant: &str,
     integration: &str,
-    event_type: EventType,
-    payload: Payload,
+    items: Vec<(EventType, Payload)>,
     now: i64,
-) -> Result<DeliveryRecord, StoreError> {
-    let rec = DeliveryRecord {
-        seq: b.next_seq("deliveries")?,
-        tail: ids::new_tail(),
-        tenant: tenant.to_string(),
-        integration: integration.to_string(),
-        event_type,
-        payload,
-        created_at: now,
-        status: DeliveryStatus::Pending,
-        next_at: None,
-        round_attempts: 0,
-        attempts: Vec::new(),
-    };
-    insert_delivery(b, &rec)?;
-    b.enqueued += 1;
-    Ok(rec)
+) -> Result<Group, StoreError> {
+    let first = b.reserve_seq("deliveries", items.len() as u64)?;
+    let group: Group = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, (event_type, payload))| DeliveryRecord {
+            seq: first + i as u64,
+            tail: ids::new_tail(),
+            tenant: tenant.to_string(),
+            integration: integration.to_string(),
+            event_type,
+            payload,
+            created_at: now,
+            status: DeliveryStatus::Pending,
+            next_at: None,
+            round_attempts: 0,
+            attempts: Vec::new(),
+        })
+        .collect();
+    put_group(b, tenant, integration, first, &group)?;
+    b.enqueued += group.len();
+    Ok(group)
 }
 
 /// Enqueues the deliveries of the entries this batch appended (called by [`Batch::flush`]
 /// before the entries are written).
 pub(crate) fn enqueue_entries(b: &mut Batch<'_>, subs: &Subscriptions) -> Result<(), StoreError> {
-    let mut wanted: Vec<(String, String, EventType, Payload)> = Vec::new();
+    let mut wanted: std::collections::BTreeMap<(String, String), Vec<(EventType, Payload)>> =
+        std::collections::BTreeMap::new();
     for (origin, log) in &b.logs {
         let Some((tenant, name)) = tenant_log(b.prefix, origin) else {
             continue;
@@ -122,24 +161,25 @@ pub(crate) fn enqueue_entries(b: &mut Batch<'_>, subs: &Subscriptions) -> Result
             };
             for (id, mask) in integrations {
                 if mask & t.bit() != 0 {
-                    wanted.push((
-                        tenant.to_string(),
-                        id.clone(),
-                        t,
-                        Payload::Entry {
-                            log: name.to_string(),
-                            index: first + i as u64,
-                        },
-                    ));
+                    wanted
+                        .entry((tenant.to_string(), id.clone()))
+                        .or_default()
+                        .push((
+                            t,
+                            Payload::Entry {
+                                log: name.to_string(),
+                                index: first + i as u64,
+                            },
+                        ));
                 }
             }
         }
     }
     let now = b.now;
     let mut live = Liveness::default();
-    for (tenant, id, t, payload) in wanted {
+    for ((tenant, id), items) in wanted {
         if live.exists(b, &tenant, &id)? {
-            new_delivery(b, &tenant, &id, t, payload, now)?;
+            enqueue_group(b, &tenant, &id, items, now)?;
         }
     }
     Ok(())
@@ -172,56 +212,68 @@ pub(crate) fn enqueue_checkpoints(
 ) -> Result<(), StoreError> {
     let now = b.now;
     let mut live = Liveness::default();
+    let mut wanted: std::collections::BTreeMap<(String, String), Vec<(EventType, Payload)>> =
+        std::collections::BTreeMap::new();
     for (origin, size, note) in signed {
         let Some((tenant, log)) = tenant_log(b.prefix, origin) else {
             continue;
         };
         for (id, mask) in subs.of(tenant) {
-            if mask & EventType::CheckpointSigned.bit() != 0 && live.exists(b, tenant, id)? {
-                new_delivery(
-                    b,
-                    tenant,
-                    id,
-                    EventType::CheckpointSigned,
-                    Payload::Checkpoint {
-                        log: log.to_string(),
-                        size: *size,
-                        note: note.clone(),
-                    },
-                    now,
-                )?;
+            if mask & EventType::CheckpointSigned.bit() != 0 {
+                wanted
+                    .entry((tenant.to_string(), id.clone()))
+                    .or_default()
+                    .push((
+                        EventType::CheckpointSigned,
+                        Payload::Checkpoint {
+                            log: log.to_string(),
+                            size: *size,
+                            note: note.clone(),
+                        },
+                    ));
             }
+        }
+    }
+    for ((tenant, id), items) in wanted {
+        if live.exists(b, &tenant, &id)? {
+            enqueue_group(b, &tenant, &id, items, now)?;
         }
     }
     Ok(())
 }
 
-/// Seqs and rows of every delivery of one integration.
-fn deliveries_of(
+/// Every group row of one integration, `(first seq, deliveries)`.
+fn groups_of(
     b: &WriteTransaction,
     tenant: &str,
     integration: &str,
-) -> Result<Vec<DeliveryRecord>, StoreError> {
+) -> Result<Vec<(u64, Group)>, StoreError> {
     let t = b.open_table(DELIVERIES)?;
     let mut out = Vec::new();
     for item in t.range((tenant, integration, 0u64)..=(tenant, integration, u64::MAX))? {
-        let (_, v) = item?;
-        out.push(dec_row(v.value())?);
+        let (k, v) = item?;
+        out.push((k.value().2, dec_group(v.value())?));
     }
     Ok(out)
 }
 
-/// Takes the pending deliveries of a disabled integration off the due index (they stay
+/// Takes the waiting deliveries of a disabled integration off the due index (they stay
 /// pending, without a due time).
 pub(crate) fn drop_due_of(
     b: &WriteTransaction,
     tenant: &str,
     integration: &str,
 ) -> Result<(), StoreError> {
-    for mut rec in deliveries_of(b, tenant, integration)? {
-        if let Some(at) = rec.next_at.take() {
-            b.open_table(DELIVERY_DUE)?.remove((at, rec.seq))?;
-            insert_delivery(b, &rec)?;
+    for (first, mut group) in groups_of(b, tenant, integration)? {
+        let mut changed = false;
+        for rec in &mut group {
+            if let Some(at) = rec.next_at.take() {
+                b.open_table(DELIVERY_DUE)?.remove((at, rec.seq))?;
+                changed = true;
+            }
+        }
+        if changed {
+            put_group(b, tenant, integration, first, &group)?;
         }
     }
     Ok(())
@@ -237,11 +289,18 @@ pub(crate) fn restore_due_of(
     now: i64,
 ) -> Result<(), StoreError> {
     let cursor = cursor_in(b, tenant, integration)?;
-    for mut rec in deliveries_of(b, tenant, integration)? {
-        if rec.seq < cursor && rec.status == DeliveryStatus::Pending && rec.next_at.is_none() {
-            rec.next_at = Some(now);
-            rec.round_attempts = 0;
-            insert_delivery(b, &rec)?;
+    for (first, mut group) in groups_of(b, tenant, integration)? {
+        let mut changed = false;
+        for rec in &mut group {
+            if rec.seq < cursor && rec.status == DeliveryStatus::Pending && rec.next_at.is_none() {
+                rec.next_at = Some(now);
+                rec.round_attempts = 0;
+                due_insert(b, rec)?;
+                changed = true;
+            }
+        }
+        if changed {
+            put_group(b, tenant, integration, first, &group)?;
         }
     }
     Ok(())
@@ -262,13 +321,17 @@ pub(crate) fn remove_deliveries_of(
 ) -> Result<(), StoreError> {
     b.open_table(DELIVERY_CURSORS)?
         .remove((tenant, integration))?;
-    for rec in deliveries_of(b, tenant, integration)? {
-        if let Some(at) = rec.next_at {
-            b.open_table(DELIVERY_DUE)?.remove((at, rec.seq))?;
+    for (_, group) in groups_of(b, tenant, integration)? {
+        for rec in &group {
+            if let Some(at) = rec.next_at {
+                b.open_table(DELIVERY_DUE)?.remove((at, rec.seq))?;
+            }
         }
-        b.open_table(DELIVERIES)?
-            .remove((tenant, integration, rec.seq))?;
     }
+    b.open_table(DELIVERIES)?.retain_in(
+        (tenant, integration, 0u64)..=(tenant, integration, u64::MAX),
+        |_, _| false,
+    )?;
     Ok(())
 }
 
@@ -385,8 +448,8 @@ impl Store {
                 continue;
             }
             let (tenant, integration) = v.value();
-            if let Some(row) = rows.get((tenant, integration, seq))? {
-                out.push(dec_row(row.value())?);
+            if let Some((_, group)) = group_of(&rows, tenant, integration, seq)? {
+                out.extend(group.into_iter().filter(|d| d.seq == seq));
             }
         }
         Ok(out)
@@ -415,13 +478,23 @@ impl Store {
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         let r = self.read()?;
         let t = r.open_table(DELIVERIES)?;
+        // The group holding `from` may begin below it.
+        let start = t
+            .range((tenant, integration, 0u64)..=(tenant, integration, from))?
+            .next_back()
+            .transpose()?
+            .map_or(from, |(k, _)| k.value().2);
         let mut out = Vec::new();
-        for item in t.range((tenant, integration, from)..=(tenant, integration, u64::MAX))? {
-            if out.len() == limit {
-                break;
-            }
+        for item in t.range((tenant, integration, start)..=(tenant, integration, u64::MAX))? {
             let (_, v) = item?;
-            out.push(dec_row(v.value())?);
+            for d in dec_group(v.value())? {
+                if out.len() == limit {
+                    return Ok(out);
+                }
+                if d.seq >= from {
+                    out.push(d);
+                }
+            }
         }
         Ok(out)
     }
@@ -465,6 +538,9 @@ impl Store {
                         .insert((tenant.as_str(), integration.as_str()), cursor)?;
                 }
             }
+            // Every group touched is read once and written once.
+            let mut touched: std::collections::BTreeMap<(String, String, u64), Group> =
+                std::collections::BTreeMap::new();
             for u in updates {
                 let (tenant, integration, seq) = match &u {
                     DeliveryUpdate::Attempted {
@@ -480,13 +556,32 @@ impl Store {
                         ..
                     } => (tenant.clone(), integration.clone(), *seq),
                 };
-                let row = b
-                    .open_table(DELIVERIES)?
-                    .get((tenant.as_str(), integration.as_str(), seq))?
-                    .map(|v| dec_row(v.value()))
-                    .transpose()?;
-                // Deleted with its integration while the attempt was under way.
-                let Some(mut rec) = row else { continue };
+                let cached = touched
+                    .iter()
+                    .find(|((t, i, _), g)| {
+                        *t == tenant && *i == integration && g.iter().any(|d| d.seq == seq)
+                    })
+                    .map(|(k, _)| k.clone());
+                let key = match cached {
+                    Some(k) => k,
+                    None => {
+                        let t = b.open_table(DELIVERIES)?;
+                        // Deleted with its integration while the attempt was under way.
+                        let Some((first, group)) = group_of(&t, &tenant, &integration, seq)? else {
+                            continue;
+                        };
+                        drop(t);
+                        let key = (tenant.clone(), integration.clone(), first);
+                        touched.insert(key.clone(), group);
+                        key
+                    }
+                };
+                let Some(rec) = touched
+                    .get_mut(&key)
+                    .and_then(|g| g.iter_mut().find(|d| d.seq == seq))
+                else {
+                    continue;
+                };
                 if let Some(at) = rec.next_at.take() {
                     b.open_table(DELIVERY_DUE)?.remove((at, seq))?;
                 }
@@ -508,7 +603,10 @@ impl Store {
                         }
                     }
                 }
-                insert_delivery(b, &rec)?;
+                due_insert(b, rec)?;
+            }
+            for ((tenant, integration, first), group) in &touched {
+                put_group(b, tenant, integration, *first, group)?;
             }
             for h in health {
                 let current = b
@@ -556,26 +654,31 @@ impl Store {
         let t = r.open_table(DELIVERIES)?;
         let upper = cursor.unwrap_or(u64::MAX);
         let mut items = Vec::new();
-        let mut next = None;
-        for (scanned, item) in t
+        let mut scanned = 0usize;
+        for item in t
             .range((tenant, integration, 0u64)..(tenant, integration, upper))?
             .rev()
-            .enumerate()
         {
-            let (k, v) = item?;
-            let seq = k.value().2;
-            if items.len() == limit.min(MAX_DELIVERY_PAGE) || scanned == SCAN_BUDGET {
-                next = Some(seq + 1);
-                break;
-            }
-            let rec = dec_row(v.value())?;
-            if status.is_none_or(|s| s == rec.status) {
-                items.push(self.delivery_view(rec));
+            let (_, v) = item?;
+            for rec in dec_group(v.value())?.into_iter().rev() {
+                if rec.seq >= upper {
+                    continue;
+                }
+                if items.len() == limit.min(MAX_DELIVERY_PAGE) || scanned == SCAN_BUDGET {
+                    return Ok(Page {
+                        items,
+                        next_cursor: Some(rec.seq + 1),
+                    });
+                }
+                scanned += 1;
+                if status.is_none_or(|s| s == rec.status) {
+                    items.push(self.delivery_view(rec));
+                }
             }
         }
         Ok(Page {
             items,
-            next_cursor: next,
+            next_cursor: None,
         })
     }
 
@@ -594,11 +697,13 @@ impl Store {
         };
         let r = self.read()?;
         let t = r.open_table(DELIVERIES)?;
-        let Some(v) = t.get((tenant, integration, seq))? else {
+        let Some((_, group)) = group_of(&t, tenant, integration, seq)? else {
             return Ok(None);
         };
-        let rec = dec_row(v.value())?;
-        Ok((rec.tail == tail).then(|| self.delivery_view(rec)))
+        Ok(group
+            .into_iter()
+            .find(|d| d.seq == seq && d.tail == tail)
+            .map(|d| self.delivery_view(d)))
     }
 
     /// Makes delivery `id` due at `now` with a fresh round of the schedule (same `webhook-id`),
@@ -631,12 +736,13 @@ impl Store {
                 Some(false) => return Ok(Redelivery::Disabled),
                 Some(true) => {}
             }
-            let row = b
-                .open_table(DELIVERIES)?
-                .get((tenant.as_str(), integration.as_str(), seq))?
-                .map(|v| dec_row(v.value()))
-                .transpose()?;
-            let Some(mut rec) = row.filter(|r| r.tail == tail) else {
+            let t = b.open_table(DELIVERIES)?;
+            let found = group_of(&t, &tenant, &integration, seq)?;
+            drop(t);
+            let Some((first, mut group)) = found else {
+                return Ok(Redelivery::Missing);
+            };
+            let Some(rec) = group.iter_mut().find(|d| d.seq == seq && d.tail == tail) else {
                 return Ok(Redelivery::Missing);
             };
             if let Some(at) = rec.next_at.take() {
@@ -645,7 +751,9 @@ impl Store {
             rec.status = DeliveryStatus::Pending;
             rec.next_at = Some(now);
             rec.round_attempts = 0;
-            insert_delivery(b, &rec)?;
+            due_insert(b, rec)?;
+            let rec = rec.clone();
+            put_group(b, &tenant, &integration, first, &group)?;
             super::audit::put_audit(b, &mut audit)?;
             Ok(Redelivery::Queued(store.delivery_view(rec)))
         })
@@ -666,15 +774,18 @@ impl Store {
         let (tenant, integration) = (tenant.to_string(), integration.to_string());
         let store = self.clone();
         self.write(WriteClass::Exempt, move |b| {
-            let rec = new_delivery(
+            let group = enqueue_group(
                 b,
                 &tenant,
                 &integration,
-                EventType::IntegrationTest,
-                Payload::Test,
+                vec![(EventType::IntegrationTest, Payload::Test)],
                 now,
             )?;
             super::audit::put_audit(b, &mut audit)?;
+            let rec = group
+                .into_iter()
+                .next()
+                .ok_or(StoreError::Db("an enqueued group is empty".into()))?;
             Ok(store.delivery_view(rec))
         })
         .await

@@ -894,3 +894,55 @@ async fn roles_decide_who_manages_integrations() {
     .await
     .expect(202);
 }
+
+#[tokio::test]
+async fn five_days_without_an_accepted_delivery_disable_the_integration() {
+    let app = lab_app().await;
+    let rx = Receiver::start("127.0.0.1", fixed(500, &[], "")).await;
+    let created = app
+        .integration(
+            "acme",
+            json!({"name": "dead", "url": url(&rx, "/"), "event_types": ["event.received"]}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    app.post_json(
+        &format!("/api/tenants/acme/integrations/{id}/test"),
+        &app.admin,
+        json!({}),
+    )
+    .await
+    .expect(202);
+    app.round().await;
+    let got = app
+        .get(&format!("/api/tenants/acme/integrations/{id}"), &app.admin)
+        .await;
+    assert_eq!(got.json()["status"], "enabled");
+    assert!(got.json().get("failing_since").is_some());
+    // Five days and a bit later the next attempt fails too: the integration is disabled.
+    app.clock.advance(5 * 86_400 + 60);
+    app.round().await;
+    let got = app
+        .get(&format!("/api/tenants/acme/integrations/{id}"), &app.admin)
+        .await;
+    assert_eq!(got.json()["status"], "disabled", "{}", got.json());
+    assert_eq!(got.json()["disabled_reason"], "failing");
+    assert!(
+        app.audit("acme")
+            .await
+            .iter()
+            .any(|a| a["action"] == "integration.disabled"
+                && a["detail"].as_str().unwrap_or("").contains("5 days"))
+    );
+    // The compliance view fails the integrations control for it.
+    let v = app.get("/api/tenants/acme/compliance", &app.admin).await;
+    v.expect(200);
+    let control = v.json()["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "integrations")
+        .cloned()
+        .unwrap();
+    assert_eq!(control["status"], "fail", "{control}");
+}

@@ -1,5 +1,5 @@
-//! Secrets sealed at rest (issue 11 point 2): no webhook-source secret or tenant HS256 receipt
-//! key is in the database file in clear, in any encoding the API hands out; the data key can be
+//! Secrets sealed at rest (issue 11 point 2): no webhook-source secret, tenant HS256 receipt
+//! key, integration signing secret or HEC token is in the database file in clear, in any encoding the API hands out; the data key can be
 //! rotated offline (`evidentia admin rotate-data-key`) and may come from a systemd credential.
 
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use super::common::*;
 const GH_SECRET: &str = "github-secret-in-the-clear-0001";
 const SHOPIFY_SECRET: &str = "shopify-secret-in-the-clear-0002";
 const RECEIPT_SECRET: &str = "tenant-receipt-key-in-the-clear-0123456789";
+const HEC_TOKEN: &str = "8f2d5c1e-hec-token-in-the-clear-77aa";
 
 fn db_file(app: &TestApp) -> PathBuf {
     app.state
@@ -130,6 +131,27 @@ async fn create_secrets(app: &TestApp) -> Vec<String> {
     .await
     .expect(201);
     secrets.push(RECEIPT_SECRET.to_string());
+    // Integrations: a generated webhook signing secret and a Splunk HEC token.
+    let hook = app
+        .post_json(
+            "/api/tenants/acme/integrations",
+            &app.admin,
+            json!({"name": "soc", "url": "https://soc.example.com/hook",
+                   "event_types": ["audit.recorded"]}),
+        )
+        .await;
+    hook.expect(201);
+    secrets.push(hook.json()["secret"].as_str().unwrap().to_string());
+    app.post_json(
+        "/api/tenants/acme/integrations",
+        &app.admin,
+        json!({"name": "splunk", "kind": "splunk-hec",
+               "url": "https://splunk.example.com:8088/services/collector/event",
+               "event_types": ["audit.recorded"], "hec_token": HEC_TOKEN}),
+    )
+    .await
+    .expect(201);
+    secrets.push(HEC_TOKEN.to_string());
     secrets
 }
 
@@ -139,7 +161,7 @@ async fn create_secrets(app: &TestApp) -> Vec<String> {
 async fn no_secret_is_in_the_database_file_in_clear() {
     let app = start().await;
     let secrets = create_secrets(&app).await;
-    assert_eq!(secrets.len(), 8);
+    assert_eq!(secrets.len(), 10);
     // They work: a GitHub delivery signed with the given secret is accepted.
     let gh = app
         .get("/api/tenants/acme/webhook-sources", &app.admin)
@@ -183,7 +205,7 @@ async fn no_secret_is_in_the_database_file_in_clear() {
         }
     }
     let report = evidentia::store::check_database(&db).unwrap();
-    assert_eq!(report.secrets, 8);
+    assert_eq!(report.secrets, 10);
     assert!(report.findings.is_empty(), "{:?}", report.findings);
 }
 
@@ -222,7 +244,7 @@ async fn rotating_the_data_key_keeps_every_secret_working() {
         stdout.contains(&format!("old {}, new {}", old[0], new[0])),
         "{stdout}"
     );
-    assert!(stdout.contains("8 sealed secret(s) resealed"), "{stdout}");
+    assert!(stdout.contains("10 sealed secret(s) resealed"), "{stdout}");
     let text = std::fs::read_to_string(&key_file).unwrap();
     assert!(!text.contains(&old[0]), "{text}");
 
@@ -257,9 +279,23 @@ async fn rotating_the_data_key_keeps_every_secret_working() {
         .into_iter()
         .flat_map(|s| s.secrets.into_iter().map(|e| e.value))
         .collect();
-    for s in &secrets[..secrets.len() - 1] {
+    // Sources' secrets (all but the receipt key and the two integration credentials).
+    for s in &secrets[..secrets.len() - 3] {
         assert!(all.contains(s), "{s} lost");
     }
+    // The integrations' credentials open under the new key too.
+    let integrations = app.state.store.list_integrations("acme").unwrap();
+    assert_eq!(integrations.len(), 2);
+    assert!(
+        integrations
+            .iter()
+            .any(|i| i.secrets.first().map(|s| s.value.as_str()) == Some(secrets[8].as_str()))
+    );
+    assert!(
+        integrations
+            .iter()
+            .any(|i| i.hec_token.as_deref() == Some(HEC_TOKEN))
+    );
     let db = db_file(&app);
     app.state.store.shutdown();
     drop(app);
