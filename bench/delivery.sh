@@ -4,7 +4,7 @@
 # subscribed to event.received, delivering to a local receiver (examples/bench_trivial.rs).
 # Interleaved A, B per round; signed ML webhooks from bench/ingest.lua as in bench/ingest.sh.
 #
-#   bash bench/delivery.sh            # ROUNDS=3 DURATION=15 CONNS=64 by default
+#   bash bench/delivery.sh            # ROUNDS=3 DURATION=15 CONNS=64 RX_NICE=19 by default
 #
 # Reports per run: ingest req/s (wrk), deliveries/s during the run (the server's
 # evidentia_delivery_attempts_total{outcome="delivered"} over the run), and the seconds the
@@ -28,10 +28,17 @@ BIN=$TARGET_DIR/release/evidentia
 TRIVIAL=$TARGET_DIR/release/examples/bench_trivial
 mkdir -p "$WORK"
 S=bench-ml-webhook-secret-0123456789abcdef
-[ -s "$WORK/pool.txt" ] || python3 "$HERE/gen_requests.py" --secret "$S" --count $((DURATION * 12000)) --size 1024 --out "$WORK/pool.txt"
+# Enough unique requests that no run wraps around (a replay is answered as a duplicate, cheaply);
+# the summary counts stored events only.
+POOL=$WORK/pool-$((DURATION * 30000)).txt
+[ -s "$POOL" ] || python3 "$HERE/gen_requests.py" --secret "$S" --count $((DURATION * 30000)) --size 1024 --out "$POOL"
 
+# The receiver stands for the customer's endpoint, which in production runs on another host:
+# at niceness RX_NICE (default 19) its CPU on these shared cores goes behind the appliance's.
+# RX_NICE=0 measures with it competing at equal priority.
+RX_NICE=${RX_NICE:-19}
 RX_PORT=$((20600 + RANDOM % 1000))
-"$TRIVIAL" "127.0.0.1:$RX_PORT" >/dev/null 2>&1 &
+nice -n "$RX_NICE" "$TRIVIAL" "127.0.0.1:$RX_PORT" >/dev/null 2>&1 &
 RX_PID=$!
 trap 'kill $RX_PID 2>/dev/null || true' EXIT
 for i in $(seq 100); do curl -s -o /dev/null "127.0.0.1:$RX_PORT/" && break; sleep 0.1; done
@@ -64,8 +71,10 @@ run() { # name integrations
   done
   local before after drained t0 t1
   before=$(delivered "$port")
-  local rps
-  rps=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$HERE/ingest.lua" "http://127.0.0.1:$port/ai/webhook" -- "$WORK/pool.txt" 2 0 | sed -n 's/^RESULT rps=//p')
+  local rps out
+  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$HERE/ingest.lua" "http://127.0.0.1:$port/ai/webhook" -- "$POOL" 2 0)
+  # Stored events per second (duplicates and errors excluded).
+  rps=$(echo "$out" | python3 -c 'import sys,re; t=sys.stdin.read(); g=lambda k: float(re.search(r"RESULT "+k+r"=([0-9.]+)", t).group(1)); print(g("ok_stored")/g("duration_s")); sys.stderr.write("wraps=%d dups=%d non200=%d\n" % (g("pool_wraps"), g("ok_duplicate"), g("non200")))')
   after=$(delivered "$port")
   t0=$(date +%s.%N)
   # Drain: until the delivered counter stops moving for a second.
