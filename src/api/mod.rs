@@ -93,6 +93,10 @@ pub struct AppState {
 
 impl AppState {
     /// Assembles the state.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the composition root hands over each shared service once"
+    )]
     pub fn new(
         config: Config,
         secrets: Secrets,

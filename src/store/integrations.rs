@@ -151,8 +151,8 @@ pub(crate) fn sealed_values(
 /// Outcome of an integration update.
 #[derive(Debug)]
 pub enum IntegrationUpdate<T, E> {
-    /// Written; the closure's value.
-    Done(T, IntegrationRecord),
+    /// Written; the closure's value and the record as stored (credentials in clear).
+    Done(T, Box<IntegrationRecord>),
     /// The closure refused; nothing written.
     Refused(E),
     /// No such integration in the tenant.
@@ -305,7 +305,7 @@ impl Store {
                     _ => {}
                 }
                 put_audit(b, &mut audit)?;
-                Ok(IntegrationUpdate::Done(value, rec))
+                Ok(IntegrationUpdate::Done(value, Box::new(rec)))
             })
             .await?;
         self.refresh_subscriptions()?;

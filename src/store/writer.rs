@@ -163,6 +163,10 @@ impl Shared {
     }
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the thread's whole state, handed over once at open"
+)]
 pub(crate) fn run(
     db: Arc<Database>,
     mut rx: mpsc::Receiver<Job>,

@@ -175,10 +175,7 @@ async fn an_integration_is_created_its_secret_shown_once_and_sealed_at_rest() {
 async fn deliveries_carry_what_was_acknowledged_signed_for_the_reference_library() {
     let app = lab_app().await;
     // The reference library checks `webhook-timestamp` against the real time (±5 min).
-    let real_now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let real_now = evidentia::clock::Clock::now_unix(&evidentia::clock::SystemClock);
     app.clock.set(real_now);
     let rx = Receiver::start("127.0.0.1", fixed(200, &[], "ok")).await;
     let created = app
