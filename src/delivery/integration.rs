@@ -28,6 +28,9 @@ pub const MAX_NAME_CHARS: usize = 100;
 pub const SECRET_GRACE_SECS: i64 = 24 * 3600;
 /// Attempts kept in a delivery's log (the oldest are dropped first).
 pub const MAX_ATTEMPTS_KEPT: usize = 16;
+/// How long registration waits for the host name's addresses before accepting the URL
+/// unchecked (the connect-time guard still checks every attempt).
+pub const PREFLIGHT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Longest HEC index name, in bytes.
 pub const MAX_HEC_INDEX_BYTES: usize = 80;
 
@@ -784,8 +787,10 @@ pub async fn check_resolution(
     if url.ip_literal().is_some() {
         return Ok(());
     }
-    match client.preflight(&url).await {
-        Err(super::client::ConnectError::Blocked(b)) => Err(IntegrationError::Resolves {
+    // A resolver that does not answer (an isolated network) must not hold the request.
+    let answer = tokio::time::timeout(PREFLIGHT_TIMEOUT, client.preflight(&url)).await;
+    match answer {
+        Ok(Err(super::client::ConnectError::Blocked(b))) => Err(IntegrationError::Resolves {
             host: url.url().host_str().unwrap_or_default().to_string(),
             detail: b.to_string(),
         }),
