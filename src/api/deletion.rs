@@ -40,6 +40,8 @@ pub struct DeletionDoneDto {
     pub artifacts: u64,
     /// Webhook sources removed, with their secrets.
     pub sources: u64,
+    /// Integrations removed, with their credentials and pending deliveries.
+    pub integrations: u64,
     /// Whether the tenant's content key was destroyed (`false` when it never had content).
     pub key_destroyed: bool,
 }
@@ -51,6 +53,7 @@ impl From<TenantDeletion> for DeletionDoneDto {
             insights: d.insights,
             artifacts: d.artifacts,
             sources: d.sources,
+            integrations: d.integrations,
             key_destroyed: d.key_destroyed,
         }
     }

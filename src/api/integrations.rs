@@ -84,7 +84,7 @@ pub struct CreateIntegration {
     pub event_types: Vec<String>,
     /// Extra request headers (at most 32; `webhook-*`, `content-type`, `content-length`,
     /// `host`, `proxy-*`, hop-by-hop headers and, for `splunk-hec`, `authorization` are
-    /// reserved).
+    /// reserved). Values are sealed at rest and never returned.
     pub headers: Option<BTreeMap<String, String>>,
     /// `webhook`, `siem-ocsf`: the `whsec_<base64>` signing secret (24–64 bytes); generated
     /// and returned once when absent.
@@ -130,7 +130,8 @@ pub struct UpdateIntegration {
     /// New subscriptions.
     #[oai(validator(min_items = 1, max_items = 4))]
     pub event_types: Option<Vec<String>>,
-    /// New extra headers (replacing all).
+    /// New extra headers, replacing all of them (values are never returned, so send every
+    /// header the integration should keep).
     pub headers: Option<BTreeMap<String, String>>,
     /// `false` stops deliveries (they stay pending); `true` resumes them, due at once, and
     /// clears a disable by 410 or by 5 days of failures.
@@ -167,8 +168,9 @@ pub struct IntegrationDto {
     pub url: String,
     /// Subscribed types.
     pub event_types: Vec<String>,
-    /// Extra headers.
-    pub headers: BTreeMap<String, String>,
+    /// Names of the extra headers (lowercase); their values are sealed at rest and never
+    /// returned, like secrets.
+    pub headers: Vec<String>,
     /// `enabled` or `disabled`.
     pub status: String,
     /// Why it is disabled: `manual`, `gone` (the endpoint answered 410), `failing` (5 days
@@ -346,7 +348,7 @@ impl AppState {
             kind: r.kind.into(),
             url: r.url.clone(),
             event_types: r.event_types.iter().map(|t| t.as_str().into()).collect(),
-            headers: r.headers.iter().cloned().collect(),
+            headers: r.headers.iter().map(|(k, _)| k.clone()).collect(),
             status: match r.status {
                 IntegrationStatus::Enabled => "enabled".into(),
                 IntegrationStatus::Disabled => "disabled".into(),
@@ -435,10 +437,13 @@ impl IntegrationsApi {
             .map_err(|e| invalid(&e))?;
         ctx.set_resource(&record.id);
         let audit = vec![ctx.record("/api/tenants/{tenant}/integrations", 201, None, now)];
-        state
+        if !state
             .store
             .insert_integration(record.clone(), audit)
-            .await?;
+            .await?
+        {
+            return Err(invalid(&IntegrationError::Limit).into());
+        }
         ctx.mark_audited();
         Ok(Created::Created(Json(
             state.integration_dto(&record, generated),

@@ -22,6 +22,10 @@ use super::siem::hec::HecToken;
 use super::sign::WebhookSecret;
 use super::url::{EndpointUrl, HeaderError, UrlError, UrlPolicy, validate_headers};
 
+/// Most integrations one tenant may have: every subscribed entry costs each of them a
+/// delivery, so the number bounds what one tenant's traffic can make the appliance store and
+/// send.
+pub const MAX_INTEGRATIONS_PER_TENANT: usize = 25;
 /// Longest integration name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 /// How long a replaced webhook secret still signs (beside the new one), in seconds: 24 h.
@@ -235,6 +239,12 @@ pub enum IntegrationError {
     /// HEC settings on another kind, or an index name that is not 1–80 of `a-z0-9_-`.
     #[error("hec: {0}")]
     Hec(&'static str),
+    /// A `secret` in a PATCH without `rotate_secret`.
+    #[error("secret: a secret is set by rotation: send rotate_secret true with it")]
+    Rotation,
+    /// The tenant has [`MAX_INTEGRATIONS_PER_TENANT`] integrations already.
+    #[error("a tenant has at most {MAX_INTEGRATIONS_PER_TENANT} integrations")]
+    Limit,
 }
 
 impl IntegrationError {
@@ -249,6 +259,8 @@ impl IntegrationError {
             Self::Secret(_) => "secret",
             Self::HecToken(_) => "hec_token",
             Self::Hec(_) => "hec",
+            Self::Rotation => "secret",
+            Self::Limit => "limit",
         }
     }
 }
@@ -695,9 +707,7 @@ pub fn apply_patch(
         ));
     }
     if patch.secret.is_some() && !patch.rotate_secret {
-        return Err(IntegrationError::Hec(
-            "a secret is set by rotation: send rotate_secret true with it",
-        ));
+        return Err(IntegrationError::Rotation);
     }
     if let Some(name) = &patch.name {
         rec.name = validate_name(name)?;
@@ -741,12 +751,12 @@ pub fn apply_patch(
                 s
             }
         };
-        // Secrets past their grace are dropped; the current one gets its end.
-        rec.secrets.retain(|s| s.expires_at.is_none_or(|e| now < e));
+        // Only the current secret keeps signing through the grace, beside the new one: a
+        // secret replaced earlier (even within its grace) is dropped, so a message never carries
+        // more than two signatures.
+        rec.secrets.retain(|s| s.expires_at.is_none());
         for s in &mut rec.secrets {
-            if s.expires_at.is_none() {
-                s.expires_at = Some(now.saturating_add(SECRET_GRACE_SECS));
-            }
+            s.expires_at = Some(now.saturating_add(SECRET_GRACE_SECS));
         }
         let n = rec.secrets.iter().map(|s| s.n).max().unwrap_or(0) + 1;
         rec.secrets.push(SigningSecret {

@@ -31,8 +31,8 @@ pub enum UrlError {
     /// Not a URL by the WHATWG URL Standard.
     #[error("the URL does not parse: {0}")]
     Unparseable(#[from] ::url::ParseError),
-    /// Longer than [`MAX_URL_BYTES`].
-    #[error("the URL is longer than {MAX_URL_BYTES} bytes")]
+    /// Longer than [`MAX_URL_BYTES`], as sent or in its canonical (percent-encoded) form.
+    #[error("the URL is longer than {MAX_URL_BYTES} bytes (as sent or once percent-encoded)")]
     TooLong,
     /// A scheme other than `https` (or `http` for allow-listed hosts).
     #[error("scheme {0:?} is not allowed: use https")]
@@ -153,6 +153,10 @@ impl UrlPolicy {
             return Err(UrlError::TooLong);
         }
         let url = ::url::Url::parse(raw.trim())?;
+        // The stored and sent form is the canonical one, where each non-ASCII byte takes three.
+        if url.as_str().len() > MAX_URL_BYTES {
+            return Err(UrlError::TooLong);
+        }
         let scheme = url.scheme();
         if scheme != "https" && scheme != "http" {
             return Err(UrlError::Scheme(scheme.to_string()));

@@ -208,13 +208,9 @@ impl<'t> Batch<'t> {
         *slot = slot.saturating_add(amount);
     }
 
-    /// Enqueues the deliveries of this batch's log entries ([`super::outbox`]), then writes the
-    /// counters, the usage increments and every log's nodes, entries and size.
-    pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
-        if !self.subscriptions.is_empty() && !self.logs.is_empty() {
-            let subs = self.subscriptions.clone();
-            super::outbox::enqueue_entries(self, &subs)?;
-        }
+    /// Writes the counters reserved since the last flush (also after the checkpoints' deliveries
+    /// are enqueued, which happens after [`Batch::flush`]).
+    pub(crate) fn flush_counters(&mut self) -> Result<(), StoreError> {
         if !self.counters.is_empty() {
             let counters = std::mem::take(&mut self.counters);
             let t = self.seq_table()?;
@@ -222,6 +218,17 @@ impl<'t> Batch<'t> {
                 t.insert(name.as_str(), *v)?;
             }
         }
+        Ok(())
+    }
+
+    /// Enqueues the deliveries of this batch's log entries ([`super::outbox`]), then writes the
+    /// counters, the usage increments and every log's nodes, entries and size.
+    pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
+        if !self.subscriptions.is_empty() && !self.logs.is_empty() {
+            let subs = self.subscriptions.clone();
+            super::outbox::enqueue_entries(self, &subs)?;
+        }
+        self.flush_counters()?;
         if !self.usage.is_empty() {
             let usage = std::mem::take(&mut self.usage);
             let mut t = self.txn.open_table(USAGE)?;

@@ -11,7 +11,9 @@ use super::codec::{dec, enc};
 use super::outbox::{drop_due_of, remove_deliveries_of, restore_due_of};
 use super::*;
 use crate::audit::AuditRecord;
-use crate::delivery::integration::{IntegrationRecord, IntegrationStatus};
+use crate::delivery::integration::{
+    IntegrationRecord, IntegrationStatus, MAX_INTEGRATIONS_PER_TENANT,
+};
 use crate::seal::SealContext;
 
 /// The enabled integrations of every tenant with their subscription masks
@@ -88,6 +90,18 @@ fn map_sealed(
                 field: "hec_token",
             },
             token,
+        )?;
+    }
+    // Extra headers often carry the receiver's own credential (`Authorization`, an API key).
+    for (name, value) in &mut rec.headers {
+        let field = format!("header:{name}");
+        *value = f(
+            &SealContext {
+                tenant: &tenant,
+                record: &id,
+                field: &field,
+            },
+            value,
         )?;
     }
     Ok(())
@@ -195,7 +209,9 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a new integration (credentials sealed) with its audit records, in one commit.
+    /// Stores a new integration (credentials sealed) with its audit records, in one commit;
+    /// `false` (nothing written) when the tenant has
+    /// [`MAX_INTEGRATIONS_PER_TENANT`] already.
     ///
     /// # Errors
     /// [`StoreError`].
@@ -203,20 +219,32 @@ impl Store {
         &self,
         rec: IntegrationRecord,
         mut audit: Vec<AuditRecord>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let sealed = enc(&self.seal_record(&rec)?)?;
         let keys = self.inner.keys.clone();
-        self.write(WriteClass::Data(2048), move |b| {
-            if keys.is_retired(&rec.tenant) {
-                return Ok(Err(StoreError::TenantDeleted(rec.tenant.clone())));
-            }
-            b.open_table(INTEGRATIONS)?
-                .insert((rec.tenant.as_str(), rec.id.as_str()), sealed.as_slice())?;
-            put_audit(b, &mut audit)?;
-            Ok(Ok(()))
-        })
-        .await??;
-        self.refresh_subscriptions()
+        let stored = self
+            .write(WriteClass::Data(2048), move |b| {
+                if keys.is_retired(&rec.tenant) {
+                    return Ok(Err(StoreError::TenantDeleted(rec.tenant.clone())));
+                }
+                let mut t = b.open_table(INTEGRATIONS)?;
+                let existing = t
+                    .range((rec.tenant.as_str(), "")..)?
+                    .take_while(|i| i.as_ref().is_ok_and(|(k, _)| k.value().0 == rec.tenant))
+                    .count();
+                if existing >= MAX_INTEGRATIONS_PER_TENANT {
+                    return Ok(Ok(false));
+                }
+                t.insert((rec.tenant.as_str(), rec.id.as_str()), sealed.as_slice())?;
+                drop(t);
+                put_audit(b, &mut audit)?;
+                Ok(Ok(true))
+            })
+            .await??;
+        if stored {
+            self.refresh_subscriptions()?;
+        }
+        Ok(stored)
     }
 
     /// The integration `id` of `tenant`, credentials opened.

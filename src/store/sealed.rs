@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `sources` | each `secrets[].value` | source's tenant, source id, `secret:<n>` |
 //! | `signing_keys` | an HS256 key's `secret` | key's tenant, kid, `receipt_key` |
-//! | `integrations` | each `secrets[].value`; a HEC token | integration's tenant, its id, `secret:<n>`; `hec_token` |
+//! | `integrations` | each `secrets[].value`; a HEC token; each extra header's value | integration's tenant, its id, `secret:<n>`; `hec_token`; `header:<name>` |
 //!
 //! A new table holding a secret adds itself to [`sealed_values`] (read side: the open-time key
 //! check and `evidentia check`) and to [`reseal_all`] (rotation); nothing else needs to know.

@@ -254,6 +254,7 @@ pub(crate) fn run(
                         Ok(())
                     } else {
                         super::outbox::enqueue_checkpoints(&mut batch, &subscriptions, &signed)
+                            .and_then(|()| batch.flush_counters())
                     }
                 })
         {

@@ -107,7 +107,7 @@ async fn an_integration_is_created_its_secret_shown_once_and_sealed_at_rest() {
         .integration(
             "acme",
             json!({"name": "SOC", "url": url(&rx, "/hook"), "event_types": ["audit.recorded"],
-                   "headers": {"X-Team": "blue"}}),
+                   "headers": {"X-Team": "receiver-credential-12345"}}),
         )
         .await;
     let id = created["id"].as_str().unwrap().to_string();
@@ -116,7 +116,7 @@ async fn an_integration_is_created_its_secret_shown_once_and_sealed_at_rest() {
     assert_eq!(created["status"], "enabled");
     assert_eq!(created["breaker"], "closed");
     assert_eq!(created["kind"], "webhook");
-    assert_eq!(created["headers"]["x-team"], "blue");
+    assert_eq!(created["headers"], json!(["x-team"]), "names only");
 
     let got = app
         .get(&format!("/api/tenants/acme/integrations/{id}"), &app.admin)
@@ -162,6 +162,12 @@ async fn an_integration_is_created_its_secret_shown_once_and_sealed_at_rest() {
     // Neither secret is in the database file in clear.
     app.state.store.shutdown();
     let db = std::fs::read(app.dir.path().join("data").join("evidentia.redb")).unwrap();
+    let header_value = "receiver-credential-12345".to_string();
+    assert!(
+        !db.windows(header_value.len())
+            .any(|w| w == header_value.as_bytes()),
+        "an extra header's value is stored in clear"
+    );
     for s in [&secret, &rotated] {
         let b64 = s.trim_start_matches("whsec_");
         assert!(
@@ -942,4 +948,133 @@ async fn five_days_without_an_accepted_delivery_disable_the_integration() {
         .cloned()
         .unwrap();
     assert_eq!(control["status"], "fail", "{control}");
+}
+
+/// Each API call is its own commit: its audit record and the audit log's new checkpoint are
+/// enqueued together, the checkpoint's delivery after the batch's counters were first written.
+/// Every one of them must be delivered once, and listed.
+#[tokio::test]
+async fn audit_records_and_checkpoints_of_many_commits_are_all_delivered() {
+    let app = lab_app().await;
+    let rx = Receiver::start("127.0.0.1", fixed(200, &[], "")).await;
+    let created = app
+        .integration(
+            "acme",
+            json!({"name": "soc", "url": url(&rx, "/"),
+                   "event_types": ["audit.recorded", "checkpoint.signed"]}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    for _ in 0..5 {
+        app.get("/api/tenants/acme/integrations", &app.admin)
+            .await
+            .expect(200);
+    }
+    app.round().await;
+    let deliveries = app.deliveries("acme", &id).await;
+    // The listing's own audit record arrives after the round.
+    let listed: Vec<&Value> = deliveries
+        .iter()
+        .filter(|d| d["status"] != "pending" || !d["attempts"].as_array().unwrap().is_empty())
+        .collect();
+    assert_eq!(listed.len(), rx.requests().len(), "{deliveries:?}");
+    let ids: std::collections::BTreeSet<&str> = deliveries
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), deliveries.len(), "every delivery has its own id");
+    let audits = deliveries
+        .iter()
+        .filter(|d| d["event_type"] == "audit.recorded" && d["status"] == "delivered")
+        .count();
+    let checkpoints = deliveries
+        .iter()
+        .filter(|d| d["event_type"] == "checkpoint.signed" && d["status"] == "delivered")
+        .count();
+    assert!(audits >= 5, "{audits} audit deliveries: {deliveries:?}");
+    assert!(checkpoints >= 5, "{checkpoints} checkpoint deliveries");
+    let stuck: Vec<&Value> = deliveries
+        .iter()
+        .filter(|d| d["status"] == "pending" && d["attempts"].as_array().unwrap().is_empty())
+        .collect();
+    assert!(
+        stuck.len() <= 2,
+        "only the listing's own records may wait: {stuck:?}"
+    );
+}
+
+#[tokio::test]
+async fn limits_hold_extra_headers_go_out_and_rotations_keep_two_signatures() {
+    let app = lab_app().await;
+    let rx = Receiver::start("127.0.0.1", fixed(200, &[], "")).await;
+    let created = app
+        .integration(
+            "acme",
+            json!({"name": "h", "url": url(&rx, "/"), "event_types": ["event.received"],
+                   "headers": {"X-Api-Key": "k-123"}}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let patch = |body: Value| {
+        let path = format!("/api/tenants/acme/integrations/{id}");
+        let app = &app;
+        async move {
+            app.call(
+                Method::PATCH,
+                &path,
+                Some(&app.admin),
+                &[("content-type", "application/json")],
+                body.to_string().into_bytes(),
+            )
+            .await
+        }
+    };
+    // Three rotations: only the newest and the one it replaced sign.
+    for _ in 0..3 {
+        patch(json!({"rotate_secret": true})).await.expect(200);
+    }
+    let got = app
+        .get(&format!("/api/tenants/acme/integrations/{id}"), &app.admin)
+        .await;
+    assert_eq!(got.json()["secret_slots"].as_array().unwrap().len(), 2);
+    // A URL whose canonical form passes 2048 bytes is refused by PATCH as by create.
+    let long = format!("https://example.com/{}", "é".repeat(1000));
+    let r = patch(json!({ "url": long })).await;
+    r.problem(422, "INTEGRATION_INVALID");
+    assert_eq!(r.json()["reason"], "url_too_long");
+    let r = patch(json!({"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})).await;
+    r.problem(422, "INTEGRATION_INVALID");
+    assert_eq!(r.json()["reason"], "secret");
+    app.post_json(
+        &format!("/api/tenants/acme/integrations/{id}/test"),
+        &app.admin,
+        json!({}),
+    )
+    .await
+    .expect(202);
+    app.round().await;
+    let req = rx.requests().pop().unwrap();
+    assert_eq!(req.headers["x-api-key"], "k-123");
+    assert_eq!(
+        req.headers["webhook-signature"].split(' ').count(),
+        2,
+        "two secrets sign during the grace"
+    );
+    // At most 25 integrations per tenant.
+    for i in 1..25 {
+        app.integration(
+            "acme",
+            json!({"name": format!("n{i}"), "url": url(&rx, "/"), "event_types": ["event.received"]}),
+        )
+        .await;
+    }
+    let r = app
+        .post_json(
+            "/api/tenants/acme/integrations",
+            &app.admin,
+            json!({"name": "one too many", "url": url(&rx, "/"), "event_types": ["event.received"]}),
+        )
+        .await;
+    r.problem(422, "INTEGRATION_INVALID");
+    assert_eq!(r.json()["reason"], "limit");
 }
