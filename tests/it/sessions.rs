@@ -712,6 +712,14 @@ async fn a_tenant_deletion_needs_an_officer_and_a_security_admin_and_shreds_the_
         )
         .await;
     let url = src["ingest_url"].as_str().unwrap().to_string();
+    // An integration: removed with its credential by the deletion.
+    app.post_json(
+        "/api/tenants/acme/integrations",
+        &app.admin,
+        json!({"name": "soc", "url": "https://soc.example.com/hook", "event_types": ["audit.recorded"]}),
+    )
+    .await
+    .expect(201);
     let marker = b"SHRED-MARKER-4f1e9c2a7b3d";
     let body = format!(r#"{{"marker":"{}"}}"#, std::str::from_utf8(marker).unwrap()).into_bytes();
     let sig = format!(
@@ -833,7 +841,8 @@ async fn a_tenant_deletion_needs_an_officer_and_a_security_admin_and_shreds_the_
     assert_eq!(done["approvals"][1]["role"], "compliance-officer", "{done}");
     assert_eq!(
         done["deleted"],
-        json!({"bodies": 1, "insights": 0, "artifacts": 0, "sources": 1, "key_destroyed": true}),
+        json!({"bodies": 1, "insights": 0, "artifacts": 0, "sources": 1, "integrations": 1,
+               "key_destroyed": true}),
         "{done}"
     );
 
