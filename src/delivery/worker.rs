@@ -11,7 +11,7 @@
 //! decisions, health changes and their audit records are written in one commit. A crash before
 //! that commit leaves the deliveries due: they go out again with the same `webhook-id`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -86,8 +86,6 @@ pub struct Deliverer {
     options: WorkerOptions,
     product: Product,
     wake: tokio::sync::Notify,
-    /// The store, for delivery ids (set by the first round).
-    ids: std::sync::OnceLock<Store>,
     metrics: Arc<crate::metrics::Metrics>,
     /// Each integration's cursor as the last committed round left it.
     cursors: Mutex<HashMap<(String, String), u64>>,
@@ -123,7 +121,6 @@ impl Deliverer {
             options,
             product: Product::default(),
             wake: tokio::sync::Notify::new(),
-            ids: std::sync::OnceLock::new(),
             metrics,
             cursors: Mutex::new(HashMap::new()),
         }
@@ -259,12 +256,11 @@ impl Deliverer {
         store: &Store,
         clock: &SharedClock,
     ) -> Result<RoundReport, StoreError> {
-        let _ = self.ids.set(store.clone());
         let now = clock.now_unix();
         let batch = self.options.batch;
         // Waiting deliveries now due (retries, held, redelivered), then each enabled
         // integration's fresh ones from its cursor, a fair share each.
-        let due = store.due_deliveries(now, batch, &HashSet::new())?;
+        let due = store.due_deliveries(now, batch)?;
         let mut taken = due.len();
         let mut more = taken == batch;
         let mut groups: BTreeMap<(String, String), Vec<DeliveryRecord>> = BTreeMap::new();
@@ -389,7 +385,10 @@ impl Deliverer {
             let outcome = match g.integration.kind {
                 IntegrationKind::SplunkHec => self.send_hec(&g.integration, &part).await,
                 _ => match part.first() {
-                    Some((d, m)) => self.send_signed(&g.integration, d, m, now).await,
+                    Some((d, m)) => {
+                        let id = store.delivery_id(d);
+                        self.send_signed(&g.integration, &id, m, now).await
+                    }
                     None => continue,
                 },
             };
@@ -506,18 +505,12 @@ impl Deliverer {
         }
     }
 
-    /// The `webhook-id` of a delivery: its `dlv_…` id, stable across attempts and
-    /// redeliveries.
-    fn webhook_id(&self, d: &DeliveryRecord) -> String {
-        self.ids
-            .get()
-            .map_or_else(String::new, |s| s.delivery_id(d))
-    }
-
+    /// One signed attempt; `webhook_id` is the delivery's `dlv_…` id, stable across attempts
+    /// and redeliveries.
     async fn send_signed(
         &self,
         integration: &IntegrationRecord,
-        d: &DeliveryRecord,
+        webhook_id: &str,
         message: &Value,
         now: i64,
     ) -> AttemptOutcome {
@@ -532,8 +525,7 @@ impl Deliverer {
             }
         };
         let refs: Vec<&super::sign::WebhookSecret> = secrets.iter().collect();
-        let id = self.webhook_id(d);
-        let mut headers = signature_headers(&refs, &id, now, &body);
+        let mut headers = signature_headers(&refs, webhook_id, now, &body);
         headers.push((
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),

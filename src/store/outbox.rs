@@ -424,7 +424,7 @@ impl Store {
         self.inner.shared.enqueued.notified().await;
     }
 
-    /// Up to `limit` deliveries due at `now`, earliest first, skipping `busy` seqs (in flight).
+    /// Up to `limit` waiting deliveries due at `now`, earliest first.
     ///
     /// # Errors
     /// [`StoreError`].
@@ -432,7 +432,6 @@ impl Store {
         &self,
         now: i64,
         limit: usize,
-        busy: &std::collections::HashSet<u64>,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         let r = self.read()?;
         let due = r.open_table(DELIVERY_DUE)?;
@@ -444,9 +443,6 @@ impl Store {
             }
             let (k, v) = item?;
             let (_, seq) = k.value();
-            if busy.contains(&seq) {
-                continue;
-            }
             let (tenant, integration) = v.value();
             if let Some((_, group)) = group_of(&rows, tenant, integration, seq)? {
                 out.extend(group.into_iter().filter(|d| d.seq == seq));
